@@ -1,0 +1,5 @@
+import sys
+
+from enginebench.cli import main
+
+sys.exit(main())
