@@ -7,9 +7,15 @@ import sys
 
 # subcommand -> module whose `main(argv) -> int` runs it (imported lazily: `bench` must start fast)
 SUBCOMMANDS = {
-    "bench": ("enginebench.loadgen.runner", "run the load generator against an OpenAI-compatible server"),
+    "bench": (
+        "enginebench.loadgen.runner",
+        "run the load generator against an OpenAI-compatible server",
+    ),
     "serve-sweep": ("enginebench.sweep", "start an engine's server, warm up, run a sweep, stop it"),
-    "fake-server": ("enginebench.fakeserver", "start the SSE test fixture (tests and benchmarks only)"),
+    "fake-server": (
+        "enginebench.fakeserver",
+        "start the SSE test fixture (tests and benchmarks only)",
+    ),
 }
 
 

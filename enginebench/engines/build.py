@@ -1,0 +1,313 @@
+"""llama.cpp from source: fetch (PyPI sdist of llama-cpp-python, or a git commit) and CMake build.
+
+The sdist route needs only PyPI: llama-cpp-python vendors the whole llama.cpp tree, as a git
+checkout whose commit we record. The git route is for machines that reach GitHub; a branch or tag
+is resolved to the commit actually built.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from enginebench.models.files import atomic_dir, sha256_file
+
+SDIST_PROJECT = "llama-cpp-python"
+DEFAULT_GIT_URL = "https://github.com/ggml-org/llama.cpp"
+TARGETS = ("llama-server", "llama-quantize")
+# Compile-affecting flags: keep them stable, the ccache key depends on them.
+CMAKE_FLAGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",  # would download the web UI at configure time
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_TOOLS=ON",
+    "-DGGML_CCACHE=ON",
+)
+# Link-only: RUNPATH=$ORIGIN lets the binaries find the shared libs copied next to them, and it
+# changes no compile command, so ccache entries made without it still hit.
+LINK_FLAGS = ("-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON",)
+BACKENDS = ("cpu", "cuda")
+_SDIST_RE = re.compile(r"llama_cpp_python-(?P<version>[^/]+)\.tar\.gz$")
+
+
+class BuildError(RuntimeError):
+    """Fetching or building llama.cpp failed; the message is one line."""
+
+
+def fetch_llamacpp_source(
+    dest: Path,
+    *,
+    version: str | None = None,
+    sdist: Path | None = None,
+    sha256: str | None = None,
+    commit: str | None = None,
+    git_url: str | None = None,
+) -> dict[str, Any]:
+    """Put a llama.cpp source tree at dest; exactly one of (version / sdist) or commit.
+
+    sdist may be the .tar.gz itself or a `pip download -d` folder holding it; without it the
+    sdist is fetched with pip. sha256 pins the sdist file. commit may be a sha, tag or branch:
+    the resolved sha is recorded.
+    """
+    dest = Path(dest)
+    if (version or sdist) and commit:
+        raise ValueError("give either an sdist version/file or a git commit, not both")
+    if commit:
+        return _fetch_git(dest, commit, git_url or DEFAULT_GIT_URL)
+    if not (version or sdist):
+        raise ValueError(
+            "give version= (llama-cpp-python on PyPI), sdist= (a local file) or commit="
+        )
+    with tempfile.TemporaryDirectory() as dl:
+        path = _find_sdist(Path(sdist), version) if sdist else _pip_download(version, Path(dl))
+        digest = sha256_file(path)
+        if sha256 and digest != sha256.lower():
+            raise BuildError(f"{path.name}: sha256 {digest} != expected {sha256}")
+        match = _SDIST_RE.search(path.name)
+        version = version or (match["version"] if match else None)
+        _extract_vendor(path, dest)
+    return {
+        "source": "sdist",
+        "project": SDIST_PROJECT,
+        "version": version,
+        "sdist": path.name,
+        "sdist_sha256": digest,
+        "commit": _git_head(dest) if (dest / ".git").exists() else None,
+        "src_dir": str(dest.resolve()),
+    }
+
+
+def pip_download_argv(version: str, dest: Path) -> list[str]:
+    return [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+            f"{SDIST_PROJECT}=={version}", "-d", str(dest)]  # fmt: skip
+
+
+def _pip_download(version: str | None, dl: Path) -> Path:
+    assert version
+    _run(pip_download_argv(version, dl), what="pip download")
+    return _find_sdist(dl, version)
+
+
+def _find_sdist(path: Path, version: str | None) -> Path:
+    if path.is_file():
+        return path
+    pattern = f"llama_cpp_python-{version}.tar.gz" if version else "llama_cpp_python-*.tar.gz"
+    found = sorted(path.glob(pattern)) if path.is_dir() else []
+    if len(found) != 1:
+        raise BuildError(f"{path}: expected one {pattern}, found {len(found)}")
+    return found[0]
+
+
+def _extract_vendor(sdist: Path, dest: Path) -> None:
+    """Extract <top>/vendor/llama.cpp/ of the sdist as dest.
+
+    The vendored tree is a git submodule whose git dir sits at <top>/.git/modules/vendor/llama.cpp:
+    it becomes dest/.git, so that `git rev-parse` and llama.cpp's own build info (the commit in
+    `llama-server --version`) work in the extracted tree.
+    """
+    with tarfile.open(sdist) as tar, atomic_dir(dest, overwrite=True) as tmp:
+        members = tar.getmembers()
+        tops = {m.name.split("/", 1)[0] for m in members}
+        top = next(iter(tops)) if len(tops) == 1 else ""
+        renames = {f"{top}/vendor/llama.cpp/": "", f"{top}/.git/modules/vendor/llama.cpp/": ".git/"}
+        chosen = []
+        for m in members:
+            for old, new in renames.items():
+                if top and m.name.startswith(old):
+                    m.name = new + m.name[len(old) :]
+                    chosen.append(m)
+                    break
+        if not any(m.name == "CMakeLists.txt" for m in chosen):
+            raise BuildError(f"{sdist.name}: no vendor/llama.cpp/ inside")
+        has_git_dir = any(m.name.startswith(".git/") for m in chosen)
+        # the submodule's ".git" file (a gitdir: pointer) gives way to the real git dir
+        chosen = [m for m in chosen if not (m.name == ".git" and m.isfile() and has_git_dir)]
+        try:
+            tar.extractall(tmp, members=chosen, filter="data")
+        except tarfile.FilterError as e:  # a member escaping the tree, a device file, ...
+            raise BuildError(f"{sdist.name}: unsafe member refused: {e}") from e
+        if has_git_dir:  # the submodule's worktree setting points back into the sdist layout
+            subprocess.run(
+                [
+                    "git",
+                    "config",
+                    "--file",
+                    str(tmp / ".git" / "config"),
+                    "--unset",
+                    "core.worktree",
+                ],
+                capture_output=True,
+            )
+
+
+def _fetch_git(dest: Path, ref: str, url: str) -> dict[str, Any]:
+    with atomic_dir(dest, overwrite=True) as tmp:
+        git = ["git", "-C", str(tmp)]
+        _run(["git", "init", "-q", str(tmp)], what="git init")
+        _run([*git, "fetch", "-q", "--depth", "1", url, ref], what=f"git fetch {ref}")
+        _run([*git, "-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"],
+             what="git checkout")  # fmt: skip
+        sha = _git_head(tmp)
+    if re.fullmatch(r"[0-9a-f]{7,40}", ref) and not sha.startswith(ref):
+        raise BuildError(f"asked for commit {ref}, got {sha}")
+    return {"source": "git", "git_url": url, "ref": ref, "commit": sha,
+            "src_dir": str(dest.resolve())}  # fmt: skip
+
+
+def _git_head(repo: Path) -> str:
+    # safe.directory: an extracted or copied tree may belong to another uid than the builder.
+    argv = ["git", "-c", "safe.directory=*", "-C", str(repo), "rev-parse", "HEAD"]
+    return _run(argv, what="git rev-parse").strip()
+
+
+def find_tool(name: str) -> str:
+    """A build tool on PATH, else next to this interpreter (pip's cmake / ninja in the venv)."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        raise BuildError(f"{name} not found on PATH or in {Path(sys.executable).parent}")
+    return found
+
+
+def cmake_configure_argv(
+    src_dir: Path,
+    build_dir: Path,
+    backend: str = "cpu",
+    extra_cmake_flags: Sequence[str] = (),
+    *,
+    cuda_architectures: str = "90",
+    cmake: str = "cmake",
+) -> list[str]:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} not one of {', '.join(BACKENDS)}")
+    argv = [cmake, "-S", str(src_dir), "-B", str(build_dir), "-G", "Ninja", *CMAKE_FLAGS]
+    if backend == "cuda":
+        argv += ["-DGGML_CUDA=ON", f"-DCMAKE_CUDA_ARCHITECTURES={cuda_architectures}"]
+    return [*argv, *LINK_FLAGS, *extra_cmake_flags]
+
+
+def cmake_build_argv(
+    build_dir: Path, jobs: int | None = None, *, cmake: str = "cmake"
+) -> list[str]:
+    return [
+        cmake,
+        "--build",
+        str(build_dir),
+        "--target",
+        *TARGETS,
+        "-j",
+        str(jobs or os.cpu_count() or 1),
+    ]
+
+
+def ccache_env(src_dir: Path) -> dict[str, str]:
+    """ccache sees paths under CCACHE_BASEDIR relative to the build dir (the cwd, itself not
+    hashed with NOHASHDIR). Measured: a build dir placed elsewhere relative to the source misses
+    every object; the same relative placement hits (92%) wherever the two live, so a fresh
+    checkout with the workflow's fixed layout reuses the cache."""
+    return {"CCACHE_BASEDIR": str(Path(src_dir).resolve()), "CCACHE_NOHASHDIR": "1"}
+
+
+def build_llamacpp(
+    src_dir: Path,
+    out_dir: Path,
+    backend: str = "cpu",
+    extra_cmake_flags: Sequence[str] = (),
+    jobs: int | None = None,
+    *,
+    build_dir: Path | None = None,
+    cuda_architectures: str = "90",
+    log: Path | None = None,
+) -> dict[str, Any]:
+    """Configure and build llama-server + llama-quantize; install them with their shared libs
+    into out_dir/bin (RUNPATH $ORIGIN), check they run from there, return provenance."""
+    src_dir, out_dir = Path(src_dir).resolve(), Path(out_dir)
+    if not (src_dir / "CMakeLists.txt").is_file():
+        raise BuildError(f"{src_dir}: no CMakeLists.txt, not a llama.cpp source tree")
+    # Beside bin/ by default: not inside the source tree, which is another rule's output.
+    build_dir = Path(build_dir or out_dir / "build").resolve()
+    cmake, ninja = find_tool("cmake"), find_tool("ninja")
+    configure = cmake_configure_argv(
+        src_dir, build_dir, backend, extra_cmake_flags,
+        cuda_architectures=cuda_architectures, cmake=cmake,
+    )  # fmt: skip
+    configure.append(f"-DCMAKE_MAKE_PROGRAM={ninja}")  # pip's ninja may not be on PATH
+    build = cmake_build_argv(build_dir, jobs, cmake=cmake)
+    env = os.environ | ccache_env(src_dir)
+    t0 = time.perf_counter()
+    text = _run(configure, what="cmake configure", env=env)
+    text += _run(build, what="cmake --build", env=env)
+    seconds = round(time.perf_counter() - t0, 1)
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(text)
+    _install(build_dir / "bin", out_dir / "bin")
+    server = out_dir / "bin" / "llama-server"
+    version = _run([str(server), "--version"], what="llama-server --version").strip()
+    return {
+        "backend": backend,
+        "src_dir": str(src_dir),
+        "configure_argv": configure,
+        "build_argv": build,
+        "cmake_version": _run([cmake, "--version"], what="cmake").splitlines()[0],
+        "seconds": seconds,
+        "version": version,
+        "bin": {
+            p.name: sha256_file(p)
+            for p in sorted((out_dir / "bin").iterdir())
+            if p.is_file() and not p.is_symlink()
+        },
+    }
+
+
+def _install(built: Path, bin_dir: Path) -> None:
+    """Copy the targets and every shared lib (keeping soname symlinks) into bin_dir."""
+    with atomic_dir(bin_dir, overwrite=True) as tmp:
+        for name in TARGETS:
+            if not (built / name).is_file():
+                raise BuildError(f"{built / name} was not built")
+            shutil.copy2(built / name, tmp / name)
+        for lib in sorted(built.glob("*.so*")):
+            shutil.copy2(lib, tmp / lib.name, follow_symlinks=False)
+    for name in TARGETS:
+        _check_libs(bin_dir / name)
+
+
+def _check_libs(binary: Path) -> None:
+    """Every llama/ggml library must resolve inside the binary's own folder (not the build dir)."""
+    if not shutil.which("ldd"):
+        return
+    out = _run(["ldd", str(binary)], what="ldd")
+    for line in out.splitlines():
+        lib, _, where = line.strip().partition(" => ")
+        if lib.startswith(("libllama", "libggml", "libmtmd")):
+            path = where.split(" (")[0]
+            if path == "not found" or Path(path).resolve().parent != binary.parent.resolve():
+                raise BuildError(f"{binary.name}: {lib} resolves to {path}, not next to it")
+
+
+def _run(argv: list[str], *, what: str, env: dict[str, str] | None = None) -> str:
+    try:
+        proc = subprocess.run(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+    except OSError as e:
+        raise BuildError(f"{what}: cannot run {argv[0]}: {e.strerror}") from e
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if re.search(r"error|fatal", ln, re.IGNORECASE)]
+        tail = (errors or lines or ["no output"])[-1].strip()
+        raise BuildError(f"{what} failed (exit {proc.returncode}): {tail}")
+    return proc.stdout

@@ -1,0 +1,96 @@
+"""ExLlamaV2 served by TabbyAPI (its OpenAI-compatible server). CUDA only: never run here.
+
+TabbyAPI is not a package (its pyproject installs only dependencies): the server is `main.py`
+of a checkout at a pinned commit (`source`), run with the venv's python from that folder.
+Preparation: `convert_exl2` quantizes the HF folder to EXL2 at the bits of the quant label
+(`4.0bpw` -> `-b 4.0`). TabbyAPI loads `<model-dir>/<model-name>` and lists it by that name;
+it honours `min_tokens` (and `ban_eos_token`), not `ignore_eos`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from enginebench.engines.spec import (
+    EngineConfigError,
+    EngineSpec,
+    PrepareContext,
+    ServerContext,
+    always,
+    opt_flags,
+    py_version_argv,
+)
+
+SOURCE = ("https://github.com/theroyallab/tabbyAPI", "01a5915a7bfd46d2cff6b20bade7f289024b11f6")
+OPTION_FLAGS = (
+    ("max_seq_len", "--max-seq-len"),
+    ("max_batch_size", "--max-batch-size"),
+    ("cache_mode", "--cache-mode"),
+    ("chunk_size", "--chunk-size"),
+)
+
+
+def bits_of(quant: str) -> str:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)bpw", quant)
+    if not m:
+        raise EngineConfigError(f"exllamav2: quant must look like 4.0bpw, got {quant!r}")
+    return m.group(1)
+
+
+def prepared_model(ctx: PrepareContext) -> str:
+    return str(Path(ctx.out_dir) / f"exl2-{ctx.quant}")
+
+
+def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
+    if step != "convert_exl2":
+        raise EngineConfigError(f"exllamav2: unknown preparation step {step!r}")
+    return [ctx.require_python(), "-m", "exllamav2.conversion.convert_exl2",
+            "-i", ctx.hf_dir, "-o", str(Path(ctx.out_dir) / "work"),
+            "-cf", prepared_model(ctx), "-b", bits_of(ctx.quant)]  # fmt: skip
+
+
+def source_dir(ctx: ServerContext) -> str:
+    src = ctx.options.get("source_dir")
+    if not src:
+        raise EngineConfigError("exllamav2: options.source_dir (TabbyAPI checkout) is unset")
+    return str(src)
+
+
+def server_argv(ctx: ServerContext) -> list[str]:
+    model = Path(ctx.model)
+    return [
+        ctx.require_python(), str(Path(source_dir(ctx)) / "main.py"),
+        "--host", ctx.host,
+        "--port", str(ctx.port),
+        "--disable-auth", "true",  # loopback only
+        "--model-dir", str(model.parent),
+        "--model-name", model.name,
+        "--backend", "exllamav2",
+        *opt_flags(ctx.options, OPTION_FLAGS),
+        *ctx.extra_args,
+    ]  # fmt: skip
+
+
+SPEC = EngineSpec(
+    name="exllamav2",
+    software="venv",
+    model_format="exl2",
+    server_argv=server_argv,
+    version_argv=py_version_argv("exllamav2"),
+    ignore_eos_style="min_tokens",
+    gpu=always(True),
+    runs_here=False,
+    health_path="/health",
+    readiness="models",
+    readiness_timeout=900.0,
+    prepare=("convert_exl2",),
+    prepare_argv=prepare_argv,
+    prepared_model=prepared_model,
+    served_name=lambda ctx: Path(ctx.model).name,
+    env_file="envs/exllamav2.yaml",
+    import_name="exllamav2",
+    source=SOURCE,
+    server_cwd=source_dir,
+    notes="TabbyAPI main.py from a pinned checkout; exllamav2 JIT-compiles its CUDA extension",
+)

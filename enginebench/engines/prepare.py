@@ -1,0 +1,64 @@
+"""Run one engine's model-preparation step (MLC, TensorRT-LLM, EXL2), and name what it makes.
+
+llama.cpp's GGUF steps have their own rules (enginebench.models.gguf); every other engine that
+needs prepared weights declares `prepare` / `prepare_argv` in its `EngineSpec`, and the workflow
+runs each step as one job through `run_step`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from enginebench.engines.registry import get_engine
+from enginebench.engines.spec import EngineConfigError, PrepareContext
+
+# formats whose weights an engine's own steps prepare from the HF folder
+PREPARED_FORMATS = ("mlc", "trtllm", "exl2")
+
+
+def context(
+    engine: str,
+    hf_dir: str,
+    out_dir: str,
+    quant: str,
+    options: Mapping[str, Any],
+    python: str | None = None,
+    bin_dir: str | None = None,
+) -> PrepareContext:
+    return PrepareContext(
+        hf_dir=hf_dir, out_dir=out_dir, quant=quant, options=options, python=python, bin_dir=bin_dir
+    )
+
+
+def check_quant(engine: str, quant: str, options: Mapping[str, Any]) -> None:
+    """Raise EngineConfigError when the engine's steps cannot be built for `quant`."""
+    spec = get_engine(engine)
+    ctx = PrepareContext(hf_dir="hf", out_dir="out", quant=quant, options=options, python="python")
+    spec.prepare_commands(ctx)
+
+
+def run_step(engine: str, step: str, ctx: PrepareContext, log: Path) -> dict[str, Any]:
+    """Run one step's exact argv (never a shell string); the output goes to `log`."""
+    spec = get_engine(engine)
+    if step not in spec.prepare:
+        raise EngineConfigError(f"{engine}: no preparation step {step!r}; steps: {spec.prepare}")
+    argv = spec.prepare_argv(step, ctx)
+    Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with open(log, "a") as out:
+        out.write(f"$ {' '.join(argv)}\n")
+        out.flush()
+        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{engine} {step} failed (exit {proc.returncode}); see {log}")
+    return {"step": step, "argv": argv, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def prepared_model(engine: str, ctx: PrepareContext) -> str:
+    """The path the engine's server loads once every step ran."""
+    spec = get_engine(engine)
+    return spec.prepared_model(ctx) if spec.prepared_model else ctx.out_dir

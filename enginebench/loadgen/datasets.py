@@ -1,0 +1,308 @@
+"""Prompt datasets (`random`, `sharegpt`, `fixed`) and materialized prompt files (JSONL).
+
+A materialized file has one row per prompt: {"prompt": str, "prompt_len": int | null,
+"output_len": int}. The workflow writes one per model x workload (seeded) and every engine
+replays the same file, so engines see byte-identical prompts.
+
+Token counting follows `vllm bench serve`: random prompts are counted without special tokens
+(the server adds its BOS on top), ShareGPT and fixed prompts with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from enginebench.loadgen.errors import BenchError
+from enginebench.loadgen.tokenizer import Tokenizer, tokenizer_for
+
+FIXED_PROMPT = (
+    "Please generate a very long story about wizard and technology, at least two thousand words"
+)
+FIXED_OUTPUT_LEN = 128
+
+# vLLM's ShareGPT pruning (benchmarks' is_valid_sequence)
+SHAREGPT_MIN_LEN = 4
+SHAREGPT_MAX_PROMPT_LEN = 1024
+SHAREGPT_MAX_TOTAL_LEN = 2048
+
+_RANDOM_MAX_ROUNDS = 16
+_RANDOM_RESTARTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    prompt: str
+    prompt_len: int | None  # client tokenizer count; None when no tokenizer was available
+    output_len: int  # max_tokens asked (and the exact length expected with --ignore-eos)
+
+
+# ---------------------------------------------------------------------------- random
+def random_prompts(
+    tok: Tokenizer,
+    num_prompts: int,
+    input_len: int,
+    output_len: int,
+    range_ratio: float = 0.0,
+    seed: int = 0,
+) -> list[Prompt]:
+    """Prompts of random vocabulary tokens, exactly `input_len` tokens after a round trip.
+
+    Lengths are drawn uniformly from [len*(1-r), len*(1+r)] as in vLLM (r=0: all equal).
+    """
+    if input_len < 1 or output_len < 1:
+        raise BenchError(
+            f"random dataset lengths must be >= 1 (input {input_len}, output {output_len})",
+            "pass positive --random-input-len and --random-output-len",
+        )
+    if not 0.0 <= range_ratio < 1.0:
+        raise BenchError(
+            f"--random-range-ratio {range_ratio} is outside [0, 1)", "use a value in [0, 1)"
+        )
+    rng = np.random.default_rng(seed)
+    in_lens = _lengths(rng, num_prompts, input_len, range_ratio)
+    out_lens = _lengths(rng, num_prompts, output_len, range_ratio)
+    candidates = _plain_tokens(tok)
+    if candidates.size == 0:
+        raise BenchError("the tokenizer has no non-special tokens", "pass another --tokenizer")
+    prompts = []
+    for n_in, n_out in zip(in_lens, out_lens, strict=True):
+        text, actual = _exact_length_text(tok, rng, candidates, int(n_in))
+        prompts.append(Prompt(text, actual, int(n_out)))
+    return prompts
+
+
+def _plain_tokens(tok: Tokenizer) -> np.ndarray:
+    """Non-special ids that decode to whole characters on their own.
+
+    Byte-level vocabularies hold fragments of multi-byte characters; a random run of them
+    decodes to U+FFFD, which re-encodes to different ids and keeps the length from converging.
+    """
+    special = set(tok.all_special_ids)
+    ids = [i for i in range(tok.vocab_size) if i not in special and "\ufffd" not in tok.decode([i])]
+    return np.array(ids, dtype=np.int64)
+
+
+def _lengths(rng: np.random.Generator, n: int, length: int, ratio: float) -> np.ndarray:
+    low = max(1, math.floor(length * (1 - ratio)))
+    high = max(low, math.ceil(length * (1 + ratio)))
+    return rng.integers(low, high + 1, size=n)
+
+
+def _exact_length_text(
+    tok: Tokenizer, rng: np.random.Generator, candidates: np.ndarray, target: int
+) -> tuple[str, int]:
+    """Decode random ids, re-encode, and trim or top up until the round trip has `target` ids.
+
+    Adjacent random tokens often merge (or split) when the decoded text is re-encoded, so
+    one pass rarely lands on the target; each round works on the re-encoded ids, which are
+    stable under another round trip far more often.
+    """
+    text, n = "", 0
+    for _ in range(_RANDOM_RESTARTS):
+        ids = rng.choice(candidates, size=target).tolist()
+        for _ in range(_RANDOM_MAX_ROUNDS):
+            text = tok.decode(ids)
+            again = tok.encode(text, add_special_tokens=False)
+            n = len(again)
+            if n == target:
+                return text, n
+            if n > target:
+                ids = again[:target]
+            else:
+                ids = again + rng.choice(candidates, size=target - n).tolist()
+    return text, n  # did not converge: the actual length is recorded
+
+
+# -------------------------------------------------------------------------- sharegpt
+def read_sharegpt(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Load and shape-check a ShareGPT JSON file (a list of {"conversations": [...]})."""
+    fix = 'pass --dataset-path to a ShareGPT JSON list of {"conversations": [{"from", "value"}]}'
+    p = Path(path)
+    if not p.is_file():
+        raise BenchError(f"dataset file {str(p)!r} not found", fix)
+    try:
+        with p.open(encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BenchError(f"dataset file {str(p)!r} is not valid JSON ({exc})", fix) from exc
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise BenchError(
+            f"dataset file {str(p)!r} is not ShareGPT-shaped (not a list of objects)", fix
+        )
+    if data and not any("conversations" in e for e in data):
+        raise BenchError(f"dataset file {str(p)!r} has no 'conversations' entries", fix)
+    return data
+
+
+def sharegpt_prompts(
+    tok: Tokenizer,
+    entries: list[dict[str, Any]],
+    num_prompts: int,
+    output_len: int | None = None,
+    seed: int = 0,
+) -> list[Prompt]:
+    """vLLM's ShareGPT sampling: >= 2 turns, seeded shuffle, length pruning, oversampling."""
+    convs = [e for e in entries if _turns(e) >= 2]
+    random.Random(seed).shuffle(convs)
+    prompts: list[Prompt] = []
+    for entry in convs:
+        if len(prompts) >= num_prompts:
+            break
+        first, reply = entry["conversations"][0], entry["conversations"][1]
+        prompt, completion = _value(first), _value(reply)
+        if prompt is None or completion is None:
+            continue
+        prompt_len = len(tok.encode(prompt))
+        out_len = len(tok.encode(completion)) if output_len is None else output_len
+        if not _valid_lengths(prompt_len, out_len, check_output=output_len is None):
+            continue
+        prompts.append(Prompt(prompt, prompt_len, out_len))
+    if not prompts:
+        raise BenchError(
+            "no ShareGPT conversation survived the filters (>= 2 turns, prompt and reply >= 4 "
+            "tokens, prompt <= 1024, prompt + reply <= 2048)",
+            "use a larger or different --dataset-path",
+        )
+    if len(prompts) < num_prompts:
+        # vLLM oversamples (seeded) rather than running fewer requests than asked
+        print(
+            f"note: ShareGPT gave {len(prompts)} prompts; oversampling to {num_prompts}",
+            file=sys.stderr,
+        )
+        rng = random.Random(seed)
+        prompts += [rng.choice(prompts) for _ in range(num_prompts - len(prompts))]
+    return prompts
+
+
+def _turns(entry: dict[str, Any]) -> int:
+    convs = entry.get("conversations")
+    return len(convs) if isinstance(convs, list) else 0
+
+
+def _value(turn: Any) -> str | None:
+    if isinstance(turn, dict) and isinstance(turn.get("value"), str):
+        return str(turn["value"])
+    return None
+
+
+def _valid_lengths(prompt_len: int, output_len: int, check_output: bool) -> bool:
+    return not (
+        prompt_len < SHAREGPT_MIN_LEN
+        or (check_output and output_len < SHAREGPT_MIN_LEN)
+        or prompt_len > SHAREGPT_MAX_PROMPT_LEN
+        or prompt_len + output_len > SHAREGPT_MAX_TOTAL_LEN
+    )
+
+
+# ----------------------------------------------------------------------------- fixed
+def fixed_prompts(
+    num_prompts: int, output_len: int = FIXED_OUTPUT_LEN, tok: Tokenizer | None = None
+) -> list[Prompt]:
+    prompt_len = len(tok.encode(FIXED_PROMPT)) if tok is not None else None
+    return [Prompt(FIXED_PROMPT, prompt_len, output_len) for _ in range(num_prompts)]
+
+
+# ------------------------------------------------------------------ materialized files
+def write_prompts(path: str | os.PathLike[str], prompts: Iterable[Prompt]) -> Path:
+    """Write prompts as JSONL (atomically: a reader never sees half a file)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for p in prompts:
+            f.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
+    """Read a prompt file written by `write_prompts` / `materialize`."""
+    fix = "pass --prompts-file a JSONL file written by `enginebench bench --save-prompts`"
+    p = Path(path)
+    if not p.is_file():
+        raise BenchError(f"prompts file {str(p)!r} not found", fix)
+    prompts = []
+    with p.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                prompt, plen, olen = row["prompt"], row.get("prompt_len"), row["output_len"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise BenchError(f"{p}:{lineno}: not a prompt row ({exc!r})", fix) from exc
+            ok = (
+                isinstance(prompt, str)
+                and (plen is None or (isinstance(plen, int) and plen >= 0))
+                and isinstance(olen, int)
+                and olen >= 1
+            )
+            if not ok:
+                raise BenchError(f"{p}:{lineno}: bad prompt/prompt_len/output_len types", fix)
+            prompts.append(Prompt(prompt, plen, olen))
+    if not prompts:
+        raise BenchError(f"prompts file {str(p)!r} is empty", fix)
+    return prompts
+
+
+def needs_tokenizer(dataset_name: str) -> bool:
+    return dataset_name in ("random", "sharegpt")
+
+
+def build_prompts(args: argparse.Namespace, tok: Tokenizer | None) -> list[Prompt]:
+    """The prompts the `bench` flags ask for (dataset generation, or a materialized file)."""
+    if args.prompts_file:
+        prompts = load_materialized(args.prompts_file)
+        if len(prompts) < args.num_prompts:
+            raise BenchError(
+                f"prompts file {args.prompts_file!r} has {len(prompts)} rows but "
+                f"--num-prompts is {args.num_prompts}",
+                "lower --num-prompts or materialize more prompts",
+            )
+        return prompts[: args.num_prompts]
+    name = args.dataset_name
+    if name == "fixed":
+        return fixed_prompts(args.num_prompts, args.fixed_output_len, tok)
+    if tok is None:
+        raise BenchError(
+            f"--dataset-name {name} needs a tokenizer",
+            "pass --tokenizer DIR (a local HF tokenizer)",
+        )
+    if name == "random":
+        return random_prompts(
+            tok,
+            args.num_prompts,
+            args.random_input_len,
+            args.random_output_len,
+            args.random_range_ratio,
+            args.seed,
+        )
+    if name == "sharegpt":
+        if not args.dataset_path:
+            raise BenchError(
+                "--dataset-name sharegpt needs a file", "pass --dataset-path FILE.json"
+            )
+        entries = read_sharegpt(args.dataset_path)
+        return sharegpt_prompts(tok, entries, args.num_prompts, args.sharegpt_output_len, args.seed)
+    raise BenchError(f"unknown dataset {name!r}", "use --dataset-name random, sharegpt or fixed")
+
+
+def materialize(args: argparse.Namespace) -> Path:
+    """Generate the dataset the flags describe and write it to `args.save_prompts`.
+
+    `args` is what `enginebench.loadgen.cli_args.parse_args` returns; no server is contacted.
+    """
+    tok = tokenizer_for(args, required=needs_tokenizer(args.dataset_name))
+    prompts = build_prompts(args, tok)
+    return write_prompts(args.save_prompts, prompts)

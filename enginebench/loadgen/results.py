@@ -1,0 +1,123 @@
+"""Result files of one sweep point (summary JSON + per-request JSONL) and the printed table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from enginebench.loadgen.client import RequestRecord
+from enginebench.loadgen.metrics import percentile_key
+
+
+def result_paths(
+    result_dir: str | None,
+    result_filename: str | None,
+    backend: str,
+    request_rate: float,
+    max_concurrency: int | None,
+    model_id: str,
+    date: str,
+) -> tuple[Path, Path]:
+    """(summary JSON, per-request JSONL); the default name is vLLM's."""
+    if result_filename:
+        name = result_filename
+    else:
+        conc = f"-concurrency{max_concurrency}" if max_concurrency is not None else ""
+        rate = "inf" if math.isinf(request_rate) else f"{request_rate}"
+        name = f"{backend}-{rate}qps{conc}-{model_id.rstrip('/').split('/')[-1]}-{date}.json"
+    path = Path(result_dir or ".") / name
+    stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
+    return path, path.with_name(stem + ".jsonl")
+
+
+def now_stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write null (and the rate's inf as vLLM's string 'inf')."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_results(
+    summary: dict[str, Any], records: Sequence[RequestRecord], json_path: Path, jsonl_path: Path
+) -> None:
+    rows = "".join(json.dumps(_clean(r.to_row())) + "\n" for r in records)
+    _atomic_write(jsonl_path, rows)
+    _atomic_write(json_path, json.dumps(_clean(summary), indent=2) + "\n")
+
+
+_HEADERS = {
+    "ttft": ("TTFT", "Time to First Token"),
+    "ttft_content": ("TTFT content", "Time to First Content Token"),
+    "tpot": ("TPOT", "Time per Output Token (excl. 1st token)"),
+    "itl": ("ITL", "Inter-token Latency"),
+    "e2el": ("E2EL", "End-to-end Latency"),
+    "client_queue_time": ("Client Queue Time", "Client-side Queueing"),
+}
+
+
+def format_table(
+    summary: dict[str, Any], metrics: Sequence[str], percentiles: Sequence[float]
+) -> str:
+    """A short human-readable summary in the shape vllm bench serve prints."""
+    lines = ["{:=^60}".format(" Serving Benchmark Result ")]
+
+    def row(label: str, value: Any, fmt: str = "{:<10.2f}") -> None:
+        if value is None:
+            return
+        text = fmt.format(value) if isinstance(value, float) else str(value)
+        lines.append(f"{label:<44} {text}")
+
+    row("Successful requests:", summary["completed"])
+    row("Failed requests:", summary["failed"])
+    if summary.get("max_concurrency") is not None:
+        row("Maximum request concurrency:", summary["max_concurrency"])
+    if summary.get("concurrency") is not None:
+        row("Closed-loop users:", summary["concurrency"])
+    if summary.get("request_rate") not in (None, "inf"):
+        row("Request rate configured (RPS):", float(summary["request_rate"]))
+    row("Achieved offered rate (RPS):", summary.get("achieved_request_rate"))
+    row("Benchmark duration (s):", summary["duration"])
+    row("Total input tokens:", summary["total_input_tokens"])
+    row("Total generated tokens:", summary["total_output_tokens"])
+    row("Request throughput (req/s):", summary["request_throughput"])
+    row("Request goodput (req/s):", summary.get("request_goodput"))
+    row("Output token throughput (tok/s):", summary["output_throughput"])
+    row("Peak output token throughput (tok/s):", summary["max_output_tokens_per_s"])
+    row("Peak concurrent requests:", summary["max_concurrent_requests"])
+    row("Total token throughput (tok/s):", summary["total_token_throughput"])
+    lag = summary["dispatch_lag_ms"]
+    row("Dispatch lag p50/p99/max (ms):", f"{lag['p50']:.3f} / {lag['p99']:.3f} / {lag['max']:.3f}")
+    if summary.get("short_outputs"):
+        row("Short outputs (fewer tokens than asked):", summary["short_outputs"])
+    if summary["errors_by_kind"]:
+        row("Errors by kind:", ", ".join(f"{k}={v}" for k, v in summary["errors_by_kind"].items()))
+    for name in dict.fromkeys([*metrics, "ttft_content"]):
+        short, header = _HEADERS[name]
+        lines.append(f"{header:-^60}")
+        row(f"Mean {short} (ms):", summary[f"mean_{name}_ms"])
+        row(f"Median {short} (ms):", summary[f"median_{name}_ms"])
+        for p in percentiles:
+            key = percentile_key(p)
+            row(f"P{key[1:]} {short} (ms):", summary[f"{key}_{name}_ms"])
+    lines.append("=" * 60)
+    return "\n".join(lines)

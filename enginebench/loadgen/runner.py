@@ -1,0 +1,469 @@
+"""`enginebench bench`: drive an OpenAI-compatible server and write vLLM-compatible results.
+
+Open loop: requests are sent at absolute offsets from the arrival schedule (relative sleeps
+would accumulate drift), optionally behind a `--max-concurrency` semaphore whose waiting time
+is recorded as `queue_s` and kept out of TTFT (as vLLM does). Closed loop (`--concurrency N`):
+N users, each sending its next request when its previous one returns. Warm-up requests run
+before the clock starts and are excluded from everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from enginebench import __version__
+from enginebench.loadgen import cli_args, datasets
+from enginebench.loadgen.arrivals import arrival_offsets
+from enginebench.loadgen.client import Endpoint, RequestRecord, build_body, send
+from enginebench.loadgen.errors import (
+    EXIT_FAILED_REQUESTS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    BenchError,
+)
+from enginebench.loadgen.metrics import summarize
+from enginebench.loadgen.results import format_table, now_stamp, result_paths, write_results
+from enginebench.loadgen.tokenizer import Tokenizer, count_tokens, tokenizer_for
+
+# Wake this long before a send time and yield-spin the rest: the event loop's timers wake up
+# to ~1 ms late (epoll's millisecond timeout), too coarse for the dispatch-lag target.
+_SPIN_S = 0.0015
+_PREFLIGHT_TIMEOUT_S = 15.0
+_REQUEST_TIMEOUT_S = 6 * 3600.0  # vLLM's default total timeout
+
+
+def _err(message: str) -> None:
+    print(f"enginebench bench: error: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `enginebench bench`; returns the exit status (see errors.py)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = cli_args.parse_args(argv)
+        if args.save_prompts:
+            path = datasets.materialize(args)
+            print(f"wrote {args.num_prompts} prompts to {path}")
+            return EXIT_OK
+        return asyncio.run(_bench(args, argv))
+    except SystemExit as exc:  # argparse: --help, or a bad flag (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except BenchError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+@dataclass
+class _Outcome:
+    t0: float
+    elapsed: float
+    interrupted: bool = False
+    fatal: BenchError | None = None
+
+
+class _Bench:
+    """State of one run: the session, the records, and the abort switch."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        ep: Endpoint,
+        bodies: list[bytes],
+        records: list[RequestRecord],
+        cap: int | None,
+        show_progress: bool,
+    ) -> None:
+        self.session, self.ep, self.bodies, self.records = session, ep, bodies, records
+        self.sem = asyncio.Semaphore(cap) if cap else None
+        self.t0 = time.perf_counter()
+        self.inflight = 0
+        self.max_inflight = 0
+        self.any_ok = False
+        self.fatal: BenchError | None = None
+        self.stop = asyncio.Event()
+        self.pbar: Any = None
+        if show_progress:
+            from tqdm import tqdm
+
+            self.pbar = tqdm(total=len(records), file=sys.stderr, unit="req")
+
+    async def _send(self, rec: RequestRecord, body: bytes) -> None:
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            await send(self.session, self.ep, body, rec, self.t0)
+        finally:
+            self.inflight -= 1
+        # lateness of the actual send, semaphore wait excluded (that is queue_s)
+        rec.dispatch_lag_s = rec.sent_s - rec.scheduled_s - rec.queue_s
+        if rec.ok:
+            self.any_ok = True
+        elif self.fatal is None and not self.any_ok:
+            self.fatal = _fatal(rec, self.ep)
+            if self.fatal is not None:
+                self.stop.set()
+        if self.pbar is not None:
+            self.pbar.update(1)
+
+    async def _capped(self, rec: RequestRecord) -> None:
+        body = self.bodies[rec.index]
+        if self.sem is None:
+            await self._send(rec, body)
+            return
+        waiting = time.perf_counter()
+        async with self.sem:
+            rec.queue_s = time.perf_counter() - waiting
+            if not self.stop.is_set():
+                await self._send(rec, body)
+
+    async def warmup(self, n: int, limit: int | None) -> None:
+        """`n` requests with the first prompt (vLLM's choice), concurrently, then discarded."""
+        recs = [RequestRecord(-1, self.records[0].expected_output_len, None) for _ in range(n)]
+        body = self.bodies[0]
+        cap = asyncio.Semaphore(limit or n)
+
+        async def one(rec: RequestRecord) -> None:
+            async with cap:
+                await send(self.session, self.ep, body, rec, time.perf_counter())
+
+        await asyncio.gather(*(one(r) for r in recs))
+        failures = [r for r in recs if not r.ok]
+        if failures and len(failures) == n and (fatal := _fatal(failures[0], self.ep)):
+            raise fatal
+
+    async def open_loop(
+        self, rate: float, burstiness: float, seed: int, duration: float | None
+    ) -> None:
+        offsets = arrival_offsets(len(self.records), rate, burstiness, seed)
+        tasks: list[asyncio.Task[None]] = []
+        self.t0 = t0 = time.perf_counter()
+        try:
+            for rec, offset in zip(self.records, offsets.tolist(), strict=True):
+                if duration is not None and offset > duration:
+                    break
+                target = t0 + offset
+                rec.scheduled_s = offset
+                if target - time.perf_counter() > 0:
+                    await _sleep_until(target)
+                now = time.perf_counter()
+                if self.stop.is_set() or (duration is not None and now - t0 > duration):
+                    break
+                tasks.append(asyncio.create_task(self._capped(rec)))
+            await self._drain(tasks)
+        except asyncio.CancelledError:
+            await _cancel(tasks)
+            raise
+
+    async def closed_loop(self, users: int, duration: float | None) -> None:
+        indices = iter(range(len(self.records)))
+        self.t0 = time.perf_counter()
+        tasks = [asyncio.create_task(self._user(indices, duration)) for _ in range(users)]
+        try:
+            await self._drain(tasks)
+        except asyncio.CancelledError:
+            await _cancel(tasks)
+            raise
+
+    async def _user(self, indices: Iterator[int], duration: float | None) -> None:
+        for i in indices:
+            now = time.perf_counter()
+            if self.stop.is_set() or (duration is not None and now - self.t0 > duration):
+                return
+            rec = self.records[i]
+            rec.scheduled_s = now - self.t0
+            await self._send(rec, self.bodies[i])
+
+    async def _drain(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for the tasks; on a fatal error cancel what is still in flight."""
+        if not tasks:
+            return
+        everything: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({everything, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not everything.done():
+            await _cancel(tasks)
+
+
+async def _sleep_until(target: float) -> None:
+    delay = target - time.perf_counter() - _SPIN_S
+    if delay > 0:
+        await asyncio.sleep(delay)
+    while time.perf_counter() < target:
+        await asyncio.sleep(0)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _fatal(rec: RequestRecord, ep: Endpoint) -> BenchError | None:
+    """A failure that every request would repeat: stop the run rather than measure it."""
+    status, detail = rec.http_status, rec.error or ""
+    if rec.error_kind == "connect":
+        return BenchError(
+            f"cannot connect to {ep.url}: {detail}",
+            "start the server or fix --base-url",
+            EXIT_RUNTIME,
+        )
+    if status is None or not 400 <= status < 500 or status in (408, 429):
+        return None
+    if status == 404:
+        fix = f"check --model ({ep.model!r}) and --endpoint against what the server serves"
+    elif status in (401, 403):
+        fix = "pass the API key with --api-key-env VAR"
+    else:
+        fix = (
+            "check --ignore-eos-style (some servers reject ignore_eos/min_tokens) and --extra-body"
+        )
+    return BenchError(f"the server rejected the request: {detail}", fix, EXIT_RUNTIME)
+
+
+async def _preflight(session: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> str:
+    """Reach the server, list its models, resolve and check `--model`."""
+    url = f"{base}/v1/models"
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=_PREFLIGHT_TIMEOUT_S)) as r:
+            data = await r.json(content_type=None) if r.status == 200 else None
+    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, TimeoutError) as exc:
+        raise BenchError(
+            f"cannot reach the server at {base} ({type(exc).__name__}: {exc})",
+            "start the server or fix --base-url",
+            EXIT_RUNTIME,
+        ) from exc
+    except (aiohttp.ClientError, ValueError):
+        data = None
+    ids: list[str] = []
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        ids = [str(m.get("id")) for m in data["data"] if isinstance(m, dict) and m.get("id")]
+    if args.model is None:
+        if not ids:
+            raise BenchError(f"{url} lists no model", "pass --model NAME", EXIT_USAGE)
+        return ids[0]
+    if ids and args.model not in ids and not args.no_model_check:
+        raise BenchError(
+            f"model {args.model!r} is not served at {base} (served: {', '.join(ids)})",
+            "pass --model with a served name (or --no-model-check)",
+            EXIT_RUNTIME,
+        )
+    return str(args.model)
+
+
+def _headers(args: argparse.Namespace) -> dict[str, str]:
+    """Headers of every request, the preflight's included (set once on the session)."""
+    headers = {"Content-Type": "application/json"}
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env)
+        if not key:
+            raise BenchError(
+                f"environment variable {args.api_key_env} (--api-key-env) is not set",
+                f"export {args.api_key_env}=<key> or drop --api-key-env",
+            )
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def _endpoint(args: argparse.Namespace, base: str, model: str) -> Endpoint:
+    path = "/" + args.endpoint.lstrip("/")
+    chat = path.rstrip("/").endswith("chat/completions")
+    if not chat and not path.rstrip("/").endswith("completions"):
+        raise BenchError(
+            f"--endpoint {args.endpoint!r} is not a completions endpoint",
+            "use /v1/completions or /v1/chat/completions",
+        )
+    extra = dict(args.extra_body or {})
+    if args.temperature is not None:
+        extra.setdefault("temperature", args.temperature)
+    return Endpoint(
+        url=base + path,
+        model=model,
+        chat=chat,
+        stream=not args.no_stream,
+        ignore_eos=args.ignore_eos,
+        ignore_eos_style=args.ignore_eos_style,
+        extra_body=extra,
+    )
+
+
+async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
+    tok = tokenizer_for(
+        args, required=not args.prompts_file and datasets.needs_tokenizer(args.dataset_name)
+    )
+    prompts = datasets.build_prompts(args, tok)
+    base = cli_args.base_url(args)
+    cap = args.max_concurrency or args.concurrency
+    connector = aiohttp.TCPConnector(limit=cap or 0, limit_per_host=0, keepalive_timeout=60)
+    timeout = aiohttp.ClientTimeout(total=args.timeout or _REQUEST_TIMEOUT_S)
+    headers = _headers(args)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=headers, read_bufsize=1 << 20
+    ) as session:
+        model = await _preflight(session, base, args)
+        ep = _endpoint(args, base, model)
+        bodies = [build_body(ep, p.prompt, p.output_len) for p in prompts]
+        records = [RequestRecord(i, p.output_len, p.prompt_len) for i, p in enumerate(prompts)]
+        show = sys.stderr.isatty() and not args.disable_tqdm
+        bench = _Bench(session, ep, bodies, records, args.max_concurrency, show)
+        if args.num_warmups:
+            print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
+            await bench.warmup(args.num_warmups, cap)
+        _announce(args, ep)
+        outcome = await _measure(bench, args)
+    if bench.pbar is not None:
+        bench.pbar.close()
+    return _finish(args, argv, ep, tok, records, bench, outcome)
+
+
+async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
+    interrupted = False
+    # Move everything allocated so far out of the collector's reach: full collections over
+    # the setup's objects (tokenizer, prompts) otherwise stall the loop for milliseconds.
+    gc.collect()
+    gc.freeze()
+    try:
+        if args.concurrency:
+            await bench.closed_loop(args.concurrency, args.duration)
+        else:
+            await bench.open_loop(args.request_rate, args.burstiness, args.seed, args.duration)
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us; keep what completed
+        interrupted = True
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+    finally:
+        gc.unfreeze()
+    return _Outcome(bench.t0, time.perf_counter() - bench.t0, interrupted, bench.fatal)
+
+
+def _announce(args: argparse.Namespace, ep: Endpoint) -> None:
+    if args.concurrency:
+        load = f"closed loop, {args.concurrency} users"
+    else:
+        rate = "inf" if math.isinf(args.request_rate) else f"{args.request_rate:g} req/s"
+        load = f"open loop, {rate}, burstiness {args.burstiness:g}, cap {args.max_concurrency}"
+    print(
+        f"Benchmarking {ep.url} ({ep.model}): {args.num_prompts} prompts, {load}", file=sys.stderr
+    )
+
+
+def _finish(
+    args: argparse.Namespace,
+    argv: list[str],
+    ep: Endpoint,
+    tok: Tokenizer | None,
+    records: list[RequestRecord],
+    bench: _Bench,
+    outcome: _Outcome,
+) -> int:
+    finished = [r for r in records if r.status in ("ok", "failed") and r.error_kind != "cancelled"]
+    cancelled = sum(1 for r in records if r.error_kind == "cancelled")
+    for r in finished:
+        if r.ok:
+            if tok is not None:  # after the run: never in the hot path
+                r.client_output_tokens = count_tokens(tok, r.text)
+            r.output_len = r.server_completion_tokens or (r.client_output_tokens if tok else 1)
+    duration = max((r.end_s for r in finished), default=outcome.elapsed)
+    date = now_stamp()
+    backend = "openai-chat" if ep.chat else "openai"
+    summary: dict[str, Any] = {
+        "date": date,
+        "backend": backend,
+        "model_id": ep.model,
+        "tokenizer_id": args.tokenizer or (args.model if tok is not None else None),
+        "num_prompts": args.num_prompts,
+        "request_rate": "inf" if math.isinf(args.request_rate) else args.request_rate,
+        "burstiness": args.burstiness,
+        "max_concurrency": args.max_concurrency,
+    }
+    summary.update(
+        summarize(
+            finished,
+            duration,
+            args.metric_percentiles,
+            args.percentile_metrics,
+            args.goodput or None,
+            ignore_eos=args.ignore_eos,
+        )
+    )
+    summary.update(
+        {
+            "concurrency": args.concurrency,
+            "max_inflight_observed": bench.max_inflight,
+            "num_sent": len(finished) + cancelled,
+            "cancelled": cancelled,
+            "interrupted": outcome.interrupted,
+            "error": str(outcome.fatal) if outcome.fatal else None,
+            "endpoint": args.endpoint,
+            "stream": ep.stream,
+            "ignore_eos": ep.ignore_eos,
+            "ignore_eos_style": ep.ignore_eos_style if ep.ignore_eos else None,
+            "dataset_name": None if args.prompts_file else args.dataset_name,
+            "prompts_file": args.prompts_file,
+            "seed": args.seed,
+            "num_warmups": args.num_warmups,
+            "duration_limit_s": args.duration,
+            "goodput_slo_ms": args.goodput or None,
+            "metadata": args.metadata,
+            "argv": argv,
+            "enginebench_version": __version__,
+        }
+    )
+    if args.save_result:
+        json_path, jsonl_path = result_paths(
+            args.result_dir,
+            args.result_filename,
+            backend,
+            args.request_rate,
+            args.max_concurrency,
+            ep.model,
+            date,
+        )
+        write_results(summary, finished, json_path, jsonl_path)
+        print(f"Results written to {json_path} and {jsonl_path}", file=sys.stderr)
+    print(format_table(summary, args.percentile_metrics, args.metric_percentiles))
+    return _exit_status(summary, outcome, args.max_failed_fraction)
+
+
+def _exit_status(summary: dict[str, Any], outcome: _Outcome, max_failed_fraction: float) -> int:
+    if outcome.fatal is not None:
+        raise outcome.fatal
+    if outcome.interrupted:
+        _err("interrupted; the requests that completed were written")
+        return EXIT_INTERRUPTED
+    done, failed = summary["completed"], summary["failed"]
+    if failed and not done:
+        kinds = ", ".join(f"{k} x{v}" for k, v in summary["errors_by_kind"].items())
+        _err(f"all {failed} requests failed ({kinds}); fix: check the server log and flags")
+        return EXIT_RUNTIME
+    if failed and failed / (done + failed) > max_failed_fraction:
+        kinds = ", ".join(f"{k} x{v}" for k, v in summary["errors_by_kind"].items())
+        _err(
+            f"{failed} of {done + failed} requests failed ({kinds}); results written; "
+            "fix: check the server log, or allow some with --max-failed-fraction"
+        )
+        return EXIT_FAILED_REQUESTS
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Client-side tokenizer: the one `vllm bench serve` would load (transformers AutoTokenizer).
+
+transformers is imported lazily: a run from a materialized prompt file against a server that
+reports usage never needs it, and its import costs seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from enginebench.loadgen.errors import BenchError
+
+
+class Tokenizer(Protocol):
+    """The part of a Hugging Face tokenizer the load generator uses."""
+
+    vocab_size: int
+    all_special_ids: list[int]
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]: ...
+
+    def decode(self, token_ids: list[int], **kwargs: Any) -> str: ...
+
+
+def load_tokenizer(name_or_path: str) -> Tokenizer:
+    """Load a tokenizer from a local directory (or a hub id already in the local cache)."""
+    try:
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:  # pragma: no cover - transformers is a dependency
+        raise BenchError(f"cannot import transformers ({exc})", "pip install transformers") from exc
+    if not Path(name_or_path).exists() and "/" not in name_or_path:
+        raise BenchError(
+            f"tokenizer {name_or_path!r} is neither a local directory nor a hub id",
+            "pass --tokenizer DIR (a directory with tokenizer.json / tokenizer_config.json)",
+        )
+    hf_logging.set_verbosity_error()  # e.g. "sequence longer than model_max_length" on ShareGPT
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BenchError(
+            f"cannot load tokenizer {name_or_path!r}: {first}",
+            "pass --tokenizer DIR pointing at a local Hugging Face tokenizer directory",
+        ) from exc
+    return cast(Tokenizer, tok)
+
+
+def count_tokens(tok: Tokenizer, text: str, add_special_tokens: bool = False) -> int:
+    return len(tok.encode(text, add_special_tokens=add_special_tokens))
+
+
+def tokenizer_for(args: Any, required: bool) -> Tokenizer | None:
+    """`--tokenizer`, else `--model` when it is a local directory (vLLM's default), else None."""
+    if args.tokenizer:
+        return load_tokenizer(args.tokenizer)
+    if args.model and Path(args.model).is_dir():
+        return load_tokenizer(args.model)
+    if required:
+        raise BenchError(
+            f"--dataset-name {args.dataset_name} needs a tokenizer",
+            "pass --tokenizer DIR (a local Hugging Face tokenizer directory)",
+        )
+    return None

@@ -1,0 +1,64 @@
+"""File hashing and atomic directory output, shared by model preparation and engine builds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 8 << 20
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Sorted, indented JSON: stable bytes for stable hashes."""
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of each regular file under root (symlinks followed), by sorted relative path."""
+    out: dict[str, str] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            out[p.relative_to(root).as_posix()] = sha256_file(p)
+    return out
+
+
+@contextmanager
+def atomic_dir(dest: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a scratch dir beside dest that becomes dest only if the block succeeds.
+
+    A half-written model dir must never look complete to Snakemake or to a cached fixture.
+    """
+    dest = Path(dest)
+    if not overwrite and (dest.is_file() or (dest.is_dir() and any(dest.iterdir()))):
+        raise FileExistsError(f"{dest} exists and is not empty (pass overwrite=True to replace it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        # mkdtemp makes 0700 and safetensors writes 0600: engines may run as other users
+        for p in [tmp, *tmp.rglob("*")]:
+            if not p.is_symlink():
+                os.chmod(p, p.stat().st_mode | (0o055 if p.is_dir() else 0o044))
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink()
+        elif dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

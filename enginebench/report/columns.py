@@ -1,0 +1,83 @@
+"""Table columns: header text, the loaded-frame key each comes from, and how it is shown.
+
+The per-engine table is the "seed-002" layout: offered load, num-prompts, duration, token
+totals, throughputs, P50/P90/P99 TTFT and TPOT, failed requests, short outputs, provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# how a cell is formatted in Markdown/HTML (CSV keeps full precision)
+Kind = Literal["load", "int", "sec", "req", "tok", "ms", "text", "hash"]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str
+    kind: Kind
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind not in ("text", "hash")
+
+
+# header of the offered-load column, by the modes present in the table
+RATE_HEADER = "request-rate (req/s)"
+CONC_HEADER = "concurrency"
+MIXED_HEADER = "request-rate (req/s) / concurrency"
+LOAD_HEADERS = (RATE_HEADER, CONC_HEADER, MIXED_HEADER)
+
+
+def _percentiles(metric: str) -> list[Column]:
+    return [Column(f"P{p} {metric.upper()} (ms)", f"p{p}_{metric}_ms", "ms") for p in (50, 90, 99)]
+
+
+PROVENANCE = [
+    Column("engine", "engine", "text"),
+    Column("engine version", "engine_version", "text"),
+    Column("engine commit", "engine_commit", "hash"),
+    Column("model", "model", "text"),
+    Column("model sha", "model_sha", "hash"),
+    Column("quant", "quant", "text"),
+]
+
+# the per-engine table after its offered-load column
+ENGINE_METRICS = [
+    Column("num-prompts", "num_prompts", "int"),
+    Column("duration (s)", "duration", "sec"),
+    Column("total input tokens", "total_input_tokens", "int"),
+    Column("total generated tokens", "total_output_tokens", "int"),
+    Column("request throughput (req/s)", "request_throughput", "req"),
+    Column("input token throughput (tok/s)", "input_throughput", "tok"),
+    Column("output token throughput (tok/s)", "output_throughput", "tok"),
+    *_percentiles("ttft"),
+    *_percentiles("tpot"),
+    Column("failed requests", "failed", "int"),
+    Column("short outputs", "short_outputs", "int"),
+]
+
+
+def engine_columns(load_header: str) -> list[Column]:
+    return [Column(load_header, "load_label", "load"), *ENGINE_METRICS, *PROVENANCE]
+
+
+# the cross-engine comparison: one row per engine x model x quant x point
+COMPARISON = [
+    Column("model", "model", "text"),
+    Column(RATE_HEADER, "rate", "load"),
+    Column(CONC_HEADER, "concurrency", "load"),
+    Column("engine", "engine", "text"),
+    Column("quant", "quant", "text"),
+    Column("engine version", "engine_version", "text"),
+    Column("request throughput (req/s)", "request_throughput", "req"),
+    Column("output token throughput (tok/s)", "output_throughput", "tok"),
+    Column("P50 TTFT (ms)", "p50_ttft_ms", "ms"),
+    Column("P99 TTFT (ms)", "p99_ttft_ms", "ms"),
+    Column("P50 TPOT (ms)", "p50_tpot_ms", "ms"),
+    Column("P99 TPOT (ms)", "p99_tpot_ms", "ms"),
+    Column("failed requests", "failed", "int"),
+    Column("short outputs", "short_outputs", "int"),
+]

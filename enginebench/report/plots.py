@@ -1,0 +1,229 @@
+"""Per-model figures from the per-engine table CSVs: TTFT and TPOT percentiles vs offered
+load, achieved throughput vs offered load. One line per engine x quant (colour: engine,
+marker and dash: quant). PNG and SVG; drawn without pyplot (no global backend state; Agg)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from enginebench.report.points import Mode, format_load
+from enginebench.report.tables import read_engine_table
+
+PathLike = str | os.PathLike[str]
+
+PLOT_KINDS = ("ttft", "tpot", "throughput")
+PLOT_FORMATS = ("png", "svg")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+_DASHES = ("-", "--", "-.", ":")
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def plot_paths(out_dir: PathLike, model: str, mode: Mode = "rate") -> list[Path]:
+    """The files `write_plots` writes for one model and mode: `<model>-<kind>[-conc].<fmt>`
+    for kind in PLOT_KINDS, fmt in PLOT_FORMATS (declare these as the rule's outputs)."""
+    suffix = "" if mode == "rate" else "-conc"
+    return [
+        Path(out_dir) / f"{_safe(model)}-{kind}{suffix}.{fmt}"
+        for kind in PLOT_KINDS
+        for fmt in PLOT_FORMATS
+    ]
+
+
+# -- x axis: offered rate with `inf` drawn one step right of the largest finite rate ----------
+
+
+def _x_positions(loads: Sequence[float]) -> tuple[dict[float, float], bool]:
+    """Position of each load on the x axis, and whether the axis is logarithmic
+    (finite loads spanning 8x or more)."""
+    finite = sorted({x for x in loads if math.isfinite(x)})
+    log = len(finite) >= 2 and finite[0] > 0 and finite[-1] / finite[0] >= 8
+    pos = {x: x for x in finite}
+    if any(math.isinf(x) for x in loads):
+        if not finite:
+            pos[math.inf] = 1.0
+        elif log:
+            pos[math.inf] = finite[-1] * 2
+        else:
+            step = (finite[-1] - finite[0]) / max(len(finite) - 1, 1) or max(finite[-1], 1.0)
+            pos[math.inf] = finite[-1] + step
+    return pos, log
+
+
+def _style_x(ax: Axes, pos: dict[float, float], log: bool, xlabel: str) -> None:
+    if log:
+        ax.set_xscale("log")
+    ax.set_xticks(list(pos.values()), [format_load(x) for x in pos])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.grid(True, alpha=0.3)
+
+
+def _series(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame, dict[str, str]]]:
+    """(label, rows, line style) per engine x quant, in a stable order."""
+    engines = sorted(frame["engine"].fillna("?").astype(str).unique())
+    quants = sorted(frame["quant"].fillna("?").astype(str).unique())
+    out = []
+    for (engine, quant), rows in frame.groupby(
+        [frame["engine"].fillna("?").astype(str), frame["quant"].fillna("?").astype(str)], sort=True
+    ):
+        e, q = engines.index(str(engine)), quants.index(str(quant))
+        style = {
+            "color": _COLORS[e % len(_COLORS)],
+            "marker": _MARKERS[q % len(_MARKERS)],
+            "linestyle": _DASHES[q % len(_DASHES)],
+        }
+        out.append((f"{engine} · {quant}", rows.sort_values("load"), style))
+    return out
+
+
+def _draw(
+    ax: Axes,
+    rows: pd.DataFrame,
+    key: str,
+    pos: dict[float, float],
+    label: str,
+    style: dict[str, str],
+) -> None:
+    """Solid (or the quant's dash) over finite loads; dotted on to the `inf` point."""
+    xs = [pos[x] for x in rows["load"]]
+    ys = list(rows[key])
+    finite = [i for i, x in enumerate(rows["load"]) if math.isfinite(x)]
+    ax.plot([xs[i] for i in finite], [ys[i] for i in finite], label=label, **style)
+    inf_rows = [i for i, x in enumerate(rows["load"]) if math.isinf(x)]
+    if inf_rows:
+        i = inf_rows[0]
+        ax.plot([xs[i]], [ys[i]], color=style["color"], marker=style["marker"], linestyle="none")
+        if finite:
+            j = finite[-1]
+            ax.plot([xs[j], xs[i]], [ys[j], ys[i]], color=style["color"], linestyle=":", alpha=0.6)
+
+
+def _xlabel(mode: Mode) -> str:
+    return "offered request rate (req/s)" if mode == "rate" else "concurrency (requests in flight)"
+
+
+def _percentile_figure(
+    frame: pd.DataFrame, model: str, mode: Mode, metric: str, long: str
+) -> Figure:
+    fig = Figure(figsize=(13, 4.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    pos, log = _x_positions(list(frame["load"]))
+    series = _series(frame)
+    for ax, pct in zip(axes, (50, 90, 99), strict=True):
+        for label, rows, style in series:
+            _draw(ax, rows, f"p{pct}_{metric}_ms", pos, label, style)
+        ax.set_title(f"P{pct} {metric.upper()}")
+        ax.set_ylabel(f"{metric.upper()} (ms)")
+        ax.set_ylim(bottom=0)
+        _style_x(ax, pos, log, _xlabel(mode))
+    _legend(fig, axes[0], len(series))
+    fig.suptitle(f"{model}: {long} vs {_xlabel(mode).split(' (')[0]}")
+    return fig
+
+
+def _throughput_figure(frame: pd.DataFrame, model: str, mode: Mode) -> Figure:
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    pos, log = _x_positions(list(frame["load"]))
+    series = _series(frame)
+    for label, rows, style in series:
+        _draw(left, rows, "output_throughput", pos, label, style)
+        _draw(right, rows, "request_throughput", pos, label, style)
+    left.set_title("achieved output token throughput")
+    left.set_ylabel("output tokens/s")
+    right.set_title("achieved request rate")
+    right.set_ylabel("completed requests/s")
+    finite = [x for x in pos if math.isfinite(x)]
+    if mode == "rate" and finite:
+        lo, hi = min(finite), max(finite)
+        right.plot(
+            [lo, hi],
+            [lo, hi],
+            color="#888888",
+            linestyle="--",
+            linewidth=1,
+            label="y = x (offered)",
+        )
+    for ax in (left, right):
+        ax.set_ylim(bottom=0)
+        _style_x(ax, pos, log, _xlabel(mode))
+    _legend(fig, right, len(series) + 1)
+    fig.suptitle(f"{model}: achieved vs offered load")
+    return fig
+
+
+def _legend(fig: Figure, ax: Axes, entries: int) -> None:
+    if entries:
+        ax.legend(fontsize=8, loc="best", title="engine · quant", title_fontsize=8)
+
+
+def _empty_figure(model: str, mode: Mode, kind: str) -> Figure:
+    fig = Figure(figsize=(6, 3))
+    fig.text(0.5, 0.5, f"{model}: no {'open-loop' if mode == 'rate' else 'closed-loop'} points\n({kind})",
+             ha="center", va="center")  # fmt: skip
+    return fig
+
+
+def _save(fig: Figure, stem: Path) -> list[Path]:
+    written = []
+    for fmt in PLOT_FORMATS:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        with matplotlib.rc_context({"svg.hashsalt": "enginebench"}):  # stable SVG ids
+            fig.savefig(path, format=fmt, dpi=120, metadata=meta)
+        written.append(path)
+    return written
+
+
+def write_plots(
+    table_csvs: Sequence[PathLike],
+    out_dir: PathLike,
+    models: Sequence[str] | None = None,
+    modes: Sequence[Mode] = ("rate",),
+) -> list[Path]:
+    """For each model (default: every model in the tables) and mode, the figures named by
+    `plot_paths`; a model without points of a mode gets placeholder figures, so the declared
+    outputs always exist. Returns the written paths."""
+    frames = [read_engine_table(p) for p in table_csvs]
+    frame = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True)
+        if any(len(f) for f in frames)
+        else None
+    )
+    if models is None:
+        models = sorted(frame["model"].dropna().astype(str).unique()) if frame is not None else []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for model in models:
+        for mode in modes:
+            rows = (
+                frame[(frame["model"] == model) & (frame["mode"] == mode)]
+                if frame is not None
+                else None
+            )
+            suffix = "" if mode == "rate" else "-conc"
+            for kind in PLOT_KINDS:
+                stem = out / f"{_safe(model)}-{kind}{suffix}"
+                if rows is None or rows.empty:
+                    fig = _empty_figure(model, mode, kind)
+                elif kind == "throughput":
+                    fig = _throughput_figure(rows, model, mode)
+                else:
+                    long = "time to first token" if kind == "ttft" else "time per output token"
+                    fig = _percentile_figure(rows, model, mode, kind, long)
+                written += _save(fig, stem)
+    return written

@@ -1,0 +1,199 @@
+"""Per-engine tables (one per engine x model x quant) and the cross-engine comparison.
+
+Each table is written three ways: CSV (full precision; the input of the comparison and the
+plots), Markdown, and a self-contained HTML page (Snakemake's report shows HTML inline).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from enginebench.report.columns import (
+    COMPARISON,
+    CONC_HEADER,
+    LOAD_HEADERS,
+    MIXED_HEADER,
+    RATE_HEADER,
+    Column,
+    engine_columns,
+)
+from enginebench.report.load import load_points
+from enginebench.report.points import SweepPoint, format_load, parse_point
+from enginebench.report.render import write_all
+
+PathLike = str | os.PathLike[str]
+
+NOTES = (
+    "TTFT: time from sending a request to its first streamed token. "
+    "TPOT: (E2EL - TTFT) / (output tokens - 1), per request. Percentiles over requests.",
+    "Throughputs are totals over the benchmark duration (first send to last completion).",
+    "failed requests: errors or HTTP failures; short outputs: completed with fewer tokens "
+    "than asked (the output length is pinned).",
+    "— : not measured (the sweep point is missing, or no request completed).",
+    "Highlighted rows had failed requests or short outputs.",
+)
+
+
+# -- per-engine table -------------------------------------------------------------------------
+
+
+def load_header(modes: Sequence[str]) -> str:
+    kinds = set(modes)
+    if kinds == {"concurrency"}:
+        return CONC_HEADER
+    return MIXED_HEADER if "concurrency" in kinds else RATE_HEADER
+
+
+def _load_label(mode: str, load: float, mixed: bool) -> str:
+    if mode == "concurrency" and mixed:
+        return SweepPoint("concurrency", load).label  # conc-4
+    return format_load(load)
+
+
+def engine_frame(
+    summary_paths: Sequence[PathLike], server_json: PathLike | None = None
+) -> pd.DataFrame:
+    """The loaded sweep points (see `load.load_points`) plus `load_label`, the value shown in
+    the offered-load column (`1`, `0.5`, `inf`; `4` for concurrency; `conc-4` in mixed tables)."""
+    paths = [Path(p) for p in summary_paths if Path(p).name != "server.json"]
+    frame = load_points(paths, None if server_json is None else Path(server_json))
+    mixed = load_header(list(frame["mode"])) == MIXED_HEADER
+    frame["load_label"] = [
+        _load_label(m, x, mixed) for m, x in zip(frame["mode"], frame["load"], strict=True)
+    ]
+    return frame
+
+
+def row_classes(frame: pd.DataFrame) -> list[str]:
+    """`missing` for rows without latencies, `warn` for rows with failures or short outputs."""
+    classes = []
+    for row in frame.to_dict("records"):
+        cls = []
+        if _blank(row.get("num_prompts")) or _blank(row.get("p50_ttft_ms")):
+            cls.append("missing")
+        if (row.get("failed") or 0) > 0 or (row.get("short_outputs") or 0) > 0:
+            cls.append("warn")
+        classes.append(" ".join(cls))
+    return classes
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _title(frame: pd.DataFrame) -> str:
+    first = frame.iloc[0] if len(frame) else {}
+    parts = [str(first.get(k) or "?") for k in ("engine", "model", "quant")] if len(frame) else []
+    return " · ".join(parts) if parts else "engine table"
+
+
+def write_engine_table(
+    summary_paths: Sequence[PathLike],
+    server_json: PathLike | None,
+    out_csv: PathLike,
+    out_md: PathLike,
+    out_html: PathLike,
+) -> pd.DataFrame:
+    """The table of one engine x model x quant from its sweep-point summaries
+    (`rate-<r>.json`, `conc-<n>.json`; a missing file gives a blank row) and its `server.json`.
+    Returns the loaded frame."""
+    frame = engine_frame(summary_paths, server_json)
+    columns = engine_columns(load_header(list(frame["mode"])))
+    write_all(
+        frame, columns, _title(frame), Path(out_csv), Path(out_md), Path(out_html),
+        row_classes(frame), NOTES,
+    )  # fmt: skip
+    return frame
+
+
+def _columns_by_header(headers: Sequence[str]) -> dict[str, Column]:
+    known = {c.header: c for c in engine_columns(RATE_HEADER)[1:]}
+    return {h: known[h] for h in headers if h in known}
+
+
+def read_engine_table(path: PathLike) -> pd.DataFrame:
+    """A per-engine table CSV back as a frame with the loaded keys (`point`, `mode`, `load`,
+    `num_prompts`, `p50_ttft_ms`, `engine`, ...)."""
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
+    load_col = table.columns[0]
+    if load_col not in LOAD_HEADERS:
+        raise ValueError(f"{path}: first column {load_col!r} is not an offered-load column")
+    points = [_parse_load(load_col, v) for v in table[load_col]]
+    out = pd.DataFrame(
+        {
+            "point": [p.label for p in points],
+            "mode": [p.mode for p in points],
+            "load": [p.load for p in points],
+        }
+    )
+    for header, col in _columns_by_header(list(table.columns[1:])).items():
+        values = table[header]
+        out[col.key] = pd.to_numeric(values) if col.numeric else values.astype(object)
+    return out.astype({c.key: object for c in COMPARISON if c.key in out and not c.numeric})
+
+
+def _parse_load(header: str, value: Any) -> SweepPoint:
+    text = str(value).strip()
+    named = parse_point(text)
+    if named is not None:
+        return named
+    mode = "concurrency" if header == CONC_HEADER else "rate"
+    return SweepPoint(mode, float(text))
+
+
+# -- cross-engine comparison ------------------------------------------------------------------
+
+
+def comparison_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
+    """All per-engine tables stacked, sorted by model, then offered load (open loop before
+    closed loop, `inf` last), then engine and quant: the same load lines up across engines."""
+    frames = [read_engine_table(p) for p in table_csvs]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["point", "mode", "load", *(c.key for c in COMPARISON)])
+    frame = pd.concat(frames, ignore_index=True)
+    frame["rate"] = [
+        x if m == "rate" else math.nan for m, x in zip(frame["mode"], frame["load"], strict=True)
+    ]
+    frame["concurrency"] = [
+        x if m == "concurrency" else math.nan
+        for m, x in zip(frame["mode"], frame["load"], strict=True)
+    ]
+    frame["_mode"] = [0 if m == "rate" else 1 for m in frame["mode"]]
+    for key in ("model", "engine", "quant"):
+        frame[key] = frame[key].fillna("").astype(str)
+    frame = frame.sort_values(["model", "_mode", "load", "engine", "quant"], kind="stable")
+    return frame.drop(columns="_mode").reset_index(drop=True)
+
+
+def _group_classes(frame: pd.DataFrame) -> list[str]:
+    """`group-start` on the first row of each model x load group, plus the row's own classes."""
+    keys = list(zip(frame["model"], frame["mode"], frame["load"], strict=True))
+    own = row_classes(frame)
+    return [
+        " ".join(filter(None, ["group-start" if i and keys[i] != keys[i - 1] else "", own[i]]))
+        for i in range(len(frame))
+    ]
+
+
+def write_comparison(
+    table_csvs: Sequence[PathLike], out_csv: PathLike, out_md: PathLike, out_html: PathLike
+) -> pd.DataFrame:
+    """The cross-engine comparison: one row per engine x model x quant x sweep point with the
+    key metrics (COMPARISON columns), from the per-engine table CSVs. Returns its frame."""
+    frame = comparison_frame(table_csvs)
+    # Markdown/HTML leave out an offered-load column that no row uses; the CSV keeps both
+    shown = [
+        c for c in COMPARISON if c.key not in ("rate", "concurrency") or frame[c.key].notna().any()
+    ]
+    write_all(
+        frame, shown, "Cross-engine comparison", Path(out_csv), Path(out_md), Path(out_html),
+        _group_classes(frame), NOTES, csv_columns=COMPARISON,
+    )  # fmt: skip
+    return frame

@@ -1,0 +1,577 @@
+"""`enginebench serve-sweep`: own one engine server for a whole sweep.
+
+Start the server (`ManagedServer`: own process group, free loopback port, readiness wait),
+warm it up, run the sweep points in order, each as `enginebench bench` in a subprocess (its own
+result files), then stop the server. A failed point does not stop the others nor touch the
+files of completed ones; the exit status is 1 when any point failed. `<out>/server.json`
+records the exact server argv, the variables that matter (secrets redacted), the engine
+version, start/ready/stop times and each point's outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from enginebench.engines.registry import get_engine
+from enginebench.engines.server import (
+    ManagedServer,
+    ServerError,
+    Terminated,
+    free_port,
+    install_signal_handlers,
+    is_ready,
+    log_tail,
+    redact,
+    server_env,
+)
+from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
+
+VERSION_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One sweep point: open loop at `load` req/s (`rate`) or `load` users (`conc`)."""
+
+    mode: Literal["rate", "conc"]
+    load: float
+    num_prompts: int
+    burstiness: float = 1.0
+    max_concurrency: int | None = None  # rate points: cap on requests in flight
+    duration: float | None = None  # conc points: stop sending after this many seconds
+
+    @property
+    def name(self) -> str:
+        """`rate-1`, `rate-2.5`, `rate-inf`, `conc-4` (the result file's stem)."""
+        return f"{self.mode}-{format_load(self.load)}"
+
+
+def format_load(load: float) -> str:
+    if math.isinf(load):
+        return "inf"
+    return str(int(load)) if float(load).is_integer() else f"{load:g}"
+
+
+def parse_point(spec: str, defaults: Mapping[str, Any] | None = None) -> SweepPoint:
+    """`rate=2.5,num_prompts=64,burstiness=1` or `conc=4,num_prompts=16` -> SweepPoint."""
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"sweep point {spec!r}: {part!r} is not KEY=VALUE")
+        fields[key.strip().replace("-", "_")] = value.strip()
+    d = dict(defaults or {})
+    modes = [m for m in ("rate", "conc") if m in fields]
+    if len(modes) != 1:
+        raise ValueError(f"sweep point {spec!r}: give exactly one of rate=R or conc=N")
+    mode = modes[0]
+    load = float(fields.pop(mode))
+    if not load > 0 or (mode == "conc" and (math.isinf(load) or not load.is_integer())):
+        raise ValueError(
+            f"sweep point {spec!r}: {mode} must be > 0 ({'an integer' * (mode == 'conc')})"
+        )
+    known = {"num_prompts", "burstiness", "max_concurrency", "duration"}
+    if unknown := set(fields) - known:
+        raise ValueError(f"sweep point {spec!r}: unknown keys {sorted(unknown)}")
+    num = fields.get("num_prompts", d.get("num_prompts"))
+    if num is None:
+        raise ValueError(f"sweep point {spec!r}: num_prompts is required (or a default)")
+    mc = fields.get("max_concurrency", d.get("max_concurrency"))
+    dur = fields.get("duration", d.get("duration"))
+    return SweepPoint(
+        mode="rate" if mode == "rate" else "conc",
+        load=load,
+        num_prompts=int(num),
+        burstiness=float(fields.get("burstiness", d.get("burstiness", 1.0))),
+        max_concurrency=None if mc is None else int(mc),
+        duration=None if dur is None else float(dur),
+    )
+
+
+def points_from_config(sweep: Mapping[str, Any]) -> list[SweepPoint]:
+    """The config's `sweep:` section -> points, rates (in listed order) then concurrencies."""
+    rate_n = int(sweep["num_prompts"])
+    conc_n = int(sweep.get("concurrency_num_prompts", rate_n))
+    points = [
+        SweepPoint(
+            "rate",
+            float(r),
+            rate_n,
+            float(sweep.get("burstiness", 1.0)),
+            sweep.get("max_concurrency"),
+        )
+        for r in sweep.get("request_rates", [])
+    ]
+    points += [
+        SweepPoint("conc", float(c), conc_n, duration=sweep.get("concurrency_duration"))
+        for c in sweep.get("concurrency", [])
+    ]
+    return points
+
+
+@dataclass
+class SweepConfig:
+    engine: str
+    model: str  # what the server loads (ServerContext.model); the model name for `openai`
+    out_dir: str
+    prompts_file: str
+    points: list[SweepPoint]
+    served_name: str | None = None  # default: the model folder's name
+    quant: str = ""
+    tokenizer: str | None = None
+    server_args: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)  # the engine's config entry
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: list[str] = field(default_factory=list)  # names passed through, never written
+    bin_dir: str | None = None
+    python: str | None = None  # venv python
+    server_log: str | None = None  # default <out_dir>/server.log
+    readiness_timeout: float | None = None  # default: the engine's
+    warmups: int = 0
+    seed: int = 0
+    endpoint: str = "/v1/completions"
+    host: str = "127.0.0.1"
+    port: int | None = None  # default: a free port
+    base_url: str | None = None  # external engines
+    api_key_env: str | None = None
+    ignore_eos_style: str | None = None  # default: the engine's
+    metadata: dict[str, Any] = field(default_factory=dict)
+    bench_args: list[str] = field(default_factory=list)  # extra `enginebench bench` flags
+    workdir: str | None = None  # server scratch; default: a temporary folder
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _log(msg: str) -> None:
+    print(f"[serve-sweep {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _meta_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def exact_length_flags(style: str) -> list[str]:
+    """`enginebench bench` flags that pin each request's output length, per engine dialect."""
+    if style == "none":
+        return []
+    if style == "debug_config":  # MLC: only with the server's --enable-debug
+        return ["--extra-body", json.dumps({"debug_config": {"ignore_eos": True}})]
+    return ["--ignore-eos", "--ignore-eos-style", style]
+
+
+def bench_argv(
+    cfg: SweepConfig,
+    base_url: str,
+    served: str,
+    style: str,
+    model_check: bool,
+    point: SweepPoint | None,
+    warmup_n: int = 0,
+) -> list[str]:
+    """The exact `enginebench bench` command of one point (or of the warm-up: point None)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "enginebench",
+        "bench",
+        "--base-url",
+        base_url,
+        "--endpoint",
+        cfg.endpoint,
+        "--model",
+        served,
+        "--prompts-file",
+        cfg.prompts_file,
+        "--seed",
+        str(cfg.seed),
+        "--disable-tqdm",
+    ]
+    if cfg.tokenizer:
+        argv += ["--tokenizer", cfg.tokenizer]
+    argv += exact_length_flags(style)
+    if not model_check:
+        argv.append("--no-model-check")
+    if cfg.api_key_env:
+        argv += ["--api-key-env", cfg.api_key_env]
+    if point is None:  # warm-up: all at once, nothing saved
+        return [*argv, "--num-prompts", str(warmup_n), "--concurrency", str(min(warmup_n, 4))]
+    argv += ["--num-prompts", str(point.num_prompts)]
+    if point.mode == "rate":
+        argv += ["--request-rate", format_load(point.load), "--burstiness", f"{point.burstiness:g}"]
+        if point.max_concurrency:
+            argv += ["--max-concurrency", str(point.max_concurrency)]
+    else:
+        argv += ["--concurrency", str(int(point.load))]
+        if point.duration:
+            argv += ["--duration", f"{point.duration:g}"]
+    meta = {"engine": cfg.engine, "quant": cfg.quant, "point": point.name, **cfg.metadata}
+    argv += [
+        "--save-result",
+        "--result-dir",
+        cfg.out_dir,
+        "--result-filename",
+        f"{point.name}.json",
+    ]
+    argv += ["--metadata", *(f"{k}={_meta_value(v)}" for k, v in meta.items())]
+    return [*argv, *cfg.bench_args]
+
+
+def engine_version(spec: EngineSpec, ctx: ServerContext, env: Mapping[str, str]) -> dict[str, Any]:
+    if spec.version_argv is None:
+        return {"argv": None, "version": None}
+    argv = spec.version_argv(ctx)
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, env=dict(env), timeout=VERSION_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"argv": argv, "version": None, "error": str(exc)}
+    text = (proc.stdout.strip() or proc.stderr.strip())[-2000:]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # llama-server prints "version: N (sha)" then "built with ..."; python engines one line
+    tagged = [ln for ln in lines if "version" in ln.lower()]
+    out: dict[str, Any] = {"argv": argv, "version": (tagged or lines or [""])[-1], "output": text}
+    if proc.returncode != 0:
+        out["error"] = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
+    return out
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def run_sweep(cfg: SweepConfig) -> int:
+    """Serve, warm up, run every point in order, stop. 0 when every point succeeded."""
+    if threading.current_thread() is threading.main_thread():
+        install_signal_handlers()
+    spec = get_engine(cfg.engine)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"enginebench-{cfg.engine}-") as tmp:
+        return _run(cfg, spec, out, Path(cfg.workdir) if cfg.workdir else Path(tmp))
+
+
+def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
+    port = cfg.port or (free_port(cfg.host) if spec.server_argv else 0)
+    ctx = ServerContext(
+        model=cfg.model,
+        served_name=cfg.served_name or Path(cfg.model.rstrip("/")).name,
+        host=cfg.host,
+        port=port,
+        extra_args=tuple(cfg.server_args),
+        options=cfg.options,
+        bin_dir=cfg.bin_dir,
+        python=cfg.python,
+        tokenizer=cfg.tokenizer,
+        workdir=str(workdir),
+    )
+    served = spec.served_name(ctx)
+    style = cfg.ignore_eos_style or str(
+        cfg.options.get("ignore_eos_style") or spec.ignore_eos_style
+    )
+    engine_env = {**spec.env(ctx), **{k: str(v) for k, v in cfg.env.items()}}
+    path_prepend = [str(Path(cfg.python).parent)] if cfg.python else []
+    env = server_env(engine_env, cfg.secret_env, path_prepend=path_prepend)
+    record: dict[str, Any] = {
+        "engine": spec.name,
+        "software": spec.software,
+        "model": cfg.model,
+        "served_name": served,
+        "quant": cfg.quant,
+        "ignore_eos_style": style,
+        "env": redact(engine_env, cfg.secret_env),
+        "secret_env_passed": sorted(n for n in cfg.secret_env if n in os.environ),
+        "metadata": cfg.metadata,
+        "sweep_started_at": _now(),
+        "points": [],
+    }
+    server_json = out / "server.json"
+    failed = 0
+    try:
+        record["version"] = engine_version(spec, ctx, env)
+        if spec.server_argv is None:
+            failed = _sweep_external(cfg, spec, served, style, record)
+        else:
+            failed = _sweep_managed(cfg, spec, ctx, env, workdir, served, style, record)
+    except (ServerError, EngineConfigError) as exc:
+        record["error"] = str(exc)
+        _log(f"server failed: {exc}")
+        failed = max(failed, 1)
+    finally:
+        record["sweep_finished_at"] = _now()
+        _write_json(server_json, record)
+    return 1 if failed else 0
+
+
+def _sweep_managed(
+    cfg: SweepConfig,
+    spec: EngineSpec,
+    ctx: ServerContext,
+    env: Mapping[str, str],
+    workdir: Path,
+    served: str,
+    style: str,
+    record: dict[str, Any],
+) -> int:
+    assert spec.server_argv is not None
+    argv = spec.server_argv(ctx)
+    cwd = spec.server_cwd(ctx) if spec.server_cwd else None
+    log = Path(cfg.server_log or Path(cfg.out_dir) / "server.log")
+    timeout = cfg.readiness_timeout or float(spec.readiness_timeout)
+    record.update({"argv": argv, "cwd": cwd, "readiness": spec.readiness, "server_log": str(log)})
+    _log(f"starting {spec.name}: {' '.join(argv)}")
+    server = ManagedServer(
+        argv,
+        port=ctx.port,
+        host=ctx.host,
+        env=env,
+        log_path=log,
+        cwd=cwd,
+        readiness=spec.readiness,
+        health_path=spec.health_path,
+        served_name=served,
+        ready_timeout=timeout,
+    )
+    try:
+        with server:
+            record["server"] = server.info()
+            _log(f"ready after {server.startup_s:.1f} s at {server.base_url}")
+            return _points(cfg, spec, served, style, server.base_url, record, server)
+    finally:
+        record["server"] = server.info()
+
+
+def _sweep_external(
+    cfg: SweepConfig, spec: EngineSpec, served: str, style: str, record: dict[str, Any]
+) -> int:
+    base = (cfg.base_url or str(cfg.options.get("base_url") or "")).rstrip("/")
+    if not base:
+        raise ServerError(f"{spec.name}: no base_url for an external endpoint")
+    base = base.removesuffix("/v1")
+    headers = {}
+    if cfg.api_key_env and os.environ.get(cfg.api_key_env):
+        headers["Authorization"] = f"Bearer {os.environ[cfg.api_key_env]}"
+    record.update({"argv": None, "base_url": base, "readiness": spec.readiness})
+    if not is_ready(base, spec.readiness, spec.health_path, None, headers, timeout=30):
+        raise ServerError(f"{spec.name}: {base}/v1/models does not answer 200")
+    return _points(cfg, spec, served, style, base, record, None)
+
+
+def _points(
+    cfg: SweepConfig,
+    spec: EngineSpec,
+    served: str,
+    style: str,
+    base_url: str,
+    record: dict[str, Any],
+    server: ManagedServer | None,
+) -> int:
+    model_check = spec.lists_model
+    if cfg.warmups > 0:
+        argv = bench_argv(cfg, base_url, served, style, model_check, None, cfg.warmups)
+        t0 = time.monotonic()
+        rc = subprocess.run(argv).returncode
+        record["warmup"] = {"argv": argv, "returncode": rc, "seconds": time.monotonic() - t0}
+        _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
+    failed = 0
+    for point in cfg.points:
+        if server is not None and server.proc is not None and server.proc.poll() is not None:
+            tail = log_tail(server.log_path, 20)
+            record["points"].append(
+                {
+                    "name": point.name,
+                    "returncode": None,
+                    "error": f"server exited ({server.proc.returncode})",
+                }
+            )
+            _log(f"{point.name}: skipped, the server exited:\n{tail}")
+            failed += 1
+            continue
+        argv = bench_argv(cfg, base_url, served, style, model_check, point)
+        _log(f"{point.name}: {' '.join(argv[3:])}")
+        t0 = time.monotonic()
+        rc = subprocess.run(argv).returncode
+        seconds = round(time.monotonic() - t0, 3)
+        record["points"].append(
+            {"name": point.name, "returncode": rc, "seconds": seconds, "argv": argv}
+        )
+        if rc != 0:
+            failed += 1
+            _log(f"{point.name}: FAILED (exit {rc}); going on with the next point")
+    return failed
+
+
+# CLI ---------------------------------------------------------------------------------
+def _kv(items: Sequence[str], flag: str, parse_json: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"serve-sweep: {flag} {item!r} is not KEY=VALUE")
+        if parse_json:
+            try:
+                out[key] = json.loads(value)
+                continue
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="enginebench serve-sweep",
+        description="Start an engine's server, warm up, run sweep points in order, stop it.",
+    )
+    p.add_argument("--config", help="JSON file with SweepConfig fields (flags override it)")
+    p.add_argument("--engine")
+    p.add_argument("--model", help="what the server loads (GGUF file, HF folder, ...)")
+    p.add_argument("--served-model-name", dest="served_name")
+    p.add_argument("--quant")
+    p.add_argument("--tokenizer", help="HF tokenizer folder for client-side token counts")
+    p.add_argument("--prompts-file", help="materialized prompts (JSONL)")
+    p.add_argument("--out-dir", help="where <point>.json/.jsonl and server.json go")
+    p.add_argument("--server-log")
+    p.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one server argument, appended verbatim (use --server-arg=--flag)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="engine option (JSON value when it parses)",
+    )
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="pass this variable through to the server; never written",
+    )
+    p.add_argument("--bin-dir")
+    p.add_argument("--python", help="the engine venv's python")
+    p.add_argument("--readiness-timeout", type=float)
+    p.add_argument(
+        "--point",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="rate=R[,num_prompts=N,burstiness=B,max_concurrency=C] or "
+        "conc=N[,num_prompts=N,duration=S]; run in the given order",
+    )
+    p.add_argument("--num-prompts", type=int, help="default num_prompts of --point")
+    p.add_argument("--burstiness", type=float, help="default burstiness of --point")
+    p.add_argument("--warmups", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--endpoint")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--base-url")
+    p.add_argument("--api-key-env")
+    p.add_argument("--ignore-eos-style")
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--bench-arg", action="append", default=[], metavar="ARG")
+    p.add_argument("--workdir")
+    return p
+
+
+def config_from_args(argv: Sequence[str]) -> SweepConfig:
+    a = build_parser().parse_args(list(argv))
+    base: dict[str, Any] = json.loads(Path(a.config).read_text()) if a.config else {}
+    defaults = {"num_prompts": a.num_prompts, "burstiness": a.burstiness}
+    defaults = {k: v for k, v in defaults.items() if v is not None}
+    points = [parse_point(s, defaults) for s in a.point]
+    if not points:
+        points = [p if isinstance(p, SweepPoint) else _point_of(p) for p in base.get("points", [])]
+    scalars = (
+        "engine",
+        "model",
+        "served_name",
+        "quant",
+        "tokenizer",
+        "prompts_file",
+        "out_dir",
+        "server_log",
+        "bin_dir",
+        "python",
+        "readiness_timeout",
+        "warmups",
+        "seed",
+        "endpoint",
+        "host",
+        "port",
+        "base_url",
+        "api_key_env",
+        "ignore_eos_style",
+        "workdir",
+    )
+    for name in scalars:
+        if getattr(a, name) is not None:
+            base[name] = getattr(a, name)
+    base["server_args"] = list(base.get("server_args", [])) + a.server_arg
+    base["options"] = {**base.get("options", {}), **_kv(a.option, "--option", parse_json=True)}
+    base["env"] = {**base.get("env", {}), **_kv(a.env, "--env")}
+    base["secret_env"] = list(base.get("secret_env", [])) + a.secret_env
+    base["metadata"] = {**base.get("metadata", {}), **_kv(a.metadata, "--metadata")}
+    base["bench_args"] = list(base.get("bench_args", [])) + a.bench_arg
+    base["points"] = points
+    missing = [k for k in ("engine", "model", "out_dir", "prompts_file") if not base.get(k)]
+    if missing:
+        raise SystemExit(
+            f"serve-sweep: missing {', '.join('--' + m.replace('_', '-') for m in missing)}"
+        )
+    if not points:
+        raise SystemExit("serve-sweep: no sweep points (--point rate=1 ... or conc=4 ...)")
+    return SweepConfig(**base)
+
+
+def _point_of(d: Mapping[str, Any]) -> SweepPoint:
+    return SweepPoint(**{**d, "load": float(d["load"])})
+
+
+def config_json(cfg: SweepConfig) -> dict[str, Any]:
+    """`cfg` as the JSON `--config` reads back (points included)."""
+    data = asdict(cfg)
+    data["points"] = [asdict(p) for p in cfg.points]
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    install_signal_handlers()
+    try:
+        cfg = config_from_args(sys.argv[1:] if argv is None else argv)
+        get_engine(cfg.engine)
+    except (ValueError, KeyError) as exc:
+        print(f"serve-sweep: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return run_sweep(cfg)
+    except Terminated as exc:
+        print(f"serve-sweep: {exc}; server stopped", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("serve-sweep: interrupted; server stopped", file=sys.stderr)
+        return 130

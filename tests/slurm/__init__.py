@@ -1,0 +1,1 @@
+"""Test helpers for running enginebench's workflow through Slurm (see harness.py)."""

@@ -1,0 +1,237 @@
+"""Every engine's exact commands: server argv, version argv, preparation steps, registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from enginebench.engines.registry import ENGINES, UnknownEngineError, get_engine
+from enginebench.engines.spec import EngineConfigError, EngineSpec, PrepareContext, ServerContext
+
+PY = "/venv/bin/python"
+HF = "/m/hf"
+
+
+def ctx(**kw: object) -> ServerContext:
+    base: dict[str, object] = {"model": HF, "served_name": "tiny", "port": 8123, "python": PY}
+    base.update(kw)
+    return ServerContext(**base)  # type: ignore[arg-type]
+
+
+def test_registry_lists_every_engine_once() -> None:
+    assert sorted(ENGINES) == sorted(
+        ["llamacpp", "vllm", "transformers", "sglang", "mlc", "lmdeploy", "trtllm", "tgi",
+         "exllamav2", "openai"]
+    )  # fmt: skip
+    assert all(isinstance(s, EngineSpec) and ENGINES[n] is s for n, s in ENGINES.items())
+
+
+def test_unknown_engine_is_one_line_listing_known() -> None:
+    with pytest.raises(UnknownEngineError) as err:
+        get_engine("vlm")
+    msg = str(err.value)
+    assert "\n" not in msg and "'vlm'" in msg and "llamacpp" in msg and "vllm" in msg
+
+
+@pytest.mark.parametrize(
+    ("name", "runs_here"),
+    [("llamacpp", True), ("vllm", True), ("transformers", True), ("openai", True),
+     ("sglang", False), ("mlc", False), ("lmdeploy", False), ("trtllm", False), ("tgi", False),
+     ("exllamav2", False)],
+)  # fmt: skip
+def test_runs_here(name: str, runs_here: bool) -> None:
+    assert get_engine(name).runs_here is runs_here
+
+
+def test_every_venv_engine_has_an_existing_env_file() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for spec in ENGINES.values():
+        if spec.software == "venv":
+            assert spec.env_file and (root / spec.env_file).is_file(), spec.name
+            assert spec.import_name, spec.name
+
+
+def test_llamacpp() -> None:
+    spec = get_engine("llamacpp")
+    opts = {"parallel": 8, "ctx_size": 4096}
+    c = ctx(model="/m/q4.gguf", bin_dir="/b", python=None, options=opts, extra_args=("--no-webui",))
+    assert spec.server_argv is not None and spec.version_argv is not None
+    assert spec.server_argv(c) == [
+        "/b/llama-server", "-m", "/m/q4.gguf", "--host", "127.0.0.1", "--port", "8123",
+        "--alias", "tiny", "-np", "8", "-c", "4096", "--no-webui",
+    ]  # fmt: skip
+    assert spec.version_argv(c) == ["/b/llama-server", "--version"]
+    assert (spec.software, spec.model_format) == ("cmake", "gguf")
+    assert spec.ignore_eos_style == "ignore_eos"
+    assert spec.prepare == ("convert_gguf", "quantize")
+    assert not spec.uses_gpu({"backend": "cpu"}) and spec.uses_gpu({"backend": "cuda"})
+    assert not spec.uses_gpu({})
+    with pytest.raises(EngineConfigError):
+        spec.server_argv(ctx(bin_dir=None))
+
+
+def test_vllm_cpu() -> None:
+    spec = get_engine("vllm")
+    c = ctx(options={"dtype": "float32", "max_model_len": 2048, "enforce_eager": True},
+            extra_args=("--max-num-seqs", "8"))  # fmt: skip
+    assert spec.server_argv is not None and spec.version_argv is not None
+    assert spec.server_argv(c) == [
+        PY, "-m", "vllm.entrypoints.openai.api_server", "--model", HF,
+        "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", "8123",
+        "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--max-num-seqs", "8",
+    ]  # fmt: skip
+    assert spec.version_argv(c) == [PY, "-c", "import vllm; print(vllm.__version__)"]
+    assert spec.env(c)["VLLM_CPU_KVCACHE_SPACE"] == "4"
+    assert "VLLM_CPU_KVCACHE_SPACE" not in spec.env(ctx(options={"device": "cuda"}))
+    assert spec.venv_post_install == (
+        ("-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"),
+    )
+    assert spec.env_file == "envs/vllm-cpu.yaml" and spec.import_name == "vllm"
+    assert spec.readiness == "models" and spec.served_name(c) == "tiny"
+    assert not spec.uses_gpu({}) and spec.uses_gpu({"device": "cuda"})
+    with pytest.raises(EngineConfigError):
+        spec.server_argv(ctx(python=None))
+
+
+def test_transformers_serve(tmp_path: Path) -> None:
+    spec = get_engine("transformers")
+    c = ctx(options={"dtype": "float32", "continuous_batching": True}, workdir=str(tmp_path))
+    assert spec.server_argv is not None
+    assert spec.server_argv(c) == [
+        PY, "-m", "transformers.cli.transformers", "serve", HF, "--host", "127.0.0.1",
+        "--port", "8123", "--device", "cpu", "--dtype", "float32", "--continuous-batching",
+    ]  # fmt: skip
+    env = spec.env(c)
+    assert Path(env["HF_HUB_CACHE"]).is_dir()  # /v1/models answers 500 without it
+    assert spec.served_name(c) == HF  # pinned to its force_model string
+    assert spec.ignore_eos_style == "generation_config" and not spec.lists_model
+
+
+def test_sglang() -> None:
+    spec = get_engine("sglang")
+    assert spec.server_argv is not None
+    assert spec.server_argv(ctx(options={"mem_fraction_static": 0.8})) == [
+        PY, "-m", "sglang.launch_server", "--model-path", HF, "--served-model-name", "tiny",
+        "--host", "127.0.0.1", "--port", "8123", "--mem-fraction-static", "0.8",
+    ]  # fmt: skip
+    assert spec.uses_gpu({}) and spec.env_file == "envs/sglang.yaml"
+
+
+def test_lmdeploy() -> None:
+    spec = get_engine("lmdeploy")
+    assert spec.server_argv is not None
+    assert spec.server_argv(ctx(options={"backend": "turbomind", "session_len": 4096})) == [
+        PY, "-m", "lmdeploy", "serve", "api_server", HF, "--server-name", "127.0.0.1",
+        "--server-port", "8123", "--model-name", "tiny", "--backend", "turbomind",
+        "--session-len", "4096",
+    ]  # fmt: skip
+
+
+def test_mlc_prepare_and_serve() -> None:
+    spec = get_engine("mlc")
+    p = PrepareContext(hf_dir=HF, out_dir="/out/q4", quant="q4f16_1", python=PY)
+    assert spec.prepare_commands(p) == [
+        ("convert_weight", [PY, "-m", "mlc_llm", "convert_weight", HF, "--quantization",
+                            "q4f16_1", "--device", "cuda", "-o", "/out/q4"]),
+        ("gen_config", [PY, "-m", "mlc_llm", "gen_config", HF, "--quantization", "q4f16_1",
+                        "--conv-template", "LM", "-o", "/out/q4"]),
+        ("compile", [PY, "-m", "mlc_llm", "compile", "/out/q4/mlc-chat-config.json",
+                     "--device", "cuda", "-o", "/out/q4/lib.so"]),
+    ]  # fmt: skip
+    assert spec.prepared_model is not None and spec.prepared_model(p) == "/out/q4"
+    c = ctx(model="/out/q4")
+    assert spec.server_argv is not None
+    assert spec.server_argv(c) == [
+        PY, "-m", "mlc_llm", "serve", "/out/q4", "--model-lib", "/out/q4/lib.so",
+        "--device", "cuda", "--mode", "server", "--host", "127.0.0.1", "--port", "8123",
+        "--enable-debug",
+    ]  # fmt: skip
+    assert spec.served_name(c) == "/out/q4" and spec.ignore_eos_style == "debug_config"
+    with pytest.raises(EngineConfigError):
+        spec.prepare_argv("quantize", p)
+
+
+def test_trtllm_prepare_and_serve() -> None:
+    spec = get_engine("trtllm")
+    p = PrepareContext(hf_dir=HF, out_dir="/out/i4", quant="int4_wo", python=PY,
+                       options={"source_dir": "/src/trtllm", "max_batch_size": 64})  # fmt: skip
+    assert spec.prepare_commands(p) == [
+        ("convert_checkpoint", [
+            PY, "/src/trtllm/examples/models/core/llama/convert_checkpoint.py",
+            "--model_dir", HF, "--output_dir", "/out/i4/checkpoint", "--tp_size", "1",
+            "--dtype", "float16", "--use_weight_only", "--weight_only_precision", "int4"]),
+        ("build_engine", [
+            "/venv/bin/trtllm-build", "--checkpoint_dir", "/out/i4/checkpoint",
+            "--output_dir", "/out/i4/engine", "--gemm_plugin", "auto", "--max_batch_size", "64"]),
+    ]  # fmt: skip
+    assert spec.prepared_model is not None and spec.prepared_model(p) == "/out/i4/engine"
+    c = ctx(model="/out/i4/engine", tokenizer=HF)
+    assert spec.server_argv is not None
+    assert spec.server_argv(c) == [
+        "/venv/bin/trtllm-serve", "/out/i4/engine", "--tokenizer", HF, "--backend", "tensorrt",
+        "--host", "127.0.0.1", "--port", "8123",
+    ]  # fmt: skip
+    assert spec.served_name(c) == "engine"  # listed under the folder's name
+    assert spec.source == ("https://github.com/NVIDIA/TensorRT-LLM", "v1.2.1")
+    with pytest.raises(EngineConfigError, match="unknown quant"):
+        spec.prepare_argv("convert_checkpoint", PrepareContext(HF, "/o", "fp8", python=PY))
+    with pytest.raises(EngineConfigError, match="source_dir"):
+        spec.prepare_argv("convert_checkpoint", PrepareContext(HF, "/o", "fp16", python=PY))
+
+
+def test_tgi_runtimes() -> None:
+    spec = get_engine("tgi")
+    launcher = ["text-generation-launcher", "--model-id", HF, "--hostname", "127.0.0.1",
+                "--port", "8123", "--max-total-tokens", "4096"]  # fmt: skip
+    assert spec.server_argv is not None
+    opts = {"max_total_tokens": 4096}
+    assert spec.server_argv(ctx(options={**opts, "runtime": "none"})) == launcher
+    assert spec.server_argv(ctx(options=opts)) == [
+        "apptainer", "exec", "--nv", "--bind", f"{HF}:{HF}:ro",
+        "docker://ghcr.io/huggingface/text-generation-inference:3.3.6", *launcher,
+    ]  # fmt: skip
+    assert spec.server_argv(ctx(options={**opts, "runtime": "docker"}))[:4] == [
+        "docker", "run", "--rm", "--init"]  # fmt: skip
+    with pytest.raises(EngineConfigError):
+        spec.server_argv(ctx(options={"runtime": "podman"}))
+    assert spec.software == "container" and spec.ignore_eos_style == "none"
+
+
+def test_exllamav2_tabbyapi() -> None:
+    spec = get_engine("exllamav2")
+    p = PrepareContext(hf_dir=HF, out_dir="/out/e", quant="4.0bpw", python=PY)
+    assert spec.prepare_commands(p) == [
+        ("convert_exl2", [PY, "-m", "exllamav2.conversion.convert_exl2", "-i", HF,
+                          "-o", "/out/e/work", "-cf", "/out/e/exl2-4.0bpw", "-b", "4.0"]),
+    ]  # fmt: skip
+    c = ctx(model="/out/e/exl2-4.0bpw", options={"source_dir": "/src/tabby", "max_seq_len": 4096})
+    assert spec.server_argv is not None and spec.server_cwd is not None
+    assert spec.server_argv(c) == [
+        PY, "/src/tabby/main.py", "--host", "127.0.0.1", "--port", "8123",
+        "--disable-auth", "true", "--model-dir", "/out/e", "--model-name", "exl2-4.0bpw",
+        "--backend", "exllamav2", "--max-seq-len", "4096",
+    ]  # fmt: skip
+    assert spec.server_cwd(c) == "/src/tabby" and spec.served_name(c) == "exl2-4.0bpw"
+    with pytest.raises(EngineConfigError):
+        spec.prepare_argv("convert_exl2", PrepareContext(HF, "/o", "q4", python=PY))
+
+
+def test_openai_external() -> None:
+    spec = get_engine("openai")
+    assert spec.server_argv is None and spec.version_argv is None
+    assert spec.software == "external" and spec.model_format == "none"
+    assert not spec.uses_gpu({"base_url": "https://x"})
+
+
+def test_engines_without_preparation_refuse_steps() -> None:
+    with pytest.raises(EngineConfigError):
+        get_engine("vllm").prepare_argv("compile", PrepareContext(HF, "/o", "hf"))
+
+
+def test_spec_is_frozen() -> None:
+    spec = get_engine("vllm")
+    with pytest.raises(AttributeError):
+        spec.name = "x"  # type: ignore[misc]
+    json.dumps(spec.prepare)  # plain data

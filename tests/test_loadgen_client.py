@@ -1,0 +1,185 @@
+"""One request against a scripted raw server: what the client records for each stream shape."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from enginebench.loadgen.client import (
+    Endpoint,
+    RequestRecord,
+    build_body,
+    exact_length_fields,
+    send,
+)
+
+Step = bytes | float  # bytes are written as one chunk, a float sleeps that long
+
+
+def ev(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+
+
+def chat(content: str | None = None, role: bool = False, **extra: Any) -> bytes:
+    delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {"content": content}
+    return ev({"choices": [{"index": 0, "delta": delta}], **extra})
+
+
+def comp(text: str, **extra: Any) -> bytes:
+    return ev({"choices": [{"index": 0, "text": text}], **extra})
+
+
+DONE = b"data: [DONE]\n\n"
+USAGE = ev({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}})
+
+
+async def run_script(
+    steps: Sequence[Step],
+    chat_ep: bool = False,
+    status: int = 200,
+    cut: bool = False,
+    stream: bool = True,
+) -> RequestRecord:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if status != 200 or not stream:
+            body = b"".join(s for s in steps if isinstance(s, bytes))
+            return web.Response(status=status, body=body, content_type="application/json")
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for step in steps:
+            if isinstance(step, float):
+                await asyncio.sleep(step)
+            else:
+                await resp.write(step)
+        if cut:
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/completions", handler)
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    path = "/v1/chat/completions" if chat_ep else "/v1/completions"
+    ep = Endpoint(url=f"http://127.0.0.1:{port}{path}", model="m", chat=chat_ep, stream=stream)
+    rec = RequestRecord(0, 3, 5)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await send(session, ep, build_body(ep, "hi", 3), rec, 0.0)
+    finally:
+        await runner.cleanup()
+    return rec
+
+
+def run(*args: Any, **kw: Any) -> RequestRecord:
+    return asyncio.run(run_script(*args, **kw))
+
+
+def test_completions_stream_with_usage_chunk() -> None:
+    rec = run([comp("a"), comp("b"), comp("c"), USAGE, DONE])
+    assert rec.ok, rec.error
+    assert rec.text == "abc"
+    assert rec.server_completion_tokens == 3 and rec.server_prompt_tokens == 5
+    assert len(rec.itl_s) == 2  # three chunks with choices
+    assert rec.ttft_s is not None and rec.e2el_s is not None and rec.e2el_s >= rec.ttft_s
+
+
+def test_role_only_first_chunk_counts_for_ttft_not_ttft_content() -> None:
+    rec = run([chat(role=True), 0.08, chat("x"), chat("y"), USAGE, DONE], chat_ep=True)
+    assert rec.ok, rec.error
+    assert rec.ttft_s is not None and rec.ttft_content_s is not None
+    assert rec.ttft_s < 0.06 <= rec.ttft_content_s  # vLLM's TTFT reads low on chat
+    assert rec.text == "xy" and len(rec.itl_s) == 2
+
+
+def test_usage_in_a_chunk_that_still_has_choices() -> None:
+    usage = {"prompt_tokens": 4, "completion_tokens": 2}
+    rec = run([comp("a"), comp("b", usage=usage), DONE])
+    assert rec.ok and rec.server_completion_tokens == 2 and rec.server_prompt_tokens == 4
+    assert len(rec.itl_s) == 1
+
+
+def test_e2el_ends_at_the_last_chunk_with_choices() -> None:
+    rec = run([comp("a"), comp("b"), 0.1, USAGE, DONE])
+    assert rec.ok and rec.e2el_s is not None and rec.e2el_s < 0.08
+
+
+def test_keepalive_crlf_and_no_done_still_succeed() -> None:
+    steps = [b": ping\r\n\r\n", comp("a").replace(b"\n", b"\r\n"), b"data:" + comp("b")[6:]]
+    rec = run(steps)
+    assert rec.ok and rec.text == "ab"
+
+
+def test_stream_cut_midway_is_a_failed_request() -> None:
+    rec = run([comp("a"), comp("b")], cut=True)
+    assert rec.status == "failed" and rec.error_kind == "stream_cut", rec.error
+
+
+def test_malformed_json_is_a_failed_request() -> None:
+    rec = run([comp("a"), b'data: {"choices": [{"text": \n\n', comp("b"), DONE])
+    assert rec.status == "failed" and rec.error_kind == "malformed_json"
+    assert rec.error and "malformed JSON" in rec.error
+
+
+def test_stream_without_any_choices_fails() -> None:
+    rec = run([USAGE, DONE])
+    assert rec.status == "failed" and rec.error_kind == "no_tokens"
+
+
+def test_error_event_in_stream_fails() -> None:
+    rec = run([comp("a"), ev({"error": {"message": "out of memory"}}), DONE])
+    assert rec.status == "failed" and rec.error_kind == "stream_error"
+    assert rec.error and "out of memory" in rec.error
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 503])
+def test_http_errors(status: int) -> None:
+    rec = run([b'{"error": "nope"}'], status=status)
+    assert rec.status == "failed" and rec.http_status == status
+    assert rec.error_kind == f"http_{status}" and rec.error and "nope" in rec.error
+
+
+def test_non_streamed_response() -> None:
+    body = {"choices": [{"text": "abc"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
+    rec = run([json.dumps(body).encode()], stream=False)
+    assert rec.ok and rec.ttft_s == rec.e2el_s and rec.text == "abc" and rec.itl_s == []
+    assert rec.server_completion_tokens == 3
+
+
+def test_connection_refused_is_a_failed_request() -> None:
+    async def go() -> RequestRecord:
+        ep = Endpoint(url="http://127.0.0.1:9/v1/completions", model="m")
+        rec = RequestRecord(0, 3, 5)
+        async with aiohttp.ClientSession() as session:
+            await send(session, ep, build_body(ep, "hi", 3), rec, 0.0)
+        return rec
+
+    rec = asyncio.run(go())
+    assert rec.status == "failed" and rec.error_kind == "connect"
+
+
+def test_request_bodies_per_dialect() -> None:
+    ep = Endpoint(url="u", model="m", ignore_eos=True, ignore_eos_style="generation_config")
+    body = json.loads(build_body(ep, "p", 7))
+    assert body["max_tokens"] == 7 and body["prompt"] == "p" and body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert json.loads(body["generation_config"]) == {"min_new_tokens": 7, "max_new_tokens": 7}
+    assert exact_length_fields("ignore_eos", 7) == {"ignore_eos": True}
+    assert exact_length_fields("min_tokens", 7) == {"min_tokens": 7}
+    chat_ep = Endpoint(url="u", model="m", chat=True, stream=False)
+    body = json.loads(build_body(chat_ep, "p", 7))
+    assert body["messages"] == [{"role": "user", "content": "p"}]
+    assert body["max_completion_tokens"] == 7 and "stream_options" not in body
+    assert "ignore_eos" not in body

@@ -1,0 +1,228 @@
+"""Datasets: token-exact random prompts, vLLM's ShareGPT filters, fixed, materialized files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from enginebench.loadgen import datasets
+from enginebench.loadgen.cli_args import parse_args
+from enginebench.loadgen.errors import BenchError
+from enginebench.loadgen.runner import main
+from enginebench.loadgen.tokenizer import Tokenizer, load_tokenizer
+from tests.test_loadgen_support import SHAREGPT_SMALL, make_tokenizer_dir
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tokenizer_dir(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tokenizer_dir: Path) -> Tokenizer:
+    return load_tokenizer(str(tokenizer_dir))
+
+
+def ids_by_prompt() -> dict[str, str]:
+    data = json.loads(SHAREGPT_SMALL.read_text(encoding="utf-8"))
+    return {e["conversations"][0]["value"]: e["id"] for e in data if e.get("conversations")}
+
+
+# ------------------------------------------------------------------------------ random
+@pytest.mark.parametrize("length", [1, 7, 128, 300])
+def test_random_prompts_are_token_exact(tokenizer: Tokenizer, length: int) -> None:
+    prompts = datasets.random_prompts(tokenizer, 20, length, 9, seed=0)
+    assert len(prompts) == 20
+    for p in prompts:
+        assert p.prompt_len == length == len(tokenizer.encode(p.prompt, add_special_tokens=False))
+        assert p.output_len == 9
+
+
+def test_random_prompts_are_seeded(tokenizer: Tokenizer) -> None:
+    a = datasets.random_prompts(tokenizer, 5, 32, 8, seed=1)
+    assert a == datasets.random_prompts(tokenizer, 5, 32, 8, seed=1)
+    assert a != datasets.random_prompts(tokenizer, 5, 32, 8, seed=2)
+    assert len({p.prompt for p in a}) == 5
+
+
+def test_random_range_ratio(tokenizer: Tokenizer) -> None:
+    prompts = datasets.random_prompts(tokenizer, 200, 40, 20, range_ratio=0.5, seed=0)
+    ins = [p.prompt_len or 0 for p in prompts]
+    outs = [p.output_len for p in prompts]
+    assert min(ins) >= 20 and max(ins) <= 60 and len(set(ins)) > 10
+    assert min(outs) >= 10 and max(outs) <= 30
+    for p in prompts:
+        assert p.prompt_len == len(tokenizer.encode(p.prompt, add_special_tokens=False))
+
+
+def test_random_rejects_bad_lengths(tokenizer: Tokenizer) -> None:
+    with pytest.raises(BenchError, match="lengths must be >= 1"):
+        datasets.random_prompts(tokenizer, 2, 0, 5)
+    with pytest.raises(BenchError, match="range-ratio"):
+        datasets.random_prompts(tokenizer, 2, 5, 5, range_ratio=1.5)
+
+
+# ---------------------------------------------------------------------------- sharegpt
+def test_sharegpt_filters_like_vllm(tokenizer: Tokenizer) -> None:
+    entries = datasets.read_sharegpt(SHAREGPT_SMALL)
+    prompts = datasets.sharegpt_prompts(tokenizer, entries, 48, seed=0)
+    names = ids_by_prompt()
+    chosen = [names[p.prompt] for p in prompts]
+    assert len(chosen) == 48 and len(set(chosen)) == 48
+    assert all(name.startswith("ok-") for name in chosen)
+    for p, e in zip(prompts, chosen, strict=True):
+        entry = next(x for x in entries if x.get("id") == e)
+        reply = entry["conversations"][1]["value"]
+        # vLLM counts both sides with the tokenizer's special tokens
+        assert p.prompt_len == len(tokenizer.encode(p.prompt))
+        assert p.output_len == len(tokenizer.encode(reply))
+        assert 4 <= p.prompt_len <= 1024 and p.output_len >= 4
+        assert p.prompt_len + p.output_len <= 2048
+
+
+def test_sharegpt_bad_entries_really_are_bad(tokenizer: Tokenizer) -> None:
+    """The fixture's bad entries fail exactly the filter they are named after."""
+    for e in json.loads(SHAREGPT_SMALL.read_text(encoding="utf-8")):
+        convs = e.get("conversations") or []
+        if len(convs) < 2:
+            continue
+        p, r = (len(tokenizer.encode(c["value"])) for c in convs[:2])
+        if e["id"].startswith("bad-short-prompt"):
+            assert p < 4
+        elif e["id"].startswith("bad-short-reply"):
+            assert r < 4 and p >= 4
+        elif e["id"].startswith("bad-long-prompt"):
+            assert p > 1024
+        elif e["id"].startswith("bad-long-total"):
+            assert p <= 1024 < 2048 < p + r
+
+
+def test_sharegpt_seeded_shuffle(tokenizer: Tokenizer) -> None:
+    entries = datasets.read_sharegpt(SHAREGPT_SMALL)
+    a = datasets.sharegpt_prompts(tokenizer, entries, 10, seed=0)
+    assert a == datasets.sharegpt_prompts(tokenizer, entries, 10, seed=0)
+    assert a != datasets.sharegpt_prompts(tokenizer, entries, 10, seed=1)
+
+
+def test_sharegpt_output_len_override_skips_reply_filter(tokenizer: Tokenizer) -> None:
+    entries = datasets.read_sharegpt(SHAREGPT_SMALL)
+    prompts = datasets.sharegpt_prompts(tokenizer, entries, 100, output_len=5, seed=0)
+    names = {ids_by_prompt()[p.prompt] for p in prompts}
+    assert {p.output_len for p in prompts} == {5}
+    assert any(n.startswith("bad-short-reply") for n in names)  # vLLM skips that check
+    assert not any(n.startswith(("bad-short-prompt", "bad-long-prompt")) for n in names)
+
+
+def test_sharegpt_oversamples_when_short(tokenizer: Tokenizer) -> None:
+    entries = datasets.read_sharegpt(SHAREGPT_SMALL)
+    prompts = datasets.sharegpt_prompts(tokenizer, entries, 100, seed=0)
+    assert len(prompts) == 100 and len({p.prompt for p in prompts}) == 48
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not found"),
+        ("{not json", "not valid JSON"),
+        ('{"conversations": []}', "not ShareGPT-shaped"),
+        ('[{"text": "x"}]', "no 'conversations'"),
+    ],
+)
+def test_sharegpt_bad_files(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "d.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(BenchError, match=message) as exc:
+        datasets.read_sharegpt(path)
+    assert "fix: pass --dataset-path" in str(exc.value)
+
+
+def test_sharegpt_nothing_survives(tokenizer: Tokenizer) -> None:
+    entries = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "x"}]}]
+    with pytest.raises(BenchError, match="survived the filters"):
+        datasets.sharegpt_prompts(tokenizer, entries, 3)
+
+
+# ------------------------------------------------------------------------------- fixed
+def test_fixed_prompts(tokenizer: Tokenizer) -> None:
+    prompts = datasets.fixed_prompts(3)
+    assert {p.prompt for p in prompts} == {datasets.FIXED_PROMPT}
+    assert {p.output_len for p in prompts} == {128} and prompts[0].prompt_len is None
+    assert datasets.fixed_prompts(1, 16, tokenizer)[0].prompt_len == len(
+        tokenizer.encode(datasets.FIXED_PROMPT)
+    )
+
+
+# ------------------------------------------------------------------------ materialized
+def test_materialize_and_load_round_trip(tmp_path: Path, tokenizer_dir: Path) -> None:
+    out = tmp_path / "ds" / "w.jsonl"
+    argv = [
+        "--dataset-name",
+        "random",
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--num-prompts",
+        "12",
+        "--random-input-len",
+        "16",
+        "--random-output-len",
+        "4",
+        "--save-prompts",
+        str(out),
+    ]
+    assert datasets.materialize(parse_args(argv)) == out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 12 and set(rows[0]) == {"prompt", "prompt_len", "output_len"}
+    loaded = datasets.load_materialized(out)
+    assert [p.prompt for p in loaded] == [r["prompt"] for r in rows]
+    assert {p.prompt_len for p in loaded} == {16} and {p.output_len for p in loaded} == {4}
+    # same seed, same file: engines replay byte-identical prompts
+    again = tmp_path / "again.jsonl"
+    datasets.materialize(parse_args([*argv[:-1], str(again)]))
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_save_prompts_cli_contacts_no_server(tmp_path: Path, tokenizer_dir: Path) -> None:
+    out = tmp_path / "p.jsonl"
+    argv = [
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--dataset-name",
+        "sharegpt",
+        "--dataset-path",
+        str(SHAREGPT_SMALL),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--num-prompts",
+        "5",
+        "--save-prompts",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert len(datasets.load_materialized(out)) == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ('{"prompt": "x"}\n', "not a prompt row"),
+        ('{"prompt": 1, "prompt_len": 1, "output_len": 2}\n', "bad prompt"),
+        ('{"prompt": "x", "prompt_len": 1, "output_len": 0}\n', "bad prompt"),
+        ("not json\n", "not a prompt row"),
+    ],
+)
+def test_bad_prompt_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(text)
+    with pytest.raises(BenchError, match=message):
+        datasets.load_materialized(path)
+
+
+def test_prompts_file_shorter_than_num_prompts(tmp_path: Path) -> None:
+    path = datasets.write_prompts(tmp_path / "p.jsonl", datasets.fixed_prompts(3, 4))
+    args = parse_args(["--prompts-file", str(path), "--num-prompts", "5"])
+    with pytest.raises(BenchError, match="has 3 rows"):
+        datasets.build_prompts(args, None)

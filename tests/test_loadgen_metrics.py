@@ -1,0 +1,134 @@
+"""Metric formulas against hand-computed cases (vllm bench serve's definitions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from enginebench.loadgen.client import RequestRecord
+from enginebench.loadgen.metrics import (
+    achieved_rate,
+    goodput_count,
+    peak_concurrency,
+    percentile_key,
+    stats_ms,
+    summarize,
+)
+
+
+def rec(
+    index: int,
+    sent: float,
+    ttft: float | None,
+    e2el: float | None,
+    out: int | None,
+    prompt: int = 10,
+    itl: list[float] | None = None,
+    ok: bool = True,
+    expected: int = 11,
+    queue: float = 0.0,
+) -> RequestRecord:
+    r = RequestRecord(index, expected, prompt)
+    r.sent_s, r.ttft_s, r.e2el_s, r.output_len, r.queue_s = sent, ttft, e2el, out, queue
+    r.itl_s = itl or []
+    if ok:
+        r.status = "ok"
+    else:
+        r.fail("http_500", "boom")
+        r.http_status = 500
+    return r
+
+
+def case() -> list[RequestRecord]:
+    return [
+        rec(0, 0.0, 0.1, 1.1, 11, prompt=10, itl=[0.1] * 10),  # TPOT = 1.0 / 10
+        rec(1, 0.5, 0.2, 0.2, 1, prompt=20),  # one token: no TPOT
+        rec(2, 0.7, None, None, None, ok=False),
+    ]
+
+
+def test_hand_computed_summary() -> None:
+    s = summarize(case(), 2.0, percentiles=[50, 90, 99])
+    assert s["completed"] == 2 and s["failed"] == 1
+    assert s["total_input_tokens"] == 30 and s["total_output_tokens"] == 12
+    assert s["request_throughput"] == pytest.approx(1.0)
+    assert s["output_throughput"] == pytest.approx(6.0)
+    assert s["total_token_throughput"] == pytest.approx(21.0)
+    assert s["input_throughput"] == pytest.approx(15.0)
+    # TTFT [100, 200] ms: population std 50, linear-interpolated p90 = 190
+    assert s["mean_ttft_ms"] == pytest.approx(150.0)
+    assert s["median_ttft_ms"] == pytest.approx(150.0)
+    assert s["std_ttft_ms"] == pytest.approx(50.0)
+    assert s["p90_ttft_ms"] == pytest.approx(190.0)
+    assert s["p99_ttft_ms"] == pytest.approx(199.0)
+    # TPOT only from the 11-token request
+    assert s["mean_tpot_ms"] == pytest.approx(100.0) and s["std_tpot_ms"] == pytest.approx(0.0)
+    assert s["mean_itl_ms"] == pytest.approx(100.0) and s["p99_itl_ms"] == pytest.approx(100.0)
+    assert s["mean_e2el_ms"] == pytest.approx(650.0) and s["std_e2el_ms"] == pytest.approx(450.0)
+    assert s["max_concurrent_requests"] == 2
+    assert s["request_goodput"] is None
+    assert s["errors_by_kind"] == {"http_500": 1}
+
+
+def test_percentile_metric_selection_and_keys() -> None:
+    s = summarize(case(), 2.0, percentiles=[25, 99.9], percentile_metrics=["e2el"])
+    assert "mean_ttft_ms" not in s and "p25_e2el_ms" in s and "p99.9_e2el_ms" in s
+    assert "mean_ttft_content_ms" in s  # ours, always reported
+    assert percentile_key(99.0) == "p99" and percentile_key(99.9) == "p99.9"
+
+
+def test_goodput_like_vllm() -> None:
+    records = case()
+    assert goodput_count(records, {"ttft": 150}) == 1  # 100 ms passes, 200 ms does not
+    # a one-token output counts as TPOT 0 (passes any TPOT SLO); the 100 ms one fails 50 ms
+    assert goodput_count(records, {"tpot": 50}) == 1
+    assert goodput_count(records, {"ttft": 150, "tpot": 50}) == 0
+    assert goodput_count(records, {"e2el": 1100}) == 2  # SLO is inclusive
+    s = summarize(records, 2.0, goodput_slo_ms={"ttft": 150})
+    assert s["request_goodput"] == pytest.approx(0.5)
+
+
+def test_empty_and_all_failed_report_zero_like_vllm() -> None:
+    s = summarize([rec(0, 0.0, None, None, None, ok=False)], 1.0)
+    assert s["completed"] == 0 and s["failed"] == 1
+    assert s["mean_ttft_ms"] == 0.0 and s["p99_tpot_ms"] == 0.0
+    assert s["max_concurrent_requests"] == 0
+
+
+def test_stats_use_population_std_and_linear_percentiles() -> None:
+    st = stats_ms([0.001, 0.002, 0.003, 0.004], [50, 90])
+    assert st["mean"] == pytest.approx(2.5)
+    assert st["std"] == pytest.approx(1.118033988749895)
+    assert st["p90"] == pytest.approx(3.7)
+
+
+def test_peak_concurrency_touching_intervals_do_not_overlap() -> None:
+    records = [rec(0, 0.0, 0.1, 1.0, 2), rec(1, 1.0, 0.1, 1.0, 2), rec(2, 1.5, 0.1, 0.1, 2)]
+    assert peak_concurrency(records) == 2
+
+
+def test_achieved_rate_uses_arrivals_not_semaphore_releases() -> None:
+    records = [rec(i, i * 0.5 + 3.0, 0.1, 0.2, 2, queue=3.0) for i in range(5)]
+    assert achieved_rate(records) == pytest.approx(2.0)
+    assert achieved_rate(records[:1]) is None
+
+
+def test_short_outputs_and_discrepancies() -> None:
+    a = rec(0, 0.0, 0.1, 1.1, 11, expected=11)
+    b = rec(1, 0.1, 0.1, 1.0, 7, expected=11)
+    a.server_completion_tokens, a.client_output_tokens = 11, 11
+    b.server_completion_tokens, b.client_output_tokens = 7, 9
+    a.server_prompt_tokens, b.server_prompt_tokens = 11, 11  # BOS on top of 10
+    s = summarize([a, b], 1.0, ignore_eos=True)
+    assert s["short_outputs"] == 1 and s["short_output_indices"] == [1]
+    out = s["token_count_discrepancies"]["output"]
+    assert out == {"compared": 2, "differ": 1, "mean_diff": -1.0, "max_abs_diff": 2}
+    assert s["token_count_discrepancies"]["prompt"]["mean_diff"] == pytest.approx(1.0)
+    assert summarize([a, b], 1.0, ignore_eos=False)["short_outputs"] is None
+
+
+def test_dispatch_lag_summary() -> None:
+    records = case()
+    for r, lag in zip(records, [0.0001, 0.0002, 0.0010], strict=True):
+        r.dispatch_lag_s = lag
+    lag_ms = summarize(records, 1.0)["dispatch_lag_ms"]
+    assert lag_ms["max"] == pytest.approx(1.0) and lag_ms["p50"] == pytest.approx(0.2)

@@ -1,0 +1,259 @@
+"""serve-sweep: point names and commands (exact), then whole sweeps against the fake server."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from enginebench import sweep
+from enginebench.engines.registry import get_engine
+from enginebench.engines.spec import EngineSpec, ServerContext, always
+from enginebench.sweep import SweepConfig, SweepPoint, bench_argv, parse_point, points_from_config
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [("rate=1,num_prompts=8", "rate-1"), ("rate=2.5,num_prompts=8", "rate-2.5"),
+     ("rate=inf,num_prompts=8", "rate-inf"), ("conc=4,num_prompts=8", "conc-4"),
+     ("rate=0.5,num_prompts=8", "rate-0.5")],
+)  # fmt: skip
+def test_point_names(spec: str, name: str) -> None:
+    assert parse_point(spec).name == name
+
+
+def test_parse_point_defaults_and_errors() -> None:
+    p = parse_point("rate=2,burstiness=0.5", {"num_prompts": 32})
+    assert p == SweepPoint("rate", 2.0, 32, 0.5)
+    assert parse_point("conc=4,num_prompts=8,duration=30").duration == 30.0
+    bad_specs = ["rate=1", "rate=0,num_prompts=1", "conc=1.5,num_prompts=1", "rate",
+                 "conc=inf,num_prompts=1", "rate=1,conc=2,num_prompts=1",
+                 "rate=1,num_prompts=1,x=2"]  # fmt: skip
+    for bad in bad_specs:
+        with pytest.raises(ValueError):
+            parse_point(bad)
+
+
+def test_points_from_config_keep_order() -> None:
+    cfg = {"request_rates": [1, 2, 5, "inf"], "burstiness": 1.0, "num_prompts": 64,
+           "concurrency": [1, 4], "concurrency_num_prompts": 16}  # fmt: skip
+    pts = points_from_config(cfg)
+    assert [p.name for p in pts] == ["rate-1", "rate-2", "rate-5", "rate-inf", "conc-1", "conc-4"]
+    assert pts[0].num_prompts == 64 and pts[-1].num_prompts == 16 and math.isinf(pts[3].load)
+
+
+def _cfg(tmp_path: Path, **kw: object) -> SweepConfig:
+    base: dict[str, object] = {
+        "engine": "vllm", "model": "/m/hf", "out_dir": str(tmp_path / "out"),
+        "prompts_file": "/d/p.jsonl", "points": [], "quant": "hf", "tokenizer": "/m/hf",
+    }  # fmt: skip
+    base.update(kw)
+    return SweepConfig(**base)  # type: ignore[arg-type]
+
+
+def test_bench_argv_rate_point_exact(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, metadata={"model": "tiny", "git": {"sha": "abc"}})
+    pt = SweepPoint("rate", 2.5, 64, 1.0, max_concurrency=8)
+    out = str(tmp_path / "out")
+    assert bench_argv(cfg, "http://127.0.0.1:9", "tiny", "min_tokens", True, pt) == [
+        sys.executable, "-m", "enginebench", "bench", "--base-url", "http://127.0.0.1:9",
+        "--endpoint", "/v1/completions", "--model", "tiny", "--prompts-file", "/d/p.jsonl",
+        "--seed", "0", "--disable-tqdm", "--tokenizer", "/m/hf",
+        "--ignore-eos", "--ignore-eos-style", "min_tokens",
+        "--num-prompts", "64", "--request-rate", "2.5", "--burstiness", "1",
+        "--max-concurrency", "8", "--save-result", "--result-dir", out,
+        "--result-filename", "rate-2.5.json", "--metadata", "engine=vllm", "quant=hf",
+        "point=rate-2.5", "model=tiny", 'git={"sha": "abc"}',
+    ]  # fmt: skip
+
+
+def test_bench_argv_closed_loop_and_dialects(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, api_key_env="MY_KEY", tokenizer=None)
+    pt = SweepPoint("conc", 4.0, 16, duration=30.0)
+    argv = bench_argv(cfg, "http://h", "m", "none", False, pt)
+    assert "--ignore-eos" not in argv and "--no-model-check" in argv
+    assert argv[argv.index("--concurrency") + 1] == "4"
+    assert argv[argv.index("--duration") + 1] == "30"
+    assert argv[argv.index("--api-key-env") + 1] == "MY_KEY" and "--request-rate" not in argv
+    mlc = bench_argv(cfg, "http://h", "m", "debug_config", True, pt)
+    assert json.loads(mlc[mlc.index("--extra-body") + 1]) == {"debug_config": {"ignore_eos": True}}
+    warm = bench_argv(cfg, "http://h", "m", "ignore_eos", True, None, warmup_n=6)
+    assert warm[-4:] == ["--num-prompts", "6", "--concurrency", "4"] and "--save-result" not in warm
+
+
+def test_config_from_args(tmp_path: Path) -> None:
+    args = ["--engine", "llamacpp", "--model", "/m/q.gguf", "--out-dir", str(tmp_path),
+            "--prompts-file", "/p.jsonl", "--server-arg=-np", "--server-arg", "8",
+            "--option", "parallel=8", "--option", "backend=cpu", "--env", "A=1",
+            "--point", "rate=1", "--point", "conc=2,num_prompts=4", "--num-prompts", "10",
+            "--metadata", "k=v", "--warmups", "2"]  # fmt: skip
+    cfg = sweep.config_from_args(args)
+    assert cfg.server_args == ["-np", "8"] and cfg.options == {"parallel": 8, "backend": "cpu"}
+    assert [(p.name, p.num_prompts) for p in cfg.points] == [("rate-1", 10), ("conc-2", 4)]
+    assert cfg.env == {"A": "1"} and cfg.metadata == {"k": "v"} and cfg.warmups == 2
+    # a JSON config round-trips, flags override it
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(sweep.config_json(cfg)))
+    again = sweep.config_from_args(["--config", str(f), "--warmups", "0"])
+    assert dataclasses.replace(again, warmups=2) == cfg
+    with pytest.raises(SystemExit):
+        sweep.config_from_args(["--engine", "vllm"])
+
+
+def test_main_rejects_unknown_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = sweep.main(["--engine", "nope", "--model", "m", "--out-dir", str(tmp_path),
+                     "--prompts-file", "p", "--point", "rate=1,num_prompts=1"])  # fmt: skip
+    assert rc == 2 and "known engines" in capsys.readouterr().err
+
+
+# --- whole sweeps against enginebench's fake server (a test fixture, never an engine) -------
+def _fake_engine(tmp_path: Path, die_when: Path | None = None) -> EngineSpec:
+    def argv(ctx: ServerContext) -> list[str]:
+        cmd = [sys.executable, "-m", "enginebench", "fake-server", "--port", str(ctx.port),
+               "--model", ctx.served_name, "--tokens", "4"]  # fmt: skip
+        if die_when is None:
+            return cmd
+        # a server that crashes mid-sweep, once `die_when` exists
+        code = (
+            f"import os, subprocess, sys, time; p = subprocess.Popen({cmd!r})\n"
+            f"while not os.path.exists({str(die_when)!r}): time.sleep(0.05)\n"
+            "p.kill(); sys.exit(9)"
+        )
+        return [sys.executable, "-c", code]
+
+    return dataclasses.replace(
+        get_engine("vllm"), name="fake", server_argv=argv, gpu=always(False),
+        version_argv=lambda ctx: [sys.executable, "-c", "print('fake 1.0')"],
+        env=lambda ctx: {"FAKE_ENGINE_VAR": "1"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def prompts_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    path = tmp_path_factory.mktemp("prompts") / "p.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(path),
+         "--dataset-name", "random", "--num-prompts", "8", "--random-input-len", "16",
+         "--random-output-len", "8", "--tokenizer", str(tiny_model_dir)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, spec: EngineSpec, cfg: SweepConfig) -> int:
+    monkeypatch.setattr(sweep, "get_engine", lambda name: spec)
+    monkeypatch.setenv("MY_SECRET", "s3cret")
+    return sweep.run_sweep(cfg)
+
+
+def test_sweep_runs_points_in_order_and_records_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 50.0, 4), SweepPoint("conc", 2.0, 4)]
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts, warmups=2,
+               secret_env=["MY_SECRET"], env={"X": "y"}, metadata={"run": "t1"})  # fmt: skip
+    assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 0
+    out = Path(cfg.out_dir)
+    for name in ("rate-inf", "rate-50", "conc-2"):
+        summary = json.loads((out / f"{name}.json").read_text())
+        assert summary["completed"] == 4 and summary["metadata"]["point"] == name
+        assert summary["metadata"]["run"] == "t1"
+        assert (out / f"{name}.jsonl").is_file()
+    server = json.loads((out / "server.json").read_text())
+    assert [p["name"] for p in server["points"]] == ["rate-inf", "rate-50", "conc-2"]
+    assert server["argv"][1:4] == ["-m", "enginebench", "fake-server"]
+    assert server["env"] == {"FAKE_ENGINE_VAR": "1", "X": "y"}
+    assert server["version"]["version"] == "fake 1.0"
+    assert server["server"]["startup_s"] > 0 and server["server"]["stopped_at"]
+    assert server["warmup"]["returncode"] == 0 and server["secret_env_passed"] == ["MY_SECRET"]
+    assert "s3cret" not in (out / "server.json").read_text()
+
+
+def test_failed_point_keeps_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 10.0, 999),  # > rows in file
+           SweepPoint("conc", 2.0, 4)]  # fmt: skip
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts)  # fmt: skip
+    assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 1
+    out = Path(cfg.out_dir)
+    assert (out / "rate-inf.json").is_file() and (out / "conc-2.json").is_file()
+    assert not (out / "rate-10.json").exists()
+    rcs = [p["returncode"] for p in json.loads((out / "server.json").read_text())["points"]]
+    assert rcs[0] == 0 and rcs[1] != 0 and rcs[2] == 0
+
+
+def test_server_that_dies_fails_the_remaining_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("conc", 1.0, 4)]
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts,
+               bench_args=["--timeout", "5"])  # fmt: skip
+    trigger = tmp_path / "die"
+    spec = _fake_engine(tmp_path, die_when=trigger)
+    monkeypatch.setattr(sweep, "bench_argv", _crash_during_first(sweep.bench_argv, trigger))
+    assert _run(monkeypatch, spec, cfg) == 1
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    assert server["points"][-1]["error"].startswith("server exited")
+
+
+def _crash_during_first(real, trigger: Path):  # type: ignore[no-untyped-def]
+    """The first point makes the server crash, and waits until it is gone."""
+    calls = {"n": 0}
+
+    def wrapped(*a, **kw):  # type: ignore[no-untyped-def]
+        argv = real(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return [
+                sys.executable,
+                "-c",
+                f"open({str(trigger)!r}, 'w'); import time; time.sleep(1.5)",
+            ]
+        return argv
+
+    return wrapped
+
+
+def test_server_that_never_starts_writes_server_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path
+) -> None:
+    spec = dataclasses.replace(
+        _fake_engine(tmp_path),
+        server_argv=lambda ctx: [sys.executable, "-c", "print('no model'); raise SystemExit(4)"],
+    )
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               points=[SweepPoint("rate", 1.0, 1)])  # fmt: skip
+    assert _run(monkeypatch, spec, cfg) == 1
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    assert "exited with code 4" in server["error"] and "no model" in server["error"]
+    assert server["points"] == []
+
+
+def test_external_endpoint(tmp_path: Path, prompts_file: Path, tiny_model_dir: Path) -> None:
+    from enginebench.fakeserver import FakeServerConfig, serve_in_thread
+
+    with serve_in_thread(FakeServerConfig(model="remote", tokens=4)) as srv:
+        cfg = _cfg(tmp_path, engine="openai", model="remote", base_url=srv.base_url + "/v1",
+                   prompts_file=str(prompts_file), tokenizer=str(tiny_model_dir),
+                   points=[SweepPoint("conc", 1.0, 2)])  # fmt: skip
+        assert sweep.run_sweep(cfg) == 0
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    assert server["argv"] is None and server["base_url"] == srv.base_url
+    assert server["ignore_eos_style"] == "none"
+
+
+def test_misconfigured_engine_fails_with_server_json(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, python=None, points=[SweepPoint("rate", 1.0, 1)])  # vllm needs a venv
+    assert sweep.run_sweep(cfg) == 1
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    assert "ServerContext.python is unset" in server["error"]
+    assert server["sweep_started_at"] and server["sweep_finished_at"]

@@ -1,0 +1,118 @@
+"""The DAG: every engine's rules are planned, job counts are right, bad config stops early."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from tests.workflow.plan import REPO, default_config, planned_jobs, snakemake, write_config
+
+
+def _points(cfg: dict) -> int:
+    return len(cfg["sweep"]["request_rates"]) + len(cfg["sweep"]["concurrency"])
+
+
+def test_default_config_plans_every_engine(tmp_path: Path) -> None:
+    cfg = default_config()
+    jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    combos = sum(len(b["quants"]) for b in cfg["benchmarks"])
+    assert jobs["serve_sweep"] == combos == 4
+    assert jobs["engine_table"] == combos
+    assert jobs["synthesize_model"] == 1
+    assert jobs["llamacpp_source"] == 1 and jobs["build_llamacpp"] == 1
+    assert jobs["convert_gguf"] == 1  # f16 only; Q4_K_M is quantized from it
+    assert jobs["quantize_gguf"] == 1
+    assert jobs["engine_env"] == 2  # vllm and transformers
+    assert jobs["materialize_prompts"] == 1
+    assert jobs["comparison"] == 1 and jobs["manifest"] == 1 and jobs["plots"] == 1
+
+
+LARGE = {
+    "models": {
+        "tiny": {"source": "synthetic", "preset": "tiny-llama"},
+        "l2": {"source": "synthetic", "preset": "llama-2-7b", "dtype": "float16"},
+        "hfm": {"source": "hf", "repo": "org/model", "revision": "0" * 40},
+        "ggml": {
+            "source": "gguf",
+            "repo": "TheBloke/Llama-2-7B-GGML",
+            "filename": "llama-2-7b.ggmlv3.q4_K_M.bin",
+            "revision": "1" * 40,
+            "tokenizer": "org/model",
+        },
+    },
+    "engines": {
+        "llamacpp": {"version": "0.3.36", "backend": "cuda"},
+        "vllm": {"env_file": "envs/vllm-cpu.yaml"},
+        "transformers": {"env_file": "envs/transformers.yaml"},
+        "sglang": {"env_file": "envs/sglang.yaml"},
+        "lmdeploy": {"env_file": "envs/lmdeploy.yaml"},
+        "mlc": {"env_file": "envs/mlc-llm.yaml"},
+        "trtllm": {"env_file": "envs/tensorrt-llm.yaml", "source_dir": "/opt/TensorRT-LLM"},
+        "tgi": {},
+        "exllamav2": {"env_file": "envs/exllamav2.yaml"},
+        "openai": {"base_url": "http://127.0.0.1:9999", "api_key_env": "OPENAI_API_KEY"},
+    },
+    "benchmarks": [
+        {"engine": "llamacpp", "model": "tiny", "quants": ["f16", "Q8_0", "Q4_K_M"]},
+        {"engine": "llamacpp", "model": "l2", "quants": ["Q4_K_M"]},
+        {"engine": "llamacpp", "model": "ggml", "quants": ["file"]},
+        {"engine": "vllm", "model": "hfm", "quants": ["hf"]},
+        {"engine": "sglang", "model": "l2", "quants": ["hf"]},
+        {"engine": "lmdeploy", "model": "l2", "quants": ["hf"]},
+        {"engine": "mlc", "model": "l2", "quants": ["q4f16_1"]},
+        {"engine": "trtllm", "model": "l2", "quants": ["fp16", "int4_wo"]},
+        {"engine": "tgi", "model": "l2", "quants": ["hf"]},
+        {"engine": "exllamav2", "model": "l2", "quants": ["4.0bpw"]},
+        {"engine": "transformers", "model": "tiny", "quants": ["hf"]},
+        {"engine": "openai", "model": "tiny", "quants": ["hf"]},
+    ],
+    "sweep": {"request_rates": [1, 2, 5, 8, "inf"], "concurrency": [1, 4, 16]},
+}
+
+
+def test_large_config_job_counts(tmp_path: Path) -> None:
+    cfg = copy.deepcopy(LARGE)
+    jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    combos = sum(len(b["quants"]) for b in cfg["benchmarks"])
+    assert jobs["serve_sweep"] == combos
+    assert jobs["engine_table"] == combos
+    assert jobs["synthesize_model"] == 2
+    assert jobs["fetch_hf_model"] == 1
+    assert jobs["fetch_gguf_model"] == 1 and jobs["ggml_to_gguf"] == 1
+    assert jobs["fetch_tokenizer"] == 1
+    assert jobs["convert_gguf"] == 2  # tiny and l2 f16
+    assert jobs["quantize_gguf"] == 3  # tiny Q8_0, Q4_K_M; l2 Q4_K_M
+    assert jobs["plots"] == 4  # one per benchmarked model
+    assert jobs["materialize_prompts"] == 4
+    # MLC: 3 steps; TensorRT-LLM: 2 steps x 2 quants; EXL2: 1 step
+    assert jobs["prepare_model"] == 3 + 4 + 1
+    # venv engines that are configured and used: vllm, sglang, lmdeploy, mlc, trtllm,
+    # exllamav2, transformers (tgi is a pinned container image; openai a running endpoint)
+    assert jobs["engine_env"] == 7
+
+
+BAD = [
+    (lambda c: c["benchmarks"][0].update(engine="nosuch"), "unknown engine 'nosuch'"),
+    (lambda c: c["models"]["tiny-llama"].pop("preset"), "preset"),
+    (lambda c: c["sweep"].update(request_rates=[1, 0]), "request_rates"),
+    (lambda c: c["benchmarks"][0].update(quants=["Q9_X"]), "unknown quantization 'Q9_X'"),
+    (lambda c: c["benchmarks"][0].update(model="nomodel"), "'nomodel' is not defined"),
+    (lambda c: c["engines"]["vllm"].update(env_file="envs/missing.yaml"), "envs/missing.yaml"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "message"), BAD)
+def test_bad_config_stops_before_any_job(tmp_path: Path, mutate, message: str) -> None:
+    cfg = default_config()
+    mutate(cfg)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", cfg)))
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
+
+
+def test_lint_clean(tmp_path: Path) -> None:
+    proc = snakemake(REPO, "--lint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

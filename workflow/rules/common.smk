@@ -1,0 +1,490 @@
+"""DAG helpers: config validation, the benchmark matrix, paths and input functions."""
+
+import hashlib
+import json
+import math
+import re
+import subprocess
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from enginebench.engines.prepare import PREPARED_FORMATS, check_quant
+from enginebench.engines.registry import ENGINES
+from enginebench.engines.spec import EngineConfigError
+from enginebench.models.gguf import QUANT_TYPES
+
+validate(config, "../schemas/config.schema.yaml")
+
+HF_FORMATS = ("hf",)
+GGUF_OUTTYPES = ("f16", "bf16", "f32")
+
+
+def _fail(msg):
+    raise WorkflowError(f"config: {msg}")
+
+
+def _no_match():
+    # a wildcard constraint that matches nothing (a rule with no applicable config entry)
+    return "(?!x)x"
+
+
+def _names_regex(names):
+    return "|".join(re.escape(n) for n in sorted(names)) or _no_match()
+
+
+# ---------------------------------------------------------------------- checks
+def _check_config():
+    for i, bench in enumerate(config["benchmarks"]):
+        where = f"benchmarks[{i}]"
+        engine, model = bench["engine"], bench["model"]
+        if engine not in ENGINES:
+            _fail(
+                f"{where}.engine: unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}"
+            )
+        if engine not in config["engines"]:
+            _fail(f"{where}.engine: {engine!r} has no entry under `engines:`; add one")
+        if model not in config["models"]:
+            _fail(f"{where}.model: {model!r} is not defined under `models:`")
+        fmt = ENGINES[engine].model_format
+        for quant in bench["quants"]:
+            _check_quant(where, engine, fmt, model, quant)
+    for name, eng in config["engines"].items():
+        if name not in ENGINES:
+            _fail(
+                f"engines.{name}: unknown engine; known: {', '.join(sorted(ENGINES))}"
+            )
+        spec = ENGINES[name]
+        if spec.software == "venv" and "env_file" not in eng:
+            _fail(
+                f"engines.{name}.env_file: required (an environment file under envs/)"
+            )
+        if spec.software == "venv" and not env_path(name).is_file():
+            _fail(f"engines.{name}.env_file: {eng['env_file']} does not exist")
+        if name == "llamacpp":
+            if eng["source"] == "pypi-sdist" and "version" not in eng:
+                _fail(
+                    "engines.llamacpp.version: required for source pypi-sdist (e.g. '0.3.36')"
+                )
+            if eng["source"] == "git" and "commit" not in eng:
+                _fail(
+                    "engines.llamacpp.commit: required for source git (a sha, tag or branch)"
+                )
+        if spec.software == "external" and "base_url" not in eng:
+            _fail(f"engines.{name}.base_url: required for an already running endpoint")
+
+
+def _check_quant(where, engine, fmt, model, quant):
+    source = config["models"][model]["source"]
+    is_file = source == "gguf" or (source == "local" and not _local_is_hf_dir(model))
+    if fmt == "gguf":
+        if is_file:
+            if quant != "file":
+                _fail(
+                    f"{where}.quants: model {model!r} is a single GGUF file; use quants: [file]"
+                )
+        elif quant not in GGUF_OUTTYPES and quant not in QUANT_TYPES:
+            _fail(
+                f"{where}.quants: unknown quantization {quant!r} for {engine}; "
+                f"known: {', '.join(GGUF_OUTTYPES + tuple(QUANT_TYPES))}"
+            )
+    elif fmt in HF_FORMATS:
+        if is_file:
+            _fail(
+                f"{where}.model: {engine} needs HF weights; {model!r} is a single GGUF file"
+            )
+        if quant != "hf":
+            _fail(
+                f"{where}.quants: {engine} serves HF weights as they are; use quants: [hf]"
+            )
+    elif fmt in PREPARED_FORMATS:
+        if is_file:
+            _fail(
+                f"{where}.model: {engine} prepares from HF weights; {model!r} is a GGUF file"
+            )
+        try:
+            check_quant(engine, quant, config["engines"].get(engine, {}))
+        except EngineConfigError as exc:
+            _fail(f"{where}.quants: {exc}")
+
+
+def _local_is_hf_dir(model):
+    return Path(config["models"][model].get("path", "")).is_dir()
+
+
+# ---------------------------------------------------------------------- matrix
+def bench_matrix():
+    """Every (engine, model, quant) the config asks for."""
+    return [
+        (b["engine"], b["model"], q) for b in config["benchmarks"] for q in b["quants"]
+    ]
+
+
+def fmt_rate(rate):
+    if rate == "inf" or (isinstance(rate, float) and math.isinf(rate)):
+        return "inf"
+    return str(int(rate)) if float(rate).is_integer() else str(rate)
+
+
+def sweep_points():
+    sweep = config["sweep"]
+    return [f"rate-{fmt_rate(r)}" for r in sweep["request_rates"]] + [
+        f"conc-{c}" for c in sweep["concurrency"]
+    ]
+
+
+def models_of(source):
+    return [m for m, spec in config["models"].items() if spec["source"] == source]
+
+
+def hf_dir_models():
+    """Models whose weights are an HF directory made or fetched under resources/."""
+    return models_of("synthetic") + models_of("hf")
+
+
+# ---------------------------------------------------------------------- paths
+def hf_dir(model):
+    spec = config["models"][model]
+    if spec["source"] == "local":
+        return spec["path"]
+    return f"resources/models/{model}/hf"
+
+
+def tokenizer_dir(model):
+    if config["models"][model]["source"] in ("gguf",) or (
+        config["models"][model]["source"] == "local" and not _local_is_hf_dir(model)
+    ):
+        return f"resources/models/{model}/tokenizer"
+    return hf_dir(model)
+
+
+def model_source_json(model):
+    return f"resources/models/{model}/source.json"
+
+
+def gguf_file(model, quant):
+    spec = config["models"][model]
+    if spec["source"] == "local" and not _local_is_hf_dir(model):
+        return spec["path"]
+    if spec["source"] == "gguf":
+        if spec["filename"].endswith(".gguf"):
+            return f"resources/models/{model}/file/original"
+        return f"resources/models/{model}/file/converted.gguf"  # legacy GGML -> GGUF
+    return f"resources/models/{model}/gguf/{quant}.gguf"
+
+
+def model_artifact(engine, model, quant):
+    fmt = ENGINES[engine].model_format
+    if fmt == "gguf":
+        return gguf_file(model, quant)
+    if fmt in HF_FORMATS:
+        return hf_dir(model)
+    if fmt in PREPARED_FORMATS:
+        return prepared_step_json(engine, model, quant, ENGINES[engine].prepare[-1])
+    return []
+
+
+def prepared_dir(engine, model, quant):
+    return f"resources/prepared/{engine}/{model}/{quant}/out"
+
+
+def prepared_step_json(engine, model, quant, step):
+    return f"resources/prepared/{engine}/{model}/{quant}/{step}.json"
+
+
+def prepared_engines():
+    return [e for e, spec in ENGINES.items() if spec.model_format in PREPARED_FORMATS]
+
+
+def prepare_steps():
+    return sorted({s for e in prepared_engines() for s in ENGINES[e].prepare})
+
+
+# llama.cpp ------------------------------------------------------------------
+def _resolve_git_commit(url, ref):
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref
+    try:
+        out = subprocess.run(
+            ["git", "ls-remote", url, ref],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
+    except (subprocess.SubprocessError, OSError) as exc:
+        _fail(
+            f"engines.llamacpp.commit: cannot resolve {ref!r} at {url} ({exc}); pin a 40-hex sha"
+        )
+    if not out:
+        _fail(f"engines.llamacpp.commit: {ref!r} not found at {url}; pin a 40-hex sha")
+    return out[0]
+
+
+def llamacpp_tag():
+    """Names the llama.cpp source: pypi-<version> or git-<sha12>; nothing floats."""
+    eng = config["engines"].get("llamacpp")
+    if eng is None:
+        return "unconfigured"
+    if eng["source"] == "pypi-sdist":
+        return f"pypi-{eng['version']}"
+    return f"git-{llamacpp_commit()[:12]}"
+
+
+_COMMIT_CACHE = {}
+
+
+def llamacpp_commit():
+    eng = config["engines"]["llamacpp"]
+    key = (eng["git_url"], eng["commit"])
+    if key not in _COMMIT_CACHE:
+        _COMMIT_CACHE[key] = _resolve_git_commit(*key)
+    return _COMMIT_CACHE[key]
+
+
+def llamacpp_src():
+    return f"resources/engines/llamacpp/src-{llamacpp_tag()}"
+
+
+def llamacpp_bin_dir():
+    backend = config["engines"].get("llamacpp", {}).get("backend", "cpu")
+    return f"resources/engines/llamacpp/{llamacpp_tag()}-{backend}/bin"
+
+
+# venv engines ---------------------------------------------------------------
+def env_path(engine):
+    """The engine's envs/ file; relative paths are relative to the workflow's root."""
+    return Path(workflow.basedir, config["engines"][engine]["env_file"])
+
+
+def env_key(engine):
+    """Short content hash of the engine's environment file: a bump rebuilds only that env."""
+    data = env_path(engine).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def engine_software(engine):
+    """The file that stands for the engine's software being ready."""
+    software = ENGINES[engine].software
+    if software == "cmake":
+        return f"{llamacpp_bin_dir()}/build.json"
+    if software == "venv":
+        return f"resources/envs/{engine}-{env_key(engine)}/env.json"
+    return []
+
+
+def engine_uses_gpu(engine):
+    eng = config["engines"][engine]
+    if "gpu" in eng:
+        return bool(eng["gpu"])
+    return bool(ENGINES[engine].uses_gpu(eng))
+
+
+# workload -------------------------------------------------------------------
+def prompts_file(model):
+    return f"results/datasets/{model}/{config['workload']['name']}.jsonl"
+
+
+def sweep_dir(engine, model, quant):
+    return f"results/{engine}/{model}/{quant}/sweep"
+
+
+def sweep_outputs(engine, model, quant):
+    base = sweep_dir(engine, model, quant)
+    return [f"{base}/{p}.{ext}" for p in sweep_points() for ext in ("json", "jsonl")]
+
+
+def table_outputs(engine, model, quant):
+    return [
+        f"results/{engine}/{model}/{quant}/table.{ext}" for ext in ("csv", "md", "html")
+    ]
+
+
+def final_outputs():
+    outs = []
+    for engine, model, quant in bench_matrix():
+        outs += table_outputs(engine, model, quant)
+    outs += [f"results/comparison.{ext}" for ext in ("csv", "md", "html")]
+    outs += [
+        f"results/plots/{m}-{name}" for m in plot_models() for name in plot_names()
+    ]
+    outs += ["results/manifest.json", "results/provenance.html"]
+    return outs
+
+
+def plot_models():
+    return sorted({m for _, m, _ in bench_matrix()})
+
+
+def plot_names():
+    return [
+        f"{kind}.{ext}"
+        for kind in ("ttft", "tpot", "throughput")
+        for ext in ("png", "svg")
+    ]
+
+
+# ---------------------------------------------------------------------- input functions
+def model_field(key):
+    """A params function reading one field of the job's model entry."""
+
+    def get(wildcards):
+        return config["models"][wildcards.model][key]
+
+    return get
+
+
+def llamacpp_field(key):
+    def get(wildcards):
+        return config["engines"]["llamacpp"][key]
+
+    return get
+
+
+def serve_inputs(wildcards):
+    e, m, q = wildcards.engine, wildcards.model, wildcards.quant
+    return {
+        "model": model_artifact(e, m, q),
+        "software": engine_software(e),
+        "prompts": prompts_file(m),
+        "tokenizer": tokenizer_dir(m),
+        "model_source": model_source_json(m),
+    }
+
+
+def serve_params(wildcards):
+    """Everything that defines a sweep result, so that a change reruns exactly this job."""
+    e = wildcards.engine
+    eng = config["engines"][e]
+    return {
+        "server_args": list(eng["server_args"]),
+        "options": {k: v for k, v in eng.items() if k not in ("server_args", "env")},
+        "env": dict(eng["env"]),
+        "readiness_timeout": eng["readiness_timeout"],
+        "base_url": eng.get("base_url"),
+        "api_key_env": eng.get("api_key_env"),
+        "sweep": config["sweep"],
+        "workload": config["workload"],
+        "points": sweep_points(),
+        "software_id": (
+            llamacpp_tag() if ENGINES[e].software == "cmake" else env_key_or_none(e)
+        ),
+        "prepared_dir": (
+            prepared_dir(e, wildcards.model, wildcards.quant)
+            if ENGINES[e].model_format in PREPARED_FORMATS
+            else None
+        ),
+    }
+
+
+def prepare_inputs(wildcards):
+    e, m, q, step = wildcards.engine, wildcards.model, wildcards.quant, wildcards.step
+    steps = ENGINES[e].prepare
+    if step not in steps:
+        raise WorkflowError(f"{e} has no preparation step {step!r}")
+    i = steps.index(step)
+    inputs = {"hf": hf_dir(m), "software": engine_software(e)}
+    if i > 0:
+        inputs["previous"] = prepared_step_json(e, m, q, steps[i - 1])
+    return inputs
+
+
+def prepare_params(wildcards):
+    eng = config["engines"][wildcards.engine]
+    return {
+        "options": {k: v for k, v in eng.items() if k not in ("server_args", "env")},
+        "out_dir": prepared_dir(wildcards.engine, wildcards.model, wildcards.quant),
+    }
+
+
+def prepare_gpu(wildcards):
+    return serve_gpu(wildcards)
+
+
+def env_key_or_none(engine):
+    return env_key(engine) if ENGINES[engine].software == "venv" else None
+
+
+def serve_gpu(wildcards):
+    return 1 if engine_uses_gpu(wildcards.engine) else 0
+
+
+def table_inputs(wildcards):
+    e, m, q = wildcards.engine, wildcards.model, wildcards.quant
+    return {
+        "summaries": [f"{sweep_dir(e, m, q)}/{p}.json" for p in sweep_points()],
+        "server": f"{sweep_dir(e, m, q)}/server.json",
+    }
+
+
+def all_table_csvs(wildcards=None):
+    return [table_outputs(e, m, q)[0] for e, m, q in bench_matrix()]
+
+
+def model_table_csvs(wildcards):
+    return [
+        table_outputs(e, m, q)[0] for e, m, q in bench_matrix() if m == wildcards.model
+    ]
+
+
+def all_server_jsons(wildcards=None):
+    return [f"{sweep_dir(e, m, q)}/server.json" for e, m, q in bench_matrix()]
+
+
+def all_model_sources(wildcards=None):
+    return [model_source_json(m) for m in plot_models()]
+
+
+def env_file_of(wildcards):
+    return str(env_path(wildcards.engine))
+
+
+def convert_hf_input(wildcards):
+    return hf_dir(wildcards.model)
+
+
+def ggml_input(wildcards):
+    return f"resources/models/{wildcards.model}/file/original"
+
+
+def llamacpp_source_param(key):
+    def get(wildcards):
+        return config["engines"]["llamacpp"].get(key)
+
+    return get
+
+
+def llamacpp_resolved_commit(wildcards):
+    eng = config["engines"]["llamacpp"]
+    return llamacpp_commit() if eng["source"] == "git" else None
+
+
+def env_conda_file(wildcards):
+    # used only under --software-deployment-method conda: the same file the venv is built from
+    return str(env_path(wildcards.engine).resolve())
+
+
+def prompts_tokenizer(wildcards):
+    return tokenizer_dir(wildcards.model)
+
+
+def max_prompts_needed():
+    sweep = config["sweep"]
+    return max(sweep["num_prompts"], sweep["concurrency_num_prompts"])
+
+
+def serve_out_dir(wildcards):
+    return sweep_dir(wildcards.engine, wildcards.model, wildcards.quant)
+
+
+def all_summaries(wildcards=None):
+    return [
+        f"{sweep_dir(e, m, q)}/{p}.json"
+        for e, m, q in bench_matrix()
+        for p in sweep_points()
+    ]
+
+
+# validated last: the checks use the path helpers above
+_check_config()

@@ -1,0 +1,54 @@
+# Engines: each engine's software at a pinned version or commit.
+
+
+rule llamacpp_source:
+    output:
+        directory(llamacpp_src()),
+    log:
+        f"logs/llamacpp_source/{llamacpp_tag()}.log",
+    conda:
+        "../../envs/enginebench.yaml"
+    params:
+        source=llamacpp_field("source"),
+        version=llamacpp_source_param("version"),
+        sha256=llamacpp_source_param("sha256"),
+        git_url=llamacpp_field("git_url"),
+        commit=llamacpp_resolved_commit,
+    script:
+        "../scripts/fetch_llamacpp_source.py"
+
+
+rule build_llamacpp:
+    input:
+        src=llamacpp_src(),
+    output:
+        build=f"{llamacpp_bin_dir()}/build.json",
+        server=f"{llamacpp_bin_dir()}/llama-server",
+        quantize=f"{llamacpp_bin_dir()}/llama-quantize",
+    log:
+        f"logs/build_llamacpp/{llamacpp_tag()}.log",
+    conda:
+        "../../envs/enginebench.yaml"
+    threads: workflow.cores
+    params:
+        backend=llamacpp_field("backend"),
+        cmake_flags=llamacpp_field("cmake_flags"),
+        cuda_architectures=llamacpp_field("cuda_architectures"),
+    script:
+        "../scripts/build_llamacpp.py"
+
+
+# One environment per engine, keyed by the hash of its envs/ file: a version bump makes a new
+# key, so only that engine's environment (and its sweeps) rebuild. With
+# --software-deployment-method conda the same file builds a conda env instead of a venv.
+rule engine_env:
+    input:
+        env_file_of,
+    output:
+        "resources/envs/{engine}-{key}/env.json",
+    log:
+        "logs/engine_env/{engine}-{key}.log",
+    conda:
+        env_conda_file
+    script:
+        "../scripts/engine_env.py"

@@ -1,0 +1,14 @@
+"""One model-preparation step of an engine (its exact argv from the engine's declaration)."""
+
+from pathlib import Path
+
+from enginebench.engines.prepare import context, run_step
+from enginebench.scriptio import logged, read_json, write_json
+
+inp, w, p = snakemake.input, snakemake.wildcards, snakemake.params.p
+software = read_json(inp.software) if inp.get("software") else {}
+ctx = context(
+    w.engine, str(inp.hf), p["out_dir"], w.quant, p["options"], python=software.get("python")
+)
+with logged(snakemake.log[0]):
+    write_json(snakemake.output[0], run_step(w.engine, w.step, ctx, Path(snakemake.log[0])))

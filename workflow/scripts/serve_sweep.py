@@ -1,0 +1,49 @@
+"""Own one engine server for the whole sweep: start, warm up, run the points in order, stop."""
+
+import sys
+from pathlib import Path
+
+from enginebench.engines.prepare import context, prepared_model
+from enginebench.scriptio import logged, read_json
+from enginebench.sweep import SweepConfig, points_from_config, run_sweep
+
+inp, p, w = snakemake.input, snakemake.params.p, snakemake.wildcards
+software = read_json(inp.software) if inp.get("software") else {}
+model_source = read_json(inp.model_source)
+model = str(inp.model) if inp.get("model") else w.model
+if p["prepared_dir"]:  # MLC / TensorRT-LLM / EXL2: what the last preparation step made
+    model = prepared_model(w.engine, context(w.engine, inp.tokenizer, p["prepared_dir"], w.quant, p["options"]))
+cfg = SweepConfig(
+    engine=w.engine,
+    model=model,
+    served_name=w.model,
+    quant=w.quant,
+    out_dir=snakemake.params.out_dir,
+    prompts_file=inp.prompts,
+    tokenizer=inp.tokenizer,
+    points=points_from_config(p["sweep"]),
+    server_args=p["server_args"],
+    options=p["options"],
+    env=p["env"],
+    secret_env=[p["api_key_env"]] if p["api_key_env"] else [],
+    bin_dir=str(Path(inp.software).parent) if software.get("kind") == "cmake" else None,
+    python=software.get("python"),
+    server_log=snakemake.log.server,
+    readiness_timeout=p["readiness_timeout"],
+    warmups=p["sweep"]["warmups"],
+    seed=p["workload"]["seed"],
+    endpoint=p["workload"]["endpoint"],
+    base_url=p["base_url"],
+    api_key_env=p["api_key_env"],
+    metadata={
+        "model": w.model,
+        "model_source": model_source.get("source"),
+        "model_sha": model_source.get("sha") or model_source.get("sha256"),
+        "software_id": p["software_id"],
+        "workload": p["workload"]["name"],
+    },
+)
+with logged(snakemake.log.sweep):
+    status = run_sweep(cfg)
+if status != 0:
+    sys.exit(f"serve_sweep: {w.engine}/{w.model}/{w.quant} failed; see {snakemake.log.sweep}")
