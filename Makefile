@@ -14,6 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[workflow,dev]'
 	touch $@
 
+# the Slurm executor plugin is only for the tests and cluster users (`pip install -e '.[slurm]'`)
+$(VENV)/.installed-slurm: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[workflow,dev,slurm]'
+	touch $@
+
 setup: $(VENV)/.installed
 
 run: setup
@@ -23,7 +28,7 @@ run: setup
 report: setup
 	$(BIN)/snakemake --profile profiles/local --report results/report.html
 
-test: setup
+test: setup $(VENV)/.installed-slurm
 	$(BIN)/python -m pytest
 
 lint: setup

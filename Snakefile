@@ -16,6 +16,15 @@ include: "workflow/rules/aggregate.smk"
 report: "workflow/report/workflow.rst"
 
 
+# small aggregation jobs run on the submitting node, not as cluster jobs
+localrules:
+    all,
+    engine_table,
+    comparison,
+    plots,
+    manifest,
+
+
 rule all:
     default_target: True
     input:

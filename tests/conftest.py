@@ -7,7 +7,6 @@ to the synthesizer or another llama.cpp gives a new entry instead of a stale one
 Environment overrides (development):
   ENGINEBENCH_TEST_CACHE        another cache dir
   ENGINEBENCH_LLAMACPP_SRC      an existing llama.cpp source tree (skips the sdist fetch)
-  ENGINEBENCH_LLAMACPP_SDIST    a local llama-cpp-python sdist file or `pip download` dir
   ENGINEBENCH_LLAMACPP_BIN_DIR  a folder with llama-server and llama-quantize (skips the build)
 """
 
@@ -24,7 +23,6 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The llama.cpp the tests build: the one vendored by this llama-cpp-python sdist on PyPI.
 LLAMACPP_SDIST_VERSION = "0.3.36"
-LLAMACPP_SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 
 
 def _code_key(*modules: str) -> str:
@@ -35,9 +33,14 @@ def _code_key(*modules: str) -> str:
 
 
 def _cached(path: Path, make: Callable[[], Any]) -> Path:
-    """Run make() unless path exists; make() must create path atomically."""
+    """Run make() unless path exists; make() must create path atomically. The lock keeps two
+    test sessions (other modules, other worktrees sharing the cache) from making it twice."""
+    from enginebench.models.files import file_lock
+
     if not path.exists():
-        make()
+        with file_lock(path.parent / f".{path.name}.lock"):
+            if not path.exists():
+                make()
     return path
 
 
@@ -66,35 +69,41 @@ def tiny_model_dir(test_cache: Path) -> Path:
 # --- llama.cpp: session-scoped builders, reached only through the guarded fixtures below ---
 
 
+def _workflow_target(relpath: str) -> Path:
+    """Make `relpath` with the workflow itself (default config, repo root), so the tests use the
+    very llama.cpp source and build that `make run` and the end-to-end tests use: one build per
+    checkout (a warm ccache makes it ~1.5 min instead of ~12)."""
+    import subprocess
+    import sys
+
+    target = REPO_ROOT / relpath
+    if not target.exists():
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--cores", str(os.cpu_count() or 1), relpath],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            pytest.fail(
+                f"snakemake {relpath} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
+    return target
+
+
 @pytest.fixture(scope="session")
 def _llama_cpp_src(test_cache: Path) -> Path:
     if env := os.environ.get("ENGINEBENCH_LLAMACPP_SRC"):
         return Path(env)
-    from enginebench.engines.build import fetch_llamacpp_source
-
-    dest = test_cache / "llamacpp" / f"src-{LLAMACPP_SDIST_VERSION}"
-    sdist = os.environ.get("ENGINEBENCH_LLAMACPP_SDIST")
-    return _cached(
-        dest,
-        lambda: fetch_llamacpp_source(
-            dest,
-            version=LLAMACPP_SDIST_VERSION,
-            sdist=Path(sdist) if sdist else None,
-            sha256=LLAMACPP_SDIST_SHA256,
-        ),
-    )
+    return _workflow_target(f"resources/engines/llamacpp/src-pypi-{LLAMACPP_SDIST_VERSION}")
 
 
 @pytest.fixture(scope="session")
 def _llama_bin_dir(test_cache: Path, _llama_cpp_src: Path) -> Path:
     if env := os.environ.get("ENGINEBENCH_LLAMACPP_BIN_DIR"):
         return Path(env)
-    from enginebench.engines.build import build_llamacpp
-
-    out = test_cache / "llamacpp" / f"{LLAMACPP_SDIST_VERSION}-cpu"
-    if not (out / "bin" / "llama-server").exists():
-        build_llamacpp(_llama_cpp_src, out, "cpu", log=out.with_suffix(".build.log"))
-    return out / "bin"
+    rel = f"resources/engines/llamacpp/pypi-{LLAMACPP_SDIST_VERSION}-cpu/bin/build.json"
+    return _workflow_target(rel).parent
 
 
 @pytest.fixture(scope="session")

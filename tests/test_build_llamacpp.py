@@ -150,6 +150,16 @@ def test_build_refuses_a_non_source_dir(tmp_path: Path) -> None:
         build.build_llamacpp(tmp_path, tmp_path / "out")
 
 
+def test_build_failure_names_the_error_and_keeps_the_log(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "CMakeLists.txt").write_text('project(x NONE)\nmessage(FATAL_ERROR "boom: no cc")\n')
+    with pytest.raises(BuildError, match=r"cmake configure failed \(exit 1\): .*boom") as e:
+        build.build_llamacpp(src, tmp_path / "out")
+    log = tmp_path / "out" / "build" / "build.log"
+    assert str(log) in str(e.value) and "boom: no cc" in log.read_text()
+
+
 @pytest.mark.engines
 def test_built_binaries_run_from_their_folder(
     llama_server_bin: Path, llama_quantize_bin: Path

@@ -261,3 +261,10 @@ def test_ctrl_c_writes_what_completed(tmp_path: Path) -> None:
     assert summary["interrupted"] is True
     assert 0 < summary["completed"] == len(rows) < 400
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_per_request_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve_in_thread(FakeServerConfig(tokens=4, token_delay_s=0.2)) as srv:
+        argv = ["--base-url", srv.base_url, *FIXED, "--num-prompts", "3", "--timeout", "0.3"]
+        assert main(argv) == 1
+    assert "all 3 requests failed (timeout x3)" in one_error_line(capsys)

@@ -183,3 +183,58 @@ def test_request_bodies_per_dialect() -> None:
     assert body["messages"] == [{"role": "user", "content": "p"}]
     assert body["max_completion_tokens"] == 7 and "stream_options" not in body
     assert "ignore_eos" not in body
+
+
+def test_stale_keepalive_connection_is_retried_once() -> None:
+    """The server answers the first request of each connection and drops the connection on
+    the second one without answering (what a server closing an idle connection looks like)."""
+    body = comp("a") + DONE
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            if served:
+                writer.close()
+                return
+            writer.write(response)
+            await writer.drain()
+            served += 1
+
+    async def go() -> list[RequestRecord]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        ep = Endpoint(url=f"http://127.0.0.1:{port}/v1/completions", model="m")
+        records = [RequestRecord(i, 1, 1) for i in range(3)]
+        async with server, aiohttp.ClientSession() as session:
+            for rec in records:
+                await send(session, ep, build_body(ep, "hi", 1), rec, 0.0)
+        return records
+
+    records = asyncio.run(go())
+    assert all(r.ok for r in records), [r.error for r in records]
+    assert [r.retried for r in records] == [False, True, True]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ev({"choices": ["not an object"]}),
+        ev({"choices": {"text": "x"}}),
+        ev([1, 2]),
+        ev({"choices": [{"text": "a"}], "usage": {"completion_tokens": "many"}}),
+    ],
+)
+def test_odd_event_shapes_fail_or_pass_but_never_crash(event: bytes) -> None:
+    rec = run([event, DONE])
+    assert rec.status in ("ok", "failed")
+    if rec.ok:
+        assert rec.server_completion_tokens is None  # a non-integer count is not trusted
+    else:
+        assert rec.error_kind == "malformed_json"

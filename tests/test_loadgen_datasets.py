@@ -226,3 +226,20 @@ def test_prompts_file_shorter_than_num_prompts(tmp_path: Path) -> None:
     args = parse_args(["--prompts-file", str(path), "--num-prompts", "5"])
     with pytest.raises(BenchError, match="has 3 rows"):
         datasets.build_prompts(args, None)
+
+
+def test_materialize_dataset_function(tmp_path: Path, tokenizer_dir: Path) -> None:
+    out = datasets.materialize_dataset(
+        tmp_path / "w.jsonl", "random", 5, tokenizer=tokenizer_dir, input_len=9, output_len=3
+    )
+    rows = datasets.load_materialized(out)
+    assert len(rows) == 5 and {(p.prompt_len, p.output_len) for p in rows} == {(9, 3)}
+    fixed = datasets.materialize_dataset(tmp_path / "f.jsonl", "fixed", 2, output_len=7)
+    assert {p.output_len for p in datasets.load_materialized(fixed)} == {7}
+
+
+def test_prompts_file_defaults_to_every_row(tmp_path: Path) -> None:
+    path = datasets.write_prompts(tmp_path / "p.jsonl", datasets.fixed_prompts(3, 4))
+    args = parse_args(["--prompts-file", str(path)])
+    assert len(datasets.build_prompts(args, None)) == 3 and args.num_prompts == 3
+    assert parse_args([]).num_prompts == 1000

@@ -45,8 +45,9 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A running single-node Slurm for the whole session (partition `debug`, one count-only GPU),
-    stopped at the end of the session with every job it still has."""
+    """A running single-node Slurm for the whole session (partition `debug`, one pretend GPU, or
+    none with ENGINEBENCH_SLURM_FAKE_GPUS=0), stopped at the end of the session with every job it
+    still has."""
     try:
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
@@ -73,9 +74,8 @@ def _records(summary: Path) -> list[dict]:
 
 
 def _expected_request(profile: dict, rule: str, threads: int) -> tuple[int, int]:
-    """(mem_mb, cpus) that `profile` asks Slurm for, for a job of `rule` with `threads` threads."""
+    """(mem_mb, cpus) that `profile` asks Slurm for, for a job of `rule` that ran with `threads`."""
     resources = {**profile["default-resources"], **profile.get("set-resources", {}).get(rule, {})}
-    threads = profile.get("set-threads", {}).get(rule, threads)
     cpus = resources["cpus_per_task"]
     if isinstance(cpus, str):  # an expression of `threads`, such as min(threads, 2)
         cpus = eval(cpus, {"min": min, "max": max}, {"threads": threads})
@@ -155,3 +155,58 @@ def test_toy_workflow_local_profile(tmp_path: Path) -> None:
         ["summarize", "serve_sweep", "serve_sweep", "engine_env", "engine_env"]
     )
     assert all(r["env"]["SLURM_JOB_ID"] is None for r in records)
+
+
+# ---- a real enginebench sweep through the Slurm profile --------------------------------------
+def _sweep_config() -> dict:
+    from tests.test_workflow_small import small_config
+
+    cfg = small_config()
+    cfg["models"].pop("tiny-hf")  # the hub-cache model is the small test's business
+    cfg["benchmarks"] = [b for b in cfg["benchmarks"] if b["model"] == "tiny-llama"]
+    return cfg
+
+
+def _shape(work: Path) -> dict[str, object]:
+    """What a run produced, without the numbers: files, table columns and rows, summary keys."""
+    import pandas as pd
+
+    results = work / "results"
+    files = sorted(str(p.relative_to(results)) for p in results.rglob("*") if p.is_file())
+    tables = {
+        str(p.relative_to(results)): (list(pd.read_csv(p).columns), len(pd.read_csv(p)))
+        for p in sorted(results.glob("*/*/*/table.csv"))
+    }
+    summary = json.loads(next(results.glob("*/*/*/sweep/rate-*.json")).read_text())
+    return {"files": files, "tables": tables, "summary_keys": sorted(summary)}
+
+
+@pytest.mark.engines
+def test_real_sweep_through_slurm_matches_local(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    from tests.workflow.plan import run_workflow, scratch_workdir, write_config
+
+    cfg = _sweep_config()
+    local = scratch_workdir(tmp_path / "local")
+    proc = run_workflow(local, write_config(local / "c.yaml", cfg))
+    assert proc.returncode == 0, proc.stderr[-5000:]
+
+    cluster_work = scratch_workdir(tmp_path / "slurm")
+    profile = derive_test_profile(slurm_cluster, tmp_path / "profile")
+    proc = run_workflow_with_profile(
+        cluster_work,
+        profile,
+        write_config(cluster_work / "c.yaml", cfg),
+        env=slurm_cluster.env(),
+        timeout=1800,
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    submitted = submitted_slurm_jobs(proc.stdout + proc.stderr)
+    assert submitted, "no job went through Slurm"
+    # the server and its load generator ran inside one Slurm job
+    server = json.loads(
+        (cluster_work / "results/llamacpp/tiny-llama/f16/sweep/server.json").read_text()
+    )
+    assert server["points"] and all(p["returncode"] == 0 for p in server["points"])
+    assert _shape(cluster_work) == _shape(local)

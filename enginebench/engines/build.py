@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from enginebench.models.files import atomic_dir, sha256_file
+from enginebench.models.files import atomic_dir, file_lock, sha256_file
 
 SDIST_PROJECT = "llama-cpp-python"
 DEFAULT_GIT_URL = "https://github.com/ggml-org/llama.cpp"
@@ -246,14 +247,16 @@ def build_llamacpp(
     configure.append(f"-DCMAKE_MAKE_PROGRAM={ninja}")  # pip's ninja may not be on PATH
     build = cmake_build_argv(build_dir, jobs, cmake=cmake)
     env = os.environ | ccache_env(src_dir)
-    t0 = time.perf_counter()
-    text = _run(configure, what="cmake configure", env=env)
-    text += _run(build, what="cmake --build", env=env)
-    seconds = round(time.perf_counter() - t0, 1)
-    if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(text)
-    _install(build_dir / "bin", out_dir / "bin")
+    # Streamed, not captured: a 12-minute build shows progress, and a failure keeps its output.
+    log = Path(log or build_dir / "build.log")
+    with file_lock(build_dir.parent / f".{build_dir.name}.lock"):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("")
+        t0 = time.perf_counter()
+        _run_logged(configure, what="cmake configure", env=env, log=log)
+        _run_logged(build, what="cmake --build", env=env, log=log)
+        seconds = round(time.perf_counter() - t0, 1)
+        _install(build_dir / "bin", out_dir / "bin")
     server = out_dir / "bin" / "llama-server"
     version = _run([str(server), "--version"], what="llama-server --version").strip()
     return {
@@ -263,6 +266,7 @@ def build_llamacpp(
         "build_argv": build,
         "cmake_version": _run([cmake, "--version"], what="cmake").splitlines()[0],
         "seconds": seconds,
+        "log": str(log),
         "version": version,
         "bin": {
             p.name: sha256_file(p)
@@ -298,16 +302,35 @@ def _check_libs(binary: Path) -> None:
                 raise BuildError(f"{binary.name}: {lib} resolves to {path}, not next to it")
 
 
-def _run(argv: list[str], *, what: str, env: dict[str, str] | None = None) -> str:
+def _run(argv: list[str], *, what: str) -> str:
     try:
-        proc = subprocess.run(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     except OSError as e:
         raise BuildError(f"{what}: cannot run {argv[0]}: {e.strerror}") from e
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-        errors = [ln for ln in lines if re.search(r"error|fatal", ln, re.IGNORECASE)]
-        tail = (errors or lines or ["no output"])[-1].strip()
-        raise BuildError(f"{what} failed (exit {proc.returncode}): {tail}")
+        raise BuildError(f"{what} failed (exit {proc.returncode}): {_telling(proc.stdout)}")
     return proc.stdout
+
+
+def _run_logged(argv: list[str], *, what: str, env: dict[str, str], log: Path) -> None:
+    with open(log, "a") as fh:
+        fh.write(f"$ {shlex.join(argv)}\n")
+        fh.flush()
+        try:
+            proc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        except OSError as e:
+            raise BuildError(f"{what}: cannot run {argv[0]}: {e.strerror}") from e
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-20000:]
+        raise BuildError(f"{what} failed (exit {proc.returncode}): {_telling(tail)} [{log}]")
+
+
+def _telling(output: str) -> str:
+    """The last line that looks like an error (with the next one when it ends in ':', as CMake
+    puts its message there), else the last line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    hits = [i for i, ln in enumerate(lines) if re.search(r"\berror\b|\bfatal\b", ln, re.I)]
+    if not hits:
+        return lines[-1] if lines else "no output"
+    i = hits[-1]
+    return " ".join(lines[i : i + 2]) if lines[i].endswith(":") else lines[i]

@@ -11,6 +11,8 @@ from enginebench.loadgen.client import IGNORE_EOS_STYLES
 from enginebench.loadgen.errors import EXIT_USAGE, BenchError
 from enginebench.loadgen.metrics import GOODPUT_METRICS, PERCENTILE_METRICS
 
+DEFAULT_NUM_PROMPTS = 1000  # vLLM's
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line (problem + how to get help), exit status 2."""
@@ -102,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds = p.add_argument_group("dataset")
     ds.add_argument("--dataset-name", choices=("random", "sharegpt", "fixed"), default="random")
     ds.add_argument("--dataset-path", help="ShareGPT JSON file (--dataset-name sharegpt)")
-    ds.add_argument("--num-prompts", type=_positive_int, default=1000)
+    ds.add_argument(
+        "--num-prompts",
+        type=_positive_int,
+        default=None,
+        help="default: 1000, or every row of --prompts-file",
+    )
     ds.add_argument("--random-input-len", type=int, default=1024)
     ds.add_argument("--random-output-len", type=int, default=128)
     ds.add_argument("--random-range-ratio", type=float, default=0.0)
@@ -210,6 +217,8 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.request_rate is None:
         args.request_rate = math.inf
+    if args.num_prompts is None and not args.prompts_file:
+        args.num_prompts = DEFAULT_NUM_PROMPTS
     if args.dataset_name in ("random", "fixed") and not args.prompts_file:
         args.ignore_eos = True  # as vllm bench serve: synthetic prompts run to their length
     if not 0.0 <= args.max_failed_fraction <= 1.0:

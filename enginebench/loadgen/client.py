@@ -47,6 +47,7 @@ class RequestRecord:
     http_status: int | None = None
     error: str | None = None
     error_kind: str | None = None
+    retried: bool = False  # resent once after a stale kept-alive connection (see `send`)
     text: str = ""  # generated text (not written per request; used for client token counts)
 
     @property
@@ -78,6 +79,7 @@ class RequestRecord:
             "http_status": self.http_status,
             "error": self.error,
             "error_kind": self.error_kind,
+            "retried": self.retried,
         }
 
 
@@ -138,37 +140,63 @@ class _StreamError(Exception):
 async def send(
     session: aiohttp.ClientSession, ep: Endpoint, body: bytes, rec: RequestRecord, t0: float
 ) -> None:
-    """POST `body`, fill `rec` (never raises except on cancellation)."""
-    st = time.perf_counter()
-    rec.sent_s = st - t0
-    try:
-        async with session.post(_url(ep.url), data=body, headers=ep.headers or None) as resp:
-            rec.http_status = resp.status
-            if resp.status != 200:
-                detail = (await resp.text(errors="replace")).strip().replace("\n", " ")
-                rec.fail(f"http_{resp.status}", f"HTTP {resp.status} {resp.reason}: {detail[:300]}")
-            elif ep.stream:
-                await _read_stream(resp, rec, st, ep.chat)
-            else:
-                await _read_json(resp, rec, st, ep.chat)
-    except _StreamError as exc:
-        rec.fail(exc.kind, str(exc))
-    except TimeoutError:
-        rec.fail("timeout", "request timed out (--timeout)")
-    except aiohttp.ClientPayloadError as exc:
-        rec.fail("stream_cut", f"response cut off: {exc}")
-    except aiohttp.ServerDisconnectedError as exc:
-        rec.fail("disconnected", f"server disconnected: {exc}")
-    except aiohttp.ClientConnectorError as exc:
-        rec.fail("connect", f"cannot connect: {exc}")
-    except aiohttp.ClientError as exc:
-        rec.fail("client_error", f"{type(exc).__name__}: {exc}")
-    except asyncio.CancelledError:
-        rec.fail("cancelled", "cancelled before completion")
-        raise
+    """POST `body`, fill `rec` (never raises except on cancellation).
+
+    One retry, on a fresh send time, when a kept-alive connection turns out to have been
+    closed by the server before it answered anything (servers drop idle connections after a
+    few seconds; the request never reached them): a client artefact, not a server failure.
+    """
+    for attempt in (0, 1):
+        st = time.perf_counter()
+        rec.sent_s = st - t0
+        try:
+            await _attempt(session, ep, body, rec, st)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            stale = rec.http_status is None and not isinstance(exc, aiohttp.ClientConnectorError)
+            if attempt == 0 and stale:
+                rec.retried = True
+                continue
+            _record_error(rec, exc)
+        except asyncio.CancelledError:
+            rec.fail("cancelled", "cancelled before completion")
+            raise
+        except Exception as exc:  # anything a broken server provokes is a failed request
+            _record_error(rec, exc)
+        break
     rec.end_s = time.perf_counter() - t0
     if rec.status == "pending":
         rec.status = "ok"
+
+
+async def _attempt(
+    session: aiohttp.ClientSession, ep: Endpoint, body: bytes, rec: RequestRecord, st: float
+) -> None:
+    async with session.post(_url(ep.url), data=body, headers=ep.headers or None) as resp:
+        rec.http_status = resp.status
+        if resp.status != 200:
+            detail = (await resp.text(errors="replace")).strip().replace("\n", " ")
+            rec.fail(f"http_{resp.status}", f"HTTP {resp.status} {resp.reason}: {detail[:300]}")
+        elif ep.stream:
+            await _read_stream(resp, rec, st, ep.chat)
+        else:
+            await _read_json(resp, rec, st, ep.chat)
+
+
+def _record_error(rec: RequestRecord, exc: BaseException) -> None:
+    if isinstance(exc, _StreamError):
+        rec.fail(exc.kind, str(exc))
+    elif isinstance(exc, TimeoutError):
+        rec.fail("timeout", "request timed out (--timeout)")
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        rec.fail("stream_cut", f"response cut off: {exc}")
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        rec.fail("disconnected", f"server disconnected: {exc}")
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        rec.fail("connect", f"cannot connect: {exc}")
+    elif isinstance(exc, aiohttp.ClientError):
+        rec.fail("client_error", f"{type(exc).__name__}: {exc}")
+    else:
+        rec.fail("unexpected", f"{type(exc).__name__}: {exc}")
 
 
 async def _read_stream(
@@ -210,11 +238,12 @@ class _StreamState:
             )
         rec = self.rec
         if (usage := data.get("usage")) and isinstance(usage, dict):
-            rec.server_completion_tokens = usage.get("completion_tokens")
-            rec.server_prompt_tokens = usage.get("prompt_tokens")
+            _read_usage(rec, usage)
         choices = data.get("choices")
         if choices:
-            choice = choices[0]
+            choice = choices[0] if isinstance(choices, list) else None
+            if not isinstance(choice, dict):
+                raise _StreamError("malformed_json", f"unexpected choices: {payload[:120]!r}")
             text = (choice.get("delta") or {}).get("content") if self.chat else choice.get("text")
             if rec.ttft_s is None:
                 rec.ttft_s = now - self.st
@@ -238,6 +267,12 @@ class _StreamState:
         rec.text = "".join(self.parts)
 
 
+def _read_usage(rec: RequestRecord, usage: dict[str, Any]) -> None:
+    completion, prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
+    rec.server_completion_tokens = completion if isinstance(completion, int) else None
+    rec.server_prompt_tokens = prompt if isinstance(prompt, int) else None
+
+
 async def _read_json(
     resp: aiohttp.ClientResponse, rec: RequestRecord, st: float, chat: bool
 ) -> None:
@@ -249,9 +284,8 @@ async def _read_json(
         text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
     except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise _StreamError("malformed_json", f"malformed JSON response: {raw[:120]!r}") from exc
-    usage = data.get("usage") or {}
-    rec.server_completion_tokens = usage.get("completion_tokens")
-    rec.server_prompt_tokens = usage.get("prompt_tokens")
+    if isinstance(usage := data.get("usage"), dict):
+        _read_usage(rec, usage)
     # without streaming the first token arrives with the last: TTFT = E2EL
     rec.ttft_s = rec.e2el_s = now - st
     if text:

@@ -2,7 +2,10 @@
 
 A materialized file has one row per prompt: {"prompt": str, "prompt_len": int | null,
 "output_len": int}. The workflow writes one per model x workload (seeded) and every engine
-replays the same file, so engines see byte-identical prompts.
+replays it with `enginebench bench --prompts-file`, so engines see byte-identical prompts.
+Write one with the CLI (`enginebench bench --save-prompts PATH --dataset-name ... --tokenizer
+DIR --num-prompts N --seed S`: no server is contacted) or, from Python, `materialize_dataset`
+(keywords) or `materialize(cli_args.parse_args(argv))`; read one with `load_materialized`.
 
 Token counting follows `vllm bench serve`: random prompts are counted without special tokens
 (the server adds its BOS on top), ShareGPT and fixed prompts with them.
@@ -264,6 +267,8 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None) -> list[Promp
     """The prompts the `bench` flags ask for (dataset generation, or a materialized file)."""
     if args.prompts_file:
         prompts = load_materialized(args.prompts_file)
+        if args.num_prompts is None:
+            args.num_prompts = len(prompts)
         if len(prompts) < args.num_prompts:
             raise BenchError(
                 f"prompts file {args.prompts_file!r} has {len(prompts)} rows but "
@@ -306,3 +311,35 @@ def materialize(args: argparse.Namespace) -> Path:
     tok = tokenizer_for(args, required=needs_tokenizer(args.dataset_name))
     prompts = build_prompts(args, tok)
     return write_prompts(args.save_prompts, prompts)
+
+
+def materialize_dataset(
+    path: str | os.PathLike[str],
+    dataset_name: str,
+    num_prompts: int,
+    tokenizer: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    input_len: int | None = None,
+    output_len: int | None = None,
+    range_ratio: float = 0.0,
+    dataset_path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """`enginebench bench --save-prompts PATH ...` as a function (for the workflow's scripts).
+
+    `input_len`/`output_len` map to --random-input-len/--random-output-len (random),
+    --sharegpt-output-len (sharegpt) and --fixed-output-len (fixed); None keeps the defaults.
+    """
+    from enginebench.loadgen.cli_args import parse_args
+
+    argv = ["--dataset-name", dataset_name, "--num-prompts", str(num_prompts), "--seed", str(seed)]
+    argv += ["--save-prompts", str(path), "--random-range-ratio", str(range_ratio)]
+    if tokenizer is not None:
+        argv += ["--tokenizer", str(tokenizer)]
+    if dataset_path is not None:
+        argv += ["--dataset-path", str(dataset_path)]
+    if input_len is not None:
+        argv += ["--random-input-len", str(input_len)]
+    if output_len is not None:
+        flag = {"random": "--random-output-len", "sharegpt": "--sharegpt-output-len"}
+        argv += [flag.get(dataset_name, "--fixed-output-len"), str(output_len)]
+    return materialize(parse_args(argv))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -10,8 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from enginebench.loadgen.client import RequestRecord
-from enginebench.loadgen.metrics import percentile_key
+from enginebench import __version__
+from enginebench.loadgen.client import Endpoint, RequestRecord
+from enginebench.loadgen.metrics import percentile_key, summarize
 
 
 def result_paths(
@@ -33,6 +35,56 @@ def result_paths(
     path = Path(result_dir or ".") / name
     stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
     return path, path.with_name(stem + ".jsonl")
+
+
+def build_summary(
+    args: argparse.Namespace,
+    argv: list[str],
+    ep: Endpoint,
+    have_tokenizer: bool,
+    records: Sequence[RequestRecord],
+    duration_s: float,
+) -> dict[str, Any]:
+    """The summary JSON: vLLM's keys (same order), then ours, then the run's settings."""
+    summary: dict[str, Any] = {
+        "date": now_stamp(),
+        "backend": "openai-chat" if ep.chat else "openai",
+        "model_id": ep.model,
+        "tokenizer_id": args.tokenizer or (args.model if have_tokenizer else None),
+        "num_prompts": args.num_prompts,
+        "request_rate": "inf" if math.isinf(args.request_rate) else args.request_rate,
+        "burstiness": args.burstiness,
+        "max_concurrency": args.max_concurrency,
+    }
+    summary.update(
+        summarize(
+            records,
+            duration_s,
+            args.metric_percentiles,
+            args.percentile_metrics,
+            args.goodput or None,
+            ignore_eos=args.ignore_eos,
+        )
+    )
+    summary.update(
+        {
+            "concurrency": args.concurrency,
+            "endpoint": args.endpoint,
+            "stream": ep.stream,
+            "ignore_eos": ep.ignore_eos,
+            "ignore_eos_style": ep.ignore_eos_style if ep.ignore_eos else None,
+            "dataset_name": None if args.prompts_file else args.dataset_name,
+            "prompts_file": args.prompts_file,
+            "seed": args.seed,
+            "num_warmups": args.num_warmups,
+            "duration_limit_s": args.duration,
+            "goodput_slo_ms": args.goodput or None,
+            "metadata": args.metadata,
+            "argv": argv,
+            "enginebench_version": __version__,
+        }
+    )
+    return summary
 
 
 def now_stamp() -> str:

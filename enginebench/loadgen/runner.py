@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import gc
 import math
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from typing import Any
 
 import aiohttp
 
-from enginebench import __version__
 from enginebench.loadgen import cli_args, datasets
 from enginebench.loadgen.arrivals import arrival_offsets
 from enginebench.loadgen.client import Endpoint, RequestRecord, build_body, send
@@ -34,15 +32,17 @@ from enginebench.loadgen.errors import (
     EXIT_USAGE,
     BenchError,
 )
-from enginebench.loadgen.metrics import summarize
-from enginebench.loadgen.results import format_table, now_stamp, result_paths, write_results
+from enginebench.loadgen.results import build_summary, format_table, result_paths, write_results
+from enginebench.loadgen.target import fatal_error, make_endpoint, request_headers, resolve_model
 from enginebench.loadgen.tokenizer import Tokenizer, count_tokens, tokenizer_for
 
 # Wake this long before a send time and yield-spin the rest: the event loop's timers wake up
 # to ~1 ms late (epoll's millisecond timeout), too coarse for the dispatch-lag target.
 _SPIN_S = 0.0015
-_PREFLIGHT_TIMEOUT_S = 15.0
 _REQUEST_TIMEOUT_S = 6 * 3600.0  # vLLM's default total timeout
+# Drop pooled connections idle this long: servers (uvicorn, llama.cpp's httplib) close theirs
+# after 5 s, and reusing one they are closing makes the request fail.
+_KEEPALIVE_S = 4.0
 
 
 def _err(message: str) -> None:
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         args = cli_args.parse_args(argv)
         if args.save_prompts:
             path = datasets.materialize(args)
-            print(f"wrote {args.num_prompts} prompts to {path}")
+            print(f"wrote {args.num_prompts} prompts to {path}", file=sys.stderr)
             return EXIT_OK
         return asyncio.run(_bench(args, argv))
     except SystemExit as exc:  # argparse: --help, or a bad flag (already printed)
@@ -71,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
 
 @dataclass
 class _Outcome:
-    t0: float
     elapsed: float
     interrupted: bool = False
     fatal: BenchError | None = None
@@ -115,7 +114,7 @@ class _Bench:
         if rec.ok:
             self.any_ok = True
         elif self.fatal is None and not self.any_ok:
-            self.fatal = _fatal(rec, self.ep)
+            self.fatal = fatal_error(rec, self.ep)
             if self.fatal is not None:
                 self.stop.set()
         if self.pbar is not None:
@@ -144,7 +143,7 @@ class _Bench:
 
         await asyncio.gather(*(one(r) for r in recs))
         failures = [r for r in recs if not r.ok]
-        if failures and len(failures) == n and (fatal := _fatal(failures[0], self.ep)):
+        if failures and len(failures) == n and (fatal := fatal_error(failures[0], self.ep)):
             raise fatal
 
     async def open_loop(
@@ -161,6 +160,8 @@ class _Bench:
                 rec.scheduled_s = offset
                 if target - time.perf_counter() > 0:
                     await _sleep_until(target)
+                elif len(tasks) % 64 == 63:
+                    await asyncio.sleep(0)  # a burst (rate inf): let the first ones go out
                 now = time.perf_counter()
                 if self.stop.is_set() or (duration is not None and now - t0 > duration):
                     break
@@ -217,94 +218,6 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _fatal(rec: RequestRecord, ep: Endpoint) -> BenchError | None:
-    """A failure that every request would repeat: stop the run rather than measure it."""
-    status, detail = rec.http_status, rec.error or ""
-    if rec.error_kind == "connect":
-        return BenchError(
-            f"cannot connect to {ep.url}: {detail}",
-            "start the server or fix --base-url",
-            EXIT_RUNTIME,
-        )
-    if status is None or not 400 <= status < 500 or status in (408, 429):
-        return None
-    if status == 404:
-        fix = f"check --model ({ep.model!r}) and --endpoint against what the server serves"
-    elif status in (401, 403):
-        fix = "pass the API key with --api-key-env VAR"
-    else:
-        fix = (
-            "check --ignore-eos-style (some servers reject ignore_eos/min_tokens) and --extra-body"
-        )
-    return BenchError(f"the server rejected the request: {detail}", fix, EXIT_RUNTIME)
-
-
-async def _preflight(session: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> str:
-    """Reach the server, list its models, resolve and check `--model`."""
-    url = f"{base}/v1/models"
-    try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=_PREFLIGHT_TIMEOUT_S)) as r:
-            data = await r.json(content_type=None) if r.status == 200 else None
-    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, TimeoutError) as exc:
-        raise BenchError(
-            f"cannot reach the server at {base} ({type(exc).__name__}: {exc})",
-            "start the server or fix --base-url",
-            EXIT_RUNTIME,
-        ) from exc
-    except (aiohttp.ClientError, ValueError):
-        data = None
-    ids: list[str] = []
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        ids = [str(m.get("id")) for m in data["data"] if isinstance(m, dict) and m.get("id")]
-    if args.model is None:
-        if not ids:
-            raise BenchError(f"{url} lists no model", "pass --model NAME", EXIT_USAGE)
-        return ids[0]
-    if ids and args.model not in ids and not args.no_model_check:
-        raise BenchError(
-            f"model {args.model!r} is not served at {base} (served: {', '.join(ids)})",
-            "pass --model with a served name (or --no-model-check)",
-            EXIT_RUNTIME,
-        )
-    return str(args.model)
-
-
-def _headers(args: argparse.Namespace) -> dict[str, str]:
-    """Headers of every request, the preflight's included (set once on the session)."""
-    headers = {"Content-Type": "application/json"}
-    if args.api_key_env:
-        key = os.environ.get(args.api_key_env)
-        if not key:
-            raise BenchError(
-                f"environment variable {args.api_key_env} (--api-key-env) is not set",
-                f"export {args.api_key_env}=<key> or drop --api-key-env",
-            )
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
-
-
-def _endpoint(args: argparse.Namespace, base: str, model: str) -> Endpoint:
-    path = "/" + args.endpoint.lstrip("/")
-    chat = path.rstrip("/").endswith("chat/completions")
-    if not chat and not path.rstrip("/").endswith("completions"):
-        raise BenchError(
-            f"--endpoint {args.endpoint!r} is not a completions endpoint",
-            "use /v1/completions or /v1/chat/completions",
-        )
-    extra = dict(args.extra_body or {})
-    if args.temperature is not None:
-        extra.setdefault("temperature", args.temperature)
-    return Endpoint(
-        url=base + path,
-        model=model,
-        chat=chat,
-        stream=not args.no_stream,
-        ignore_eos=args.ignore_eos,
-        ignore_eos_style=args.ignore_eos_style,
-        extra_body=extra,
-    )
-
-
 async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     tok = tokenizer_for(
         args, required=not args.prompts_file and datasets.needs_tokenizer(args.dataset_name)
@@ -312,14 +225,16 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     prompts = datasets.build_prompts(args, tok)
     base = cli_args.base_url(args)
     cap = args.max_concurrency or args.concurrency
-    connector = aiohttp.TCPConnector(limit=cap or 0, limit_per_host=0, keepalive_timeout=60)
+    connector = aiohttp.TCPConnector(
+        limit=cap or 0, limit_per_host=0, keepalive_timeout=_KEEPALIVE_S
+    )
     timeout = aiohttp.ClientTimeout(total=args.timeout or _REQUEST_TIMEOUT_S)
-    headers = _headers(args)
+    headers = request_headers(args)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=headers, read_bufsize=1 << 20
     ) as session:
-        model = await _preflight(session, base, args)
-        ep = _endpoint(args, base, model)
+        model = await resolve_model(session, base, args)
+        ep = make_endpoint(args, base, model)
         bodies = [build_body(ep, p.prompt, p.output_len) for p in prompts]
         records = [RequestRecord(i, p.output_len, p.prompt_len) for i, p in enumerate(prompts)]
         show = sys.stderr.isatty() and not args.disable_tqdm
@@ -352,7 +267,7 @@ async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
             task.uncancel()
     finally:
         gc.unfreeze()
-    return _Outcome(bench.t0, time.perf_counter() - bench.t0, interrupted, bench.fatal)
+    return _Outcome(time.perf_counter() - bench.t0, interrupted, bench.fatal)
 
 
 def _announce(args: argparse.Namespace, ep: Endpoint) -> None:
@@ -377,66 +292,39 @@ def _finish(
 ) -> int:
     finished = [r for r in records if r.status in ("ok", "failed") and r.error_kind != "cancelled"]
     cancelled = sum(1 for r in records if r.error_kind == "cancelled")
+    uncounted = 0
     for r in finished:
         if r.ok:
             if tok is not None:  # after the run: never in the hot path
                 r.client_output_tokens = count_tokens(tok, r.text)
+            # vLLM: the server's usage, else the client's count, else 1 (no tokenizer)
             r.output_len = r.server_completion_tokens or (r.client_output_tokens if tok else 1)
-    duration = max((r.end_s for r in finished), default=outcome.elapsed)
-    date = now_stamp()
-    backend = "openai-chat" if ep.chat else "openai"
-    summary: dict[str, Any] = {
-        "date": date,
-        "backend": backend,
-        "model_id": ep.model,
-        "tokenizer_id": args.tokenizer or (args.model if tok is not None else None),
-        "num_prompts": args.num_prompts,
-        "request_rate": "inf" if math.isinf(args.request_rate) else args.request_rate,
-        "burstiness": args.burstiness,
-        "max_concurrency": args.max_concurrency,
-    }
-    summary.update(
-        summarize(
-            finished,
-            duration,
-            args.metric_percentiles,
-            args.percentile_metrics,
-            args.goodput or None,
-            ignore_eos=args.ignore_eos,
+            uncounted += not r.server_completion_tokens and tok is None
+    if uncounted:
+        print(
+            f"note: {uncounted} responses carried no usage and no --tokenizer was given: "
+            "each counts as 1 output token (as in vLLM); pass --tokenizer to count them",
+            file=sys.stderr,
         )
-    )
+    duration = max((r.end_s for r in finished), default=outcome.elapsed)
+    summary = build_summary(args, argv, ep, tok is not None, finished, duration)
     summary.update(
-        {
-            "concurrency": args.concurrency,
-            "max_inflight_observed": bench.max_inflight,
-            "num_sent": len(finished) + cancelled,
-            "cancelled": cancelled,
-            "interrupted": outcome.interrupted,
-            "error": str(outcome.fatal) if outcome.fatal else None,
-            "endpoint": args.endpoint,
-            "stream": ep.stream,
-            "ignore_eos": ep.ignore_eos,
-            "ignore_eos_style": ep.ignore_eos_style if ep.ignore_eos else None,
-            "dataset_name": None if args.prompts_file else args.dataset_name,
-            "prompts_file": args.prompts_file,
-            "seed": args.seed,
-            "num_warmups": args.num_warmups,
-            "duration_limit_s": args.duration,
-            "goodput_slo_ms": args.goodput or None,
-            "metadata": args.metadata,
-            "argv": argv,
-            "enginebench_version": __version__,
-        }
+        max_inflight_observed=bench.max_inflight,
+        num_sent=len(finished) + cancelled,
+        cancelled=cancelled,
+        connection_retries=sum(r.retried for r in finished),
+        interrupted=outcome.interrupted,
+        error=str(outcome.fatal) if outcome.fatal else None,
     )
     if args.save_result:
         json_path, jsonl_path = result_paths(
             args.result_dir,
             args.result_filename,
-            backend,
+            summary["backend"],
             args.request_rate,
             args.max_concurrency,
             ep.model,
-            date,
+            summary["date"],
         )
         write_results(summary, finished, json_path, jsonl_path)
         print(f"Results written to {json_path} and {jsonl_path}", file=sys.stderr)

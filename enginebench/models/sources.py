@@ -188,3 +188,17 @@ def _link(target: Path, link: Path) -> None:
     elif link.exists():
         raise ModelSourceError(f"{link} exists and is not a symlink; remove it first")
     link.symlink_to(target)
+
+
+def model_sha(source: dict[str, Any]) -> str | None:
+    """One identity for a model's weights, from its source record: the hub commit when there is
+    one, else a sha256 over the sorted per-file hashes (synthetic and local models)."""
+    if source.get("commit"):
+        return str(source["commit"])
+    files = source.get("files")
+    if isinstance(files, dict) and files:
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return source.get("sha256")

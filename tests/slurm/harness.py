@@ -85,12 +85,17 @@ def _timings(text: str) -> dict[str, float]:
     return {key: float(value) for key, value in re.findall(r"TIMING (\w+)=([\d.]+)", text)}
 
 
-def slurm_up(state_dir: Path, *, fake_gpus: int = 1, timeout: float = 900) -> SlurmCluster:
+def slurm_up(
+    state_dir: Path, *, fake_gpus: int | None = None, timeout: float = 900
+) -> SlurmCluster:
     """Bring up the test cluster (installing Slurm with apt-get if needed).
 
-    `fake_gpus`: GPUs the node pretends to have (0: none; GPU requests are then rejected by sbatch).
+    `fake_gpus`: pretend GPUs on the node, 1 or 0 (none: sbatch then refuses GPU requests);
+    default: $ENGINEBENCH_SLURM_FAKE_GPUS, else 1.
     Raises SlurmUnavailable when this host cannot run it or the daemons do not come up.
     """
+    if fake_gpus is None:
+        fake_gpus = int(os.environ.get("ENGINEBENCH_SLURM_FAKE_GPUS", "1"))
     env = dict(os.environ, ENGINEBENCH_SLURM_FAKE_GPUS=str(fake_gpus))
     env.pop("SLURM_CONF", None)
     try:
@@ -131,13 +136,15 @@ def derive_test_profile(
     source: Path = PROFILES / "slurm",
     *,
     set_values: Mapping[str, object] | None = None,
+    gpu_rules: Iterable[str] = ("serve_sweep",),
 ) -> Path:
     """Copy the profile `source` to `dest`, fitted to the test cluster, the way a site adapts it:
 
     * every slurm_partition -> the test partition; slurm_account, qos, constraint, gpu_model and
       slurm_extra are dropped (the test cluster has none of them);
     * cores, cpus_per_task and threads are capped at the node's CPUs, mem_mb at half its memory
-      (two jobs fit at once), gpu at the node's (fake) GPUs;
+      (two jobs fit at once), gpu at the node's (fake) GPUs; on a node without GPUs the rules in
+      `gpu_rules` (which ask for their GPUs themselves) are told gpu=0, or sbatch would refuse them;
     * the first status check comes after 2 s instead of 40 s (short jobs; MinJobAge is 600 s);
     * `set_values` then sets or replaces top-level keys (None removes a key).
     Returns `dest`, ready for `--profile`.
@@ -171,6 +178,9 @@ def derive_test_profile(
         profile["set-resources"][rule] = fit(resources)
     for rule, threads in (profile.get("set-threads") or {}).items():
         profile["set-threads"][rule] = min(int(threads), cluster.cpus)
+    if cluster.gpus == 0:
+        for rule in gpu_rules:
+            profile.setdefault("set-resources", {}).setdefault(rule, {})["gpu"] = 0
     if "cores" in profile:
         profile["cores"] = min(int(profile["cores"]), cluster.cpus)
     profile.pop("slurm-qos", None)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Take down what tests/slurm/slurm_up.sh started: cancel every job of the test cluster, stop slurmd,
-# slurmctld and (only if slurm_up.sh started it) munged, each by the process id in its pid file, and
-# wait until they are gone. Logs stay in STATE_DIR/log. Safe to run twice.
+# slurmctld and (only if slurm_up.sh started it) munged, each by the process id in its pid file,
+# wait until they are gone, and remove the /etc/slurm/slurm.conf link to STATE_DIR/slurm.conf.
+# Logs stay in STATE_DIR/log. Safe to run twice.
 #
 #   tests/slurm/slurm_down.sh [STATE_DIR]   (default: $ENGINEBENCH_SLURM_DIR or /tmp/enginebench-slurm)
 #

@@ -12,7 +12,7 @@
 #   3. write STATE_DIR/slurm.conf for this host only: its short host name, its real CPU count and
 #      memory (from `slurmd -C`), one partition `debug` (the default), no accounting (no slurmdbd),
 #      MinJobAge=600 s (the executor plugin's `squeue` status check needs finished jobs to stay
-#      visible), and a count-only GRES `gpu` of ENGINEBENCH_SLURM_FAKE_GPUS (default 1, 0 = none);
+#      visible), and ENGINEBENCH_SLURM_FAKE_GPUS (1, the default, or 0) pretend GPUs;
 #   4. start slurmctld and slurmd with SLURM_CONF=STATE_DIR/slurm.conf and wait until `sinfo` shows
 #      the node idle.
 #
@@ -47,7 +47,7 @@ if [ -e "$etc_conf" ] || [ -L "$etc_conf" ]; then
         cannot "$etc_conf exists and was not written by slurm_up.sh (a real Slurm installation?)"
     fi
 fi
-[[ "$fake_gpus" =~ ^[0-9]+$ ]] || { log "ENGINEBENCH_SLURM_FAKE_GPUS must be a count"; exit 2; }
+[[ "$fake_gpus" =~ ^[01]$ ]] || { log "ENGINEBENCH_SLURM_FAKE_GPUS must be 0 or 1"; exit 2; }
 
 # A previous run that was not taken down (a killed test session) is taken down first.
 if compgen -G "$state/*.pid" >/dev/null; then
@@ -70,10 +70,11 @@ if [ ${#need[@]} -gt 0 ]; then
     log "installing slurm-wlm and munge (missing: ${need[*]})"
     export DEBIAN_FRONTEND=noninteractive
     pkgs=(slurm-wlm munge)
+    apt_opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=120)
     # An image without package lists (or stale ones) needs an update first; try without it first.
-    if ! apt-get install -y -q --no-install-recommends "${pkgs[@]}" >"$state/log/apt.log" 2>&1; then
+    if ! apt-get install "${apt_opts[@]}" "${pkgs[@]}" >"$state/log/apt.log" 2>&1; then
         apt-get update -q >>"$state/log/apt.log" 2>&1 || { tail -20 "$state/log/apt.log" >&2; exit 1; }
-        apt-get install -y -q --no-install-recommends "${pkgs[@]}" >>"$state/log/apt.log" 2>&1 \
+        apt-get install "${apt_opts[@]}" "${pkgs[@]}" >>"$state/log/apt.log" 2>&1 \
             || { tail -20 "$state/log/apt.log" >&2; exit 1; }
     fi
 fi
@@ -104,10 +105,12 @@ host=$(hostname -s)
 node_hw=$(slurmd -C | head -n 1 | sed -e 's/^NodeName=[^ ]* //')
 gres_line=""
 if [ "$fake_gpus" -gt 0 ]; then
-    # A count-only GRES (no device File): Slurm accepts and accounts `--gpus=N` requests and runs GPU
-    # jobs one GPU at a time, but binds no device. Enough to test the submission path on a CPU host.
-    gres_line="Gres=gpu:$fake_gpus"
-    printf 'AutoDetect=off\nNodeName=%s Name=gpu File=/dev/null Count=%s\n' "$host" "$fake_gpus" >"$state/gres.conf"
+    # A pretend GPU: Slurm 22.05 drops a gpu GRES without a device file, so /dev/null stands in (one
+    # file, hence one GPU). Slurm then accepts `--gpus=1`, runs GPU jobs one at a time and sets
+    # CUDA_VISIBLE_DEVICES=0 for them; with task/none nothing is bound. Enough to test the
+    # submission path on a CPU host.
+    gres_line="Gres=gpu:1"
+    printf 'AutoDetect=off\nNodeName=%s Name=gpu File=/dev/null Count=1\n' "$host" >"$state/gres.conf"
 fi
 cat >"$state/slurm.conf" <<EOF
 $marker for a throwaway single-node test cluster.

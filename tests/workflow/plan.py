@@ -60,3 +60,47 @@ def planned_jobs(workdir: Path, configfile: Path, *extra: str) -> Counter[str]:
                 break
             jobs[m.group(1)] += int(m.group(2))
     return jobs
+
+
+def scratch_workdir(path: Path) -> Path:
+    """A work directory that shares the repo's engine builds and venvs (resources/engines,
+    resources/envs), so every test and `make run` use one llama.cpp build and one venv per
+    engine; models and results stay its own."""
+    for shared in ("engines", "envs"):
+        target = REPO / "resources" / shared
+        target.mkdir(parents=True, exist_ok=True)
+        link = path / "resources" / shared
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(target, target_is_directory=True)
+    return path
+
+
+def run_workflow(
+    workdir: Path, configfile: Path, *extra: str, timeout: float = 3000
+) -> subprocess.CompletedProcess[str]:
+    """A real run through the local profile (the same one `make run` uses)."""
+    return snakemake(
+        workdir,
+        "--profile",
+        str(REPO / "profiles" / "local"),
+        "--configfile",
+        str(configfile),
+        *extra,
+        timeout=timeout,
+    )
+
+
+def our_processes(marker: str) -> list[str]:
+    """Command lines of live processes that mention `marker` (a test's work directory)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append(f"{pid}: {cmd}")
+    return found

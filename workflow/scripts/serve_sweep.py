@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from enginebench.engines.prepare import context, prepared_model
+from enginebench.models.sources import model_sha
 from enginebench.scriptio import logged, read_json
 from enginebench.sweep import SweepConfig, points_from_config, run_sweep
 
@@ -38,7 +39,7 @@ cfg = SweepConfig(
     metadata={
         "model": w.model,
         "model_source": model_source.get("source"),
-        "model_sha": model_source.get("sha") or model_source.get("sha256"),
+        "model_sha": model_sha(model_source),
         "software_id": p["software_id"],
         "workload": p["workload"]["name"],
     },

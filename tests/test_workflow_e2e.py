@@ -1,0 +1,178 @@
+"""The default workflow, end to end with the real engines on a reduced sweep; then what a
+change in config makes Snakemake rerun (counted on the completed run)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.workflow.plan import (
+    default_config,
+    our_processes,
+    planned_jobs,
+    run_workflow,
+    scratch_workdir,
+    snakemake,
+    write_config,
+)
+
+pytestmark = pytest.mark.engines
+
+OUTPUT_LEN = 128
+
+
+def reduced_config() -> dict:
+    cfg = default_config()
+    cfg["sweep"].update(
+        request_rates=[1, 2, 5, 8], num_prompts=8, concurrency=[1, 4], concurrency_num_prompts=4
+    )
+    cfg["sweep"]["warmups"] = 2
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def completed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    work = scratch_workdir(tmp_path_factory.mktemp("e2e"))
+    cfg = reduced_config()
+    configfile = write_config(work / "e2e.yaml", cfg)
+    proc = run_workflow(work, configfile)
+    assert proc.returncode == 0, f"workflow failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+    report = snakemake(
+        work, "--configfile", str(configfile), "--report", str(work / "results" / "report.html")
+    )
+    assert report.returncode == 0, report.stderr[-4000:]
+    return {"work": work, "cfg": cfg, "configfile": configfile}
+
+
+def _tables(work: Path) -> dict[tuple[str, str, str], pd.DataFrame]:
+    out = {}
+    for csv in sorted((work / "results").glob("*/*/*/table.csv")):
+        engine, model, quant = csv.parts[-4:-1]
+        out[engine, model, quant] = pd.read_csv(csv)
+    return out
+
+
+def test_every_engine_has_its_table(completed_run: dict) -> None:
+    tables = _tables(completed_run["work"])
+    assert set(tables) == {
+        ("llamacpp", "tiny-llama", "f16"),
+        ("llamacpp", "tiny-llama", "Q4_K_M"),
+        ("vllm", "tiny-llama", "hf"),
+        ("transformers", "tiny-llama", "hf"),
+    }
+    for table in tables.values():
+        assert len(table) == 6  # rates 1, 2, 5, 8 and concurrency 1, 4
+
+
+def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
+    work, cfg = completed_run["work"], completed_run["cfg"]
+    for summary in sorted((work / "results").glob("*/*/*/sweep/*.json")):
+        if summary.name == "server.json":
+            continue
+        data = json.loads(summary.read_text())
+        n = cfg["sweep"][
+            "num_prompts" if summary.stem.startswith("rate") else "concurrency_num_prompts"
+        ]
+        assert data["completed"] == n, summary
+        assert data["failed"] == 0, summary
+        assert data["total_output_tokens"] == n * OUTPUT_LEN, summary
+        records = [json.loads(x) for x in summary.with_suffix(".jsonl").read_text().splitlines()]
+        assert [r["output_len"] for r in records] == [OUTPUT_LEN] * n, summary
+
+
+def test_provenance_in_every_result(completed_run: dict) -> None:
+    work = completed_run["work"]
+    manifest = json.loads((work / "results" / "manifest.json").read_text())
+    assert manifest
+    for summary in sorted((work / "results").glob("*/*/*/sweep/rate-*.json")):
+        meta = json.loads(summary.read_text())["metadata"]
+        for key in ("engine", "quant", "model", "model_sha", "workload", "software_id"):
+            assert meta.get(key), (summary, key)
+
+
+def _report_text(path: Path) -> str:
+    """The report with its embedded (base64) files decoded, so their text can be searched."""
+    html = path.read_text()
+    decoded = [html]
+    for blob in re.findall(r"base64,([A-Za-z0-9+/=]{40,})", html):
+        try:
+            decoded.append(base64.b64decode(blob).decode("utf-8", "ignore"))
+        except ValueError:
+            continue
+    return "\n".join(decoded)
+
+
+def test_report_holds_every_engine_table(completed_run: dict) -> None:
+    text = _report_text(completed_run["work"] / "results" / "report.html")
+    for engine in ("llamacpp", "vllm", "transformers"):
+        assert engine in text
+    assert "TTFT" in text and "TPOT" in text
+
+
+def test_no_server_left_behind(completed_run: dict) -> None:
+    assert our_processes(str(completed_run["work"])) == []
+
+
+# ---- what a change reruns (issue: rebuild only what changed) ------------------------------
+def _plan(run: dict, mutate) -> dict[str, int]:
+    cfg = copy.deepcopy(run["cfg"])
+    mutate(cfg)
+    work = run["work"]
+    return dict(planned_jobs(work, write_config(work / "changed.yaml", cfg)))
+
+
+def test_nothing_changed_nothing_runs(completed_run: dict) -> None:
+    assert _plan(completed_run, lambda c: None) == {}
+
+
+def test_server_arg_reruns_only_that_engine(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["engines"]["vllm"]["server_args"] = [*c["engines"]["vllm"]["server_args"], "--seed", "1"]
+
+    assert _plan(completed_run, mutate) == {
+        "serve_sweep": 1,
+        "engine_table": 1,
+        "comparison": 1,
+        "plots": 1,
+        "manifest": 1,
+        "all": 1,
+    }
+
+
+def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["engines"]["llamacpp"].update(version="0.3.35", sha256="0" * 64)
+
+    assert _plan(completed_run, mutate) == {
+        "llamacpp_source": 1,
+        "build_llamacpp": 1,
+        "convert_gguf": 1,
+        "quantize_gguf": 1,
+        "serve_sweep": 2,
+        "engine_table": 2,
+        "comparison": 1,
+        "plots": 1,
+        "manifest": 1,
+        "all": 1,
+    }
+
+
+def test_rate_added_reruns_sweeps_and_aggregates_only(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["sweep"]["request_rates"] = [*c["sweep"]["request_rates"], 3]
+
+    jobs = _plan(completed_run, mutate)
+    assert jobs == {
+        "serve_sweep": 4,
+        "engine_table": 4,
+        "comparison": 1,
+        "plots": 1,
+        "manifest": 1,
+        "all": 1,
+    }
