@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from enginebench.engines.build import build_llamacpp
-from enginebench.scriptio import logged, write_json
+from enginebench.scriptio import logged, read_json, write_json
 
 p = snakemake.params
 with logged(snakemake.log[0]):
@@ -15,4 +15,6 @@ with logged(snakemake.log[0]):
         cuda_architectures=p.cuda_architectures,
         jobs=snakemake.threads,
     )
+    source = Path(snakemake.input.src) / "enginebench-source.json"
+    info["source"] = read_json(source) if source.is_file() else None
     write_json(snakemake.output.build, {"kind": "cmake", **info})

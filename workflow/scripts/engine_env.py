@@ -14,5 +14,6 @@ else:
     from enginebench.scriptio import logged, write_json
 
     with logged(snakemake.log[0]):
-        info = build_venv(Path(snakemake.input[0]), out.parent / "venv", engine=snakemake.wildcards.engine)
+        engine = snakemake.wildcards.engine
+        info = build_venv(Path(snakemake.input[0]), out.parent / "venv", engine=engine)
         write_json(out, {"kind": "venv", "env_file": snakemake.input[0], **info})

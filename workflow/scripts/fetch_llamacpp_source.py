@@ -3,11 +3,13 @@
 from pathlib import Path
 
 from enginebench.engines.build import fetch_llamacpp_source
-from enginebench.scriptio import logged
+from enginebench.scriptio import logged, write_json
 
 p = snakemake.params
 with logged(snakemake.log[0]):
+    out = Path(snakemake.output[0])
     if p.source == "pypi-sdist":
-        fetch_llamacpp_source(Path(snakemake.output[0]), version=p.version, sha256=p.sha256)
+        info = fetch_llamacpp_source(out, version=p.version, sha256=p.sha256)
     else:
-        fetch_llamacpp_source(Path(snakemake.output[0]), commit=p.commit, git_url=p.git_url)
+        info = fetch_llamacpp_source(out, commit=p.commit, git_url=p.git_url)
+    write_json(out / "enginebench-source.json", info)

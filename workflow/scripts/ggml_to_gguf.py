@@ -6,4 +6,5 @@ from enginebench.models.gguf import convert_ggml_to_gguf
 from enginebench.scriptio import logged
 
 with logged(snakemake.log[0]):
-    convert_ggml_to_gguf(Path(snakemake.input.ggml), Path(snakemake.output[0]), Path(snakemake.input.src))
+    inp = snakemake.input
+    convert_ggml_to_gguf(Path(inp.ggml), Path(snakemake.output[0]), Path(inp.src))

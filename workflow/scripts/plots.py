@@ -6,4 +6,5 @@ from enginebench.report.plots import write_plots
 from enginebench.scriptio import logged
 
 with logged(snakemake.log[0]):
-    write_plots(list(snakemake.input), Path(snakemake.output.ttft_png).parent, [snakemake.wildcards.model])
+    out_dir = Path(snakemake.output.ttft_png).parent
+    write_plots(list(snakemake.input), out_dir, [snakemake.wildcards.model])

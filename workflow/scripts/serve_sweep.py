@@ -13,7 +13,8 @@ software = read_json(inp.software) if inp.get("software") else {}
 model_source = read_json(inp.model_source)
 model = str(inp.model) if inp.get("model") else w.model
 if p["prepared_dir"]:  # MLC / TensorRT-LLM / EXL2: what the last preparation step made
-    model = prepared_model(w.engine, context(w.engine, inp.tokenizer, p["prepared_dir"], w.quant, p["options"]))
+    pctx = context(w.engine, inp.tokenizer, p["prepared_dir"], w.quant, p["options"])
+    model = prepared_model(w.engine, pctx)
 cfg = SweepConfig(
     engine=w.engine,
     model=model,
@@ -40,6 +41,7 @@ cfg = SweepConfig(
         "model": w.model,
         "model_source": model_source.get("source"),
         "model_sha": model_sha(model_source),
+        "engine_commit": (software.get("source") or {}).get("commit"),
         "software_id": p["software_id"],
         "workload": p["workload"]["name"],
     },
