@@ -356,6 +356,7 @@ def collect_host() -> dict[str, Any]:
             _run(["sysctl", "-n", "machdep.cpu.brand_string"]) if sys.platform == "darwin" else None
         )
         cpu["model"] = (brand or "").strip() or platform.processor() or None
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -110,13 +110,16 @@ def _report_text(path: Path) -> str:
 
 def test_report_holds_every_engine_table(completed_run: dict) -> None:
     text = _report_text(completed_run["work"] / "results" / "report.html")
-    for engine in ("llamacpp", "vllm", "transformers"):
-        assert engine in text
-    assert "TTFT" in text and "TPOT" in text
+    titles = set(re.findall(r"<title>([^<]*)</title>", text))
+    for engine, quant in (("llamacpp", "f16"), ("llamacpp", "Q4_K_M"), ("vllm", "hf"),
+                          ("transformers", "hf")):  # fmt: skip
+        assert f"{engine} · tiny-llama · {quant}" in titles  # the embedded per-engine table
+    assert "Cross-engine comparison" in titles and "Provenance" in titles
+    assert "P99 TTFT (ms)" in text and "P99 TPOT (ms)" in text
 
 
 def test_no_server_left_behind(completed_run: dict) -> None:
-    assert our_processes(str(completed_run["work"])) == []
+    assert our_processes(completed_run["work"]) == []
 
 
 # ---- what a change reruns (issue: rebuild only what changed) ------------------------------

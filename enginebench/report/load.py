@@ -88,9 +88,14 @@ def provenance_of(
     fallback = {"engine": (summary or {}).get("backend"), "model": (summary or {}).get("model_id")}
     out: dict[str, str | None] = {}
     for key in PROVENANCE_KEYS:
-        value = server.get(key) or meta.get(key) or from_path.get(key) or fallback.get(key)
-        out[key] = None if value in (None, "") else str(value)
+        found = (src.get(key) for src in (server, meta, from_path, fallback))
+        out[key] = next((str(v) for v in found if not _unset(v)), None)
     return out
+
+
+def _unset(value: Any) -> bool:
+    """None, "" and the spellings of null that `--metadata k=null` leaves behind."""
+    return value is None or str(value).strip().lower() in ("", "null", "none", "nan")
 
 
 def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any]:

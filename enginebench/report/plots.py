@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import pandas as pd
@@ -71,22 +72,30 @@ def _style_x(ax: Axes, pos: dict[float, float], log: bool, xlabel: str) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _series(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame, dict[str, str]]]:
-    """(label, rows, line style) per engine x quant, in a stable order."""
-    engines = sorted(frame["engine"].fillna("?").astype(str).unique())
-    quants = sorted(frame["quant"].fillna("?").astype(str).unique())
-    out = []
-    for (engine, quant), rows in frame.groupby(
-        [frame["engine"].fillna("?").astype(str), frame["quant"].fillna("?").astype(str)], sort=True
-    ):
-        e, q = engines.index(str(engine)), quants.index(str(quant))
-        style = {
-            "color": _COLORS[e % len(_COLORS)],
-            "marker": _MARKERS[q % len(_MARKERS)],
-            "linestyle": _DASHES[q % len(_DASHES)],
+Styles = dict[tuple[str, str], dict[str, Any]]
+
+
+def _styles(frame: pd.DataFrame) -> Styles:
+    """Line style per (engine, quant), from every table: the same line looks the same in every
+    figure (colour by engine, marker and dash by quant)."""
+    engines = sorted(set(frame["engine"]))
+    quants = sorted(set(frame["quant"]))
+    return {
+        (e, q): {
+            "color": _COLORS[engines.index(e) % len(_COLORS)],
+            "marker": _MARKERS[quants.index(q) % len(_MARKERS)],
+            "linestyle": _DASHES[quants.index(q) % len(_DASHES)],
         }
-        out.append((f"{engine} · {quant}", rows.sort_values("load"), style))
-    return out
+        for e, q in zip(frame["engine"], frame["quant"], strict=True)
+    }
+
+
+def _series(frame: pd.DataFrame, styles: Styles) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
+    """(label, rows, line style) per engine x quant, sorted by engine then quant."""
+    return [
+        (f"{engine} · {quant}", rows.sort_values("load"), styles[(engine, quant)])
+        for (engine, quant), rows in frame.groupby(["engine", "quant"], sort=True)
+    ]
 
 
 def _draw(
@@ -95,19 +104,20 @@ def _draw(
     key: str,
     pos: dict[float, float],
     label: str,
-    style: dict[str, str],
+    style: dict[str, Any],
 ) -> None:
     """Solid (or the quant's dash) over finite loads; dotted on to the `inf` point."""
     xs = [pos[x] for x in rows["load"]]
     ys = list(rows[key])
     finite = [i for i, x in enumerate(rows["load"]) if math.isfinite(x)]
+    measured = [i for i in finite if not math.isnan(ys[i])]
     ax.plot([xs[i] for i in finite], [ys[i] for i in finite], label=label, **style)
     inf_rows = [i for i, x in enumerate(rows["load"]) if math.isinf(x)]
     if inf_rows:
         i = inf_rows[0]
         ax.plot([xs[i]], [ys[i]], color=style["color"], marker=style["marker"], linestyle="none")
-        if finite:
-            j = finite[-1]
+        if measured and not math.isnan(ys[i]):
+            j = measured[-1]
             ax.plot([xs[j], xs[i]], [ys[j], ys[i]], color=style["color"], linestyle=":", alpha=0.6)
 
 
@@ -115,30 +125,40 @@ def _xlabel(mode: Mode) -> str:
     return "offered request rate (req/s)" if mode == "rate" else "concurrency (requests in flight)"
 
 
+def _style_latency_y(ax: Axes, values: pd.Series, label: str) -> None:
+    """Log y when the values span more than 30x (saturated points dwarf the rest)."""
+    positive = values[values > 0].dropna()
+    if len(positive) and positive.max() / positive.min() > 30:
+        ax.set_yscale("log")
+        label += ", log scale"
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_ylabel(label)
+
+
 def _percentile_figure(
-    frame: pd.DataFrame, model: str, mode: Mode, metric: str, long: str
+    frame: pd.DataFrame, styles: Styles, model: str, mode: Mode, metric: str, long: str
 ) -> Figure:
     fig = Figure(figsize=(13, 4.4), layout="constrained")
     axes = fig.subplots(1, 3)
     pos, log = _x_positions(list(frame["load"]))
-    series = _series(frame)
+    series = _series(frame, styles)
     for ax, pct in zip(axes, (50, 90, 99), strict=True):
         for label, rows, style in series:
             _draw(ax, rows, f"p{pct}_{metric}_ms", pos, label, style)
         ax.set_title(f"P{pct} {metric.upper()}")
-        ax.set_ylabel(f"{metric.upper()} (ms)")
-        ax.set_ylim(bottom=0)
+        _style_latency_y(ax, frame[f"p{pct}_{metric}_ms"], f"{metric.upper()} (ms)")
         _style_x(ax, pos, log, _xlabel(mode))
     _legend(fig, axes[0], len(series))
     fig.suptitle(f"{model}: {long} vs {_xlabel(mode).split(' (')[0]}")
     return fig
 
 
-def _throughput_figure(frame: pd.DataFrame, model: str, mode: Mode) -> Figure:
+def _throughput_figure(frame: pd.DataFrame, styles: Styles, model: str, mode: Mode) -> Figure:
     fig = Figure(figsize=(10, 4.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     pos, log = _x_positions(list(frame["load"]))
-    series = _series(frame)
+    series = _series(frame, styles)
     for label, rows, style in series:
         _draw(left, rows, "output_throughput", pos, label, style)
         _draw(right, rows, "request_throughput", pos, label, style)
@@ -172,8 +192,8 @@ def _legend(fig: Figure, ax: Axes, entries: int) -> None:
 
 def _empty_figure(model: str, mode: Mode, kind: str) -> Figure:
     fig = Figure(figsize=(6, 3))
-    fig.text(0.5, 0.5, f"{model}: no {'open-loop' if mode == 'rate' else 'closed-loop'} points\n({kind})",
-             ha="center", va="center")  # fmt: skip
+    loop = "open-loop" if mode == "rate" else "closed-loop"
+    fig.text(0.5, 0.5, f"{model}: no {loop} points\n({kind})", ha="center", va="center")
     return fig
 
 
@@ -188,6 +208,16 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     return written
 
 
+def _load_tables(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
+    frames = [f for f in (read_engine_table(p) for p in table_csvs) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["model", "engine", "quant", "mode", "load"])
+    frame = pd.concat(frames, ignore_index=True)
+    for key in ("model", "engine", "quant"):
+        frame[key] = frame[key].fillna("?").astype(str)
+    return frame
+
+
 def write_plots(
     table_csvs: Sequence[PathLike],
     out_dir: PathLike,
@@ -197,33 +227,21 @@ def write_plots(
     """For each model (default: every model in the tables) and mode, the figures named by
     `plot_paths`; a model without points of a mode gets placeholder figures, so the declared
     outputs always exist. Returns the written paths."""
-    frames = [read_engine_table(p) for p in table_csvs]
-    frame = (
-        pd.concat([f for f in frames if len(f)], ignore_index=True)
-        if any(len(f) for f in frames)
-        else None
-    )
-    if models is None:
-        models = sorted(frame["model"].dropna().astype(str).unique()) if frame is not None else []
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    frame = _load_tables(table_csvs)
+    styles = _styles(frame)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for model in models:
+    for model in sorted(set(frame["model"])) if models is None else models:
         for mode in modes:
-            rows = (
-                frame[(frame["model"] == model) & (frame["mode"] == mode)]
-                if frame is not None
-                else None
-            )
-            suffix = "" if mode == "rate" else "-conc"
-            for kind in PLOT_KINDS:
-                stem = out / f"{_safe(model)}-{kind}{suffix}"
-                if rows is None or rows.empty:
+            rows = frame[(frame["model"] == model) & (frame["mode"] == mode)]
+            stems = plot_paths(out_dir, model, mode)[:: len(PLOT_FORMATS)]
+            for kind, stem in zip(PLOT_KINDS, stems, strict=True):
+                if rows.empty:
                     fig = _empty_figure(model, mode, kind)
                 elif kind == "throughput":
-                    fig = _throughput_figure(rows, model, mode)
+                    fig = _throughput_figure(rows, styles, model, mode)
                 else:
                     long = "time to first token" if kind == "ttft" else "time per output token"
-                    fig = _percentile_figure(rows, model, mode, kind, long)
-                written += _save(fig, stem)
+                    fig = _percentile_figure(rows, styles, model, mode, kind, long)
+                written += _save(fig, stem.with_suffix(""))
     return written

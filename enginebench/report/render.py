@@ -83,7 +83,13 @@ def to_markdown(frame: pd.DataFrame, columns: Sequence[Column], notes: Sequence[
         for row in _records(frame)
     ]
     align = ["right" if c.numeric else "left" for c in columns]
-    text = tabulate(rows, headers=[c.header for c in columns], tablefmt="github", colalign=align)
+    text = tabulate(
+        rows,
+        headers=[c.header for c in columns],
+        tablefmt="github",
+        colalign=align,
+        disable_numparse=True,  # keep our formatting (tabulate would reformat "2,014.37")
+    )
     return text + "\n" + "".join(f"\n{n}\n" for n in notes)
 
 
@@ -116,6 +122,8 @@ def to_html(
         cls = row_classes[i] if row_classes else ""
         attr = f' class="{esc(cls)}"' if cls else ""
         body.append(f"<tr{attr}>{''.join(cells)}</tr>")
+    if row_classes and any("warn" in c for c in row_classes):
+        notes = [*notes, "Highlighted rows had failed requests or short outputs."]
     note_html = ""
     if notes:
         note_html = '<ul class="note">' + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"

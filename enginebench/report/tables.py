@@ -32,11 +32,10 @@ PathLike = str | os.PathLike[str]
 NOTES = (
     "TTFT: time from sending a request to its first streamed token. "
     "TPOT: (E2EL - TTFT) / (output tokens - 1), per request. Percentiles over requests.",
-    "Throughputs are totals over the benchmark duration (first send to last completion).",
+    "Throughputs are totals over the duration (start of scheduling to the last completion).",
     "failed requests: errors or HTTP failures; short outputs: completed with fewer tokens "
     "than asked (the output length is pinned).",
     "— : not measured (the sweep point is missing, or no request completed).",
-    "Highlighted rows had failed requests or short outputs.",
 )
 
 
@@ -143,8 +142,9 @@ def _parse_load(header: str, value: Any) -> SweepPoint:
     named = parse_point(text)
     if named is not None:
         return named
-    mode = "concurrency" if header == CONC_HEADER else "rate"
-    return SweepPoint(mode, float(text))
+    if header == CONC_HEADER:
+        return SweepPoint("concurrency", float(text))
+    return SweepPoint("rate", float(text))
 
 
 # -- cross-engine comparison ------------------------------------------------------------------

@@ -91,16 +91,19 @@ def run_workflow(
     )
 
 
-def our_processes(marker: str) -> list[str]:
-    """Command lines of live processes that mention `marker` (a test's work directory)."""
+def our_processes(workdir: Path) -> list[str]:
+    """Live processes started for a test's work directory: their working directory is in it or
+    their command line names it."""
     found = []
+    root = str(workdir.resolve())
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if marker in cmd:
+        if cmd and (root in cmd or cwd == root or cwd.startswith(root + "/")):
             found.append(f"{pid}: {cmd}")
     return found

@@ -49,4 +49,9 @@ cfg = SweepConfig(
 with logged(snakemake.log.sweep):
     status = run_sweep(cfg)
 if status != 0:
-    sys.exit(f"serve_sweep: {w.engine}/{w.model}/{w.quant} failed; see {snakemake.log.sweep}")
+    # the server's own error (with the tail of its log) goes into Snakemake's error message
+    server = Path(snakemake.output.server)
+    error = read_json(server).get("error") if server.is_file() else None
+    where = f"see {snakemake.log.sweep} and {snakemake.log.server}"
+    what = error or "a sweep point failed"
+    sys.exit(f"serve_sweep {w.engine}/{w.model}/{w.quant} failed: {what}; {where}")

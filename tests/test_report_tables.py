@@ -1,0 +1,431 @@
+"""Per-engine tables and the cross-engine comparison from synthetic summaries."""
+
+from __future__ import annotations
+
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from enginebench.report.points import SweepPoint, parse_point
+from enginebench.report.synthetic import (
+    synthetic_server,
+    synthetic_summary,
+    write_synthetic_results,
+)
+from enginebench.report.tables import (
+    comparison_frame,
+    read_engine_table,
+    write_comparison,
+    write_engine_table,
+)
+
+SEED_002 = [
+    "num-prompts",
+    "duration (s)",
+    "total input tokens",
+    "total generated tokens",
+    "request throughput (req/s)",
+    "input token throughput (tok/s)",
+    "output token throughput (tok/s)",
+    "P50 TTFT (ms)",
+    "P90 TTFT (ms)",
+    "P99 TTFT (ms)",
+    "P50 TPOT (ms)",
+    "P90 TPOT (ms)",
+    "P99 TPOT (ms)",
+    "failed requests",
+    "short outputs",
+    "engine",
+    "engine version",
+    "engine commit",
+    "model",
+    "model sha",
+    "quant",
+]
+
+# a hand-written summary: every value distinct, so a wrong mapping shows
+HAND = {
+    "num_prompts": 50,
+    "request_rate": 2.0,
+    "duration": 25.5,
+    "completed": 48,
+    "failed": 2,
+    "short_outputs": 1,
+    "total_input_tokens": 6144,
+    "total_output_tokens": 3071,
+    "request_throughput": 1.8823529411764706,
+    "input_throughput": 240.94,
+    "output_throughput": 120.43,
+    "median_ttft_ms": 31.0,
+    "p90_ttft_ms": 52.5,
+    "p99_ttft_ms": 99.25,
+    "p50_tpot_ms": 11.5,
+    "p90_tpot_ms": 13.75,
+    "p99_tpot_ms": 17.125,
+    "metadata": {"engine": "meta-engine", "model": "meta-model", "engine_commit": "null"},
+}
+
+
+def _write(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _summary(label: str, **kw: Any) -> dict[str, Any]:
+    point = parse_point(label)
+    assert point is not None
+    return synthetic_summary(point, **kw)
+
+
+def _outs(d: Path) -> tuple[Path, Path, Path]:
+    return d / "table.csv", d / "table.md", d / "table.html"
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    d = tmp_path / "results" / "eng" / "tiny" / "q4" / "sweep"
+    for label in ("rate-10", "rate-inf", "rate-0.5", "rate-2"):
+        _write(d / f"{label}.json", _summary(label, engine="eng"))
+    _write(d / "server.json", synthetic_server("eng", "tiny", "q4"))
+    return d
+
+
+def test_columns_exact_and_points_sorted(sweep: Path) -> None:
+    summaries = sorted(sweep.glob("rate-*.json"))  # name order: 0.5, 10, 2, inf
+    frame = write_engine_table(summaries, sweep / "server.json", *_outs(sweep.parent))
+    table = pd.read_csv(sweep.parent / "table.csv")
+    assert list(table.columns) == ["request-rate (req/s)", *SEED_002]
+    assert list(table["request-rate (req/s)"]) == [0.5, 2, 10, math.inf]
+    assert list(frame["point"]) == ["rate-0.5", "rate-2", "rate-10", "rate-inf"]
+    assert set(table["engine"]) == {"eng"} and set(table["quant"]) == {"q4"}
+    assert table["model sha"][0] == "f" * 64  # full sha in the CSV
+    assert table["engine commit"][0] == "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_values_map_from_summary_keys(tmp_path: Path) -> None:
+    d = tmp_path / "x"
+    path = _write(d / "rate-2.json", HAND)
+    write_engine_table([path], None, *_outs(d))
+    row = pd.read_csv(d / "table.csv").iloc[0].to_dict()
+    expected = {
+        "request-rate (req/s)": 2,
+        "num-prompts": 50,
+        "duration (s)": 25.5,
+        "total input tokens": 6144,
+        "total generated tokens": 3071,
+        "request throughput (req/s)": pytest.approx(1.8823529411764706),
+        "input token throughput (tok/s)": 240.94,
+        "output token throughput (tok/s)": 120.43,
+        "P50 TTFT (ms)": 31.0,  # no p50 key: the median
+        "P90 TTFT (ms)": 52.5,
+        "P99 TTFT (ms)": 99.25,
+        "P50 TPOT (ms)": 11.5,
+        "P90 TPOT (ms)": 13.75,
+        "P99 TPOT (ms)": 17.125,
+        "failed requests": 2,
+        "short outputs": 1,
+        "engine": "meta-engine",  # no server.json, no results layout: the summary's metadata
+        "model": "meta-model",
+    }
+    assert {k: row[k] for k in expected} == expected
+    # unknown provenance stays blank; metadata's "null" is not a commit
+    assert all(pd.isna(row[k]) for k in ("engine version", "engine commit", "model sha", "quant"))
+    ints = pd.read_csv(d / "table.csv").dtypes
+    assert ints["num-prompts"].kind == "i" and ints["total generated tokens"].kind == "i"
+
+
+def test_input_throughput_and_num_prompts_fallbacks(tmp_path: Path) -> None:
+    data = {k: v for k, v in HAND.items() if k not in ("input_throughput", "num_prompts")}
+    path = _write(tmp_path / "rate-2.json", data)
+    write_engine_table([path], None, *_outs(tmp_path))
+    row = pd.read_csv(tmp_path / "table.csv").iloc[0]
+    assert row["input token throughput (tok/s)"] == pytest.approx(6144 / 25.5)
+    assert row["num-prompts"] == 50  # completed + failed
+
+
+def test_provenance_from_path_and_server_json(sweep: Path) -> None:
+    server = synthetic_server("eng", "tiny", "q4") | {"engine_version": "b4567", "model_sha": None}
+    _write(sweep / "server.json", server)
+    write_engine_table([sweep / "rate-2.json"], sweep / "server.json", *_outs(sweep.parent))
+    row = pd.read_csv(sweep.parent / "table.csv", dtype=str).iloc[0]
+    assert row["engine version"] == "b4567"
+    assert pd.isna(row["model sha"])
+    # without server.json, engine/model/quant still come from the results layout
+    write_engine_table([sweep / "rate-2.json"], None, *_outs(sweep.parent))
+    row = pd.read_csv(sweep.parent / "table.csv", dtype=str).iloc[0]
+    assert (row["engine"], row["quant"]) == ("eng", "q4")
+    assert row["model"] == "tiny"  # summary metadata, then the path
+
+
+def test_missing_and_failed_points(sweep: Path) -> None:
+    _write(sweep / "rate-4.json", _summary("rate-4", failed=100))  # nothing completed
+    _write(sweep / "rate-1.json", _summary("rate-1", failed=3, short_outputs=2))
+    paths = [sweep / f"{p}.json" for p in ("rate-1", "rate-2", "rate-4", "rate-8")]  # 8: absent
+    frame = write_engine_table(paths, sweep / "server.json", *_outs(sweep.parent))
+    assert list(frame["status"]) == ["ok", "ok", "none-completed", "missing"]
+    table = pd.read_csv(sweep.parent / "table.csv")
+    assert list(table["request-rate (req/s)"]) == [1, 2, 4, 8]
+    assert list(table["failed requests"][:3]) == [3, 0, 100]
+    assert list(table["short outputs"][:2]) == [2, 0]
+    assert table.iloc[2][["P50 TTFT (ms)", "P99 TPOT (ms)"]].isna().all()  # zero requests
+    assert table.iloc[3].drop(["request-rate (req/s)", *SEED_002[-6:]]).isna().all()
+    assert table.iloc[3]["engine"] == "eng"
+    md = (sweep.parent / "table.md").read_text()
+    assert md.count("—") >= 15 and "not measured" in md
+    html = (sweep.parent / "table.html").read_text()
+    rows = _Table.parse(html).row_classes
+    assert rows == ["warn", "", "missing warn", "missing"]
+
+
+def test_bad_point_name_without_summary_keys(tmp_path: Path) -> None:
+    path = _write(tmp_path / "weird.json", {"num_prompts": 1})
+    with pytest.raises(ValueError, match="sweep point"):
+        write_engine_table([path], None, *_outs(tmp_path))
+
+
+def test_point_from_summary_when_name_says_nothing(tmp_path: Path) -> None:
+    closed = _write(tmp_path / "a.json", _summary("conc-8"))
+    opened = _write(tmp_path / "b.json", _summary("rate-3"))
+    frame = write_engine_table([closed, opened], None, *_outs(tmp_path))
+    assert list(frame["point"]) == ["rate-3", "conc-8"]
+
+
+def test_concurrency_and_mixed_headers(tmp_path: Path) -> None:
+    closed = tmp_path / "closed"
+    for n in (16, 4, 1):
+        _write(closed / f"conc-{n}.json", _summary(f"conc-{n}"))
+    write_engine_table(sorted(closed.glob("*.json")), None, *_outs(closed))
+    table = pd.read_csv(closed / "table.csv")
+    assert table.columns[0] == "concurrency" and list(table["concurrency"]) == [1, 4, 16]
+
+    mixed = tmp_path / "mixed"
+    for label in ("conc-4", "rate-inf", "rate-1", "conc-1"):
+        _write(mixed / f"{label}.json", _summary(label))
+    write_engine_table(sorted(mixed.glob("*.json")), None, *_outs(mixed))
+    table = pd.read_csv(mixed / "table.csv")
+    assert table.columns[0] == "request-rate (req/s) / concurrency"
+    assert list(table.iloc[:, 0]) == ["1", "inf", "conc-1", "conc-4"]
+    back = read_engine_table(mixed / "table.csv")
+    assert list(back["mode"]) == ["rate", "rate", "concurrency", "concurrency"]
+    assert list(back["load"]) == [1, math.inf, 1, 4]
+
+
+def test_read_back_round_trip(sweep: Path) -> None:
+    frame = write_engine_table(
+        sorted(sweep.glob("rate-*.json")), sweep / "server.json", *_outs(sweep.parent)
+    )
+    back = read_engine_table(sweep.parent / "table.csv")
+    assert list(back["point"]) == list(frame["point"])
+    for key in ("request_throughput", "p99_ttft_ms", "p50_tpot_ms", "output_throughput"):
+        assert back[key].tolist() == pytest.approx(frame[key].tolist(), rel=1e-9)
+    assert back["engine_version"].tolist() == ["1.2.3"] * 4
+
+
+def test_engine_version_stays_text(tmp_path: Path) -> None:
+    """`0.10` must not come back as the number 0.1."""
+    d = tmp_path / "r" / "e" / "m" / "q" / "sweep"
+    _write(d / "rate-1.json", _summary("rate-1"))
+    _write(d / "server.json", synthetic_server("e", "m", "q") | {"engine_version": "0.10"})
+    write_engine_table([d / "rate-1.json"], d / "server.json", *_outs(d.parent))
+    assert read_engine_table(d.parent / "table.csv")["engine_version"][0] == "0.10"
+
+
+def test_markdown_formatting(sweep: Path) -> None:
+    write_engine_table([sweep / "rate-inf.json"], sweep / "server.json", *_outs(sweep.parent))
+    md = (sweep.parent / "table.md").read_text().splitlines()
+    assert md[0] == "# eng · tiny · q4"
+    header, rule, row = md[2], md[3], md[4]
+    assert header.startswith("|") and "P99 TPOT (ms)" in header
+    assert set(rule) <= {"|", "-", ":"}
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "inf"
+    assert cells[1] == "100"
+    assert cells[8] == "2,000.00"  # P50 TTFT, thousands separator and 2 decimals, kept as is
+    assert cells[5] == "7.840"  # req/s with 3 decimals
+    assert cells[18] == "0123456789ab" and cells[20] == "f" * 12  # hashes shortened
+
+
+class _Table(HTMLParser):
+    """Collects the structure of our one-table HTML documents."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.headers: list[str] = []
+        self.rows: list[list[str]] = []
+        self.row_classes: list[str] = []
+        self.titles: list[str] = []
+        self.style = ""
+        self._cell: list[str] | None = None
+        self._where = ""
+
+    @classmethod
+    def parse(cls, text: str) -> _Table:
+        parser = cls()
+        parser.feed(text)
+        return parser
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        a = dict(attrs)
+        if tag in ("thead", "tbody", "style"):
+            self._where = tag
+        if tag == "tr" and self._where == "tbody":
+            self.rows.append([])
+            self.row_classes.append(a.get("class") or "")
+        if tag in ("td", "th"):
+            self._cell = []
+            if a.get("title"):
+                self.titles.append(a["title"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            text = "".join(self._cell).strip()
+            (self.headers if tag == "th" else self.rows[-1]).append(text)
+            self._cell = None
+        if tag == "style":
+            self._where = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        elif self._where == "style":
+            self.style += data
+
+
+def test_html_is_a_clean_self_contained_table(sweep: Path) -> None:
+    summaries = sorted(sweep.glob("rate-*.json"))
+    write_engine_table(summaries, sweep / "server.json", *_outs(sweep.parent))
+    text = (sweep.parent / "table.html").read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    for external in ("<script", "<link", "src=", "http://", "https://"):
+        assert external not in text
+    table = _Table.parse(text)
+    assert table.headers == ["request-rate (req/s)", *SEED_002]
+    assert len(table.rows) == 4 and all(len(r) == len(table.headers) for r in table.rows)
+    assert [r[0] for r in table.rows] == ["0.5", "2", "10", "inf"]
+    assert "font-variant-numeric" in table.style and "table.eb" in table.style
+    assert "f" * 64 in table.titles  # the full sha in a tooltip
+    assert table.tags.count("table") == 1 and "caption" in table.tags
+
+
+def test_html_escapes_values(tmp_path: Path) -> None:
+    d = tmp_path / "r" / "e" / "m" / "q" / "sweep"
+    _write(d / "rate-1.json", _summary("rate-1"))
+    _write(d / "server.json", synthetic_server("e", "m", "q") | {"model": "<b>x</b>&"})
+    write_engine_table([d / "rate-1.json"], d / "server.json", *_outs(d.parent))
+    text = (d.parent / "table.html").read_text()
+    assert "<b>x" not in text and "&lt;b&gt;x&lt;/b&gt;&amp;" in text
+
+
+def test_server_json_in_the_summary_list_is_skipped(sweep: Path) -> None:
+    frame = write_engine_table(
+        sorted(sweep.glob("*.json")), sweep / "server.json", *_outs(sweep.parent)
+    )
+    assert len(frame) == 4
+
+
+# -- comparison -------------------------------------------------------------------------------
+
+COMPARISON = [
+    "model",
+    "request-rate (req/s)",
+    "concurrency",
+    "engine",
+    "quant",
+    "engine version",
+    "request throughput (req/s)",
+    "output token throughput (tok/s)",
+    "P50 TTFT (ms)",
+    "P99 TTFT (ms)",
+    "P50 TPOT (ms)",
+    "P99 TPOT (ms)",
+    "failed requests",
+    "short outputs",
+]
+
+
+def _tables(root: Path, **kw: Any) -> list[Path]:
+    written = write_synthetic_results(root, **kw)
+    csvs = []
+    for (e, m, q), paths in written.items():
+        d = root / e / m / q
+        write_engine_table(paths, d / "sweep" / "server.json", *_outs(d))
+        csvs.append(d / "table.csv")
+    return csvs
+
+
+def test_comparison_lines_up_loads_across_engines(tmp_path: Path) -> None:
+    csvs = _tables(
+        tmp_path,
+        engines=("vllm", "llamacpp"),
+        models=("m2", "m1"),
+        quants=("q8", "q4"),
+        points=("rate-inf", "rate-1", "conc-2", "rate-4"),
+    )
+    out = tmp_path / "cmp"
+    frame = write_comparison(list(reversed(csvs)), out / "c.csv", out / "c.md", out / "c.html")
+    table = pd.read_csv(out / "c.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns) == COMPARISON
+    assert len(table) == 2 * 2 * 2 * 4
+    columns = ["model", "request-rate (req/s)", "concurrency", "engine", "quant"]
+    keys = list(table[columns].itertuples(index=False, name=None))
+    first = [
+        ("m1", "1", "", "llamacpp", "q4"),
+        ("m1", "1", "", "llamacpp", "q8"),
+        ("m1", "1", "", "vllm", "q4"),
+        ("m1", "1", "", "vllm", "q8"),
+        ("m1", "4", "", "llamacpp", "q4"),
+    ]
+    assert keys[:5] == first
+    loads = [(m, r, c) for m, r, c, _, _ in keys]
+    assert loads[8:16] == [("m1", "inf", "")] * 4 + [("m1", "", "2")] * 4
+    assert keys[16][0] == "m2"
+    assert list(frame["point"][:4]) == ["rate-1"] * 4
+    html = _Table.parse((out / "c.html").read_text())
+    groups = [c for c in html.row_classes if "group-start" in c]
+    assert len(groups) == 2 * 4 - 1  # every model x load group but the first
+    md = (out / "c.md").read_text()
+    assert "Cross-engine comparison" in md and md.count("\n| m1") == 16
+
+
+def test_comparison_hides_an_unused_load_column_but_csv_keeps_it(tmp_path: Path) -> None:
+    csvs = _tables(tmp_path, points=("rate-1", "rate-2"))
+    out = tmp_path
+    write_comparison(csvs, out / "c.csv", out / "c.md", out / "c.html")
+    assert list(pd.read_csv(out / "c.csv").columns) == COMPARISON
+    headers = _Table.parse((out / "c.html").read_text()).headers
+    assert "concurrency" not in headers and "request-rate (req/s)" in headers
+
+
+def test_comparison_of_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "t.csv"
+    pd.DataFrame(columns=["request-rate (req/s)", *SEED_002]).to_csv(empty, index=False)
+    frame = write_comparison([empty], tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.html")
+    assert frame.empty and list(pd.read_csv(tmp_path / "c.csv").columns) == COMPARISON
+    assert comparison_frame([]).empty
+
+
+def test_not_a_table(tmp_path: Path) -> None:
+    bad = tmp_path / "t.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="offered-load"):
+        read_engine_table(bad)
+
+
+def test_sweep_point_labels() -> None:
+    assert parse_point("rate-0.5") == SweepPoint("rate", 0.5)
+    assert parse_point("rate-inf") == SweepPoint("rate", math.inf)
+    assert parse_point("conc-4") == SweepPoint("concurrency", 4.0)
+    assert parse_point("server") is None and parse_point("rate-x") is None
+    assert [SweepPoint("rate", x).label for x in (1.0, 0.25, math.inf)] == [
+        "rate-1",
+        "rate-0.25",
+        "rate-inf",
+    ]

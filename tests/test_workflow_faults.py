@@ -1,0 +1,75 @@
+"""Faults: an engine that never becomes healthy fails its own job (with its log tail in the
+error) while the others go on, and neither a failed nor an interrupted run leaves a server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_workflow_small import small_config
+from tests.workflow.plan import REPO, our_processes, run_workflow, scratch_workdir, write_config
+
+pytestmark = pytest.mark.engines
+
+
+def _llamacpp_only() -> dict:
+    cfg = small_config()
+    cfg["models"].pop("tiny-hf")
+    cfg["benchmarks"] = [b for b in cfg["benchmarks"] if b["model"] == "tiny-llama"]
+    return cfg
+
+
+def test_broken_engine_fails_alone_and_leaves_nothing(tmp_path: Path) -> None:
+    cfg = _llamacpp_only()
+    cfg["engines"]["llamacpp"]["server_args"] = ["--no-such-llama-flag"]
+    cfg["engines"]["transformers"] = {"env_file": "envs/transformers.yaml"}
+    cfg["benchmarks"].append({"engine": "transformers", "model": "tiny-llama", "quants": ["hf"]})
+    work = scratch_workdir(tmp_path)
+    proc = run_workflow(work, write_config(work / "c.yaml", cfg), timeout=1800)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    # the failed job says why, with the server's own words
+    assert "serve_sweep llamacpp/tiny-llama/f16 failed" in out
+    assert "no-such-llama-flag" in out
+    # keep-going: the other engine's sweep and table were still made
+    assert (work / "results/transformers/tiny-llama/hf/table.csv").is_file()
+    assert not (work / "results/llamacpp/tiny-llama/f16/table.csv").exists()
+    assert our_processes(work) == []
+
+
+def test_interrupted_run_leaves_no_server(tmp_path: Path) -> None:
+    cfg = _llamacpp_only()
+    cfg["sweep"].update(request_rates=[0.5], num_prompts=200)  # long enough to interrupt
+    work = scratch_workdir(tmp_path)
+    configfile = write_config(work / "c.yaml", cfg)
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--profile", str(REPO / "profiles" / "local"), "--configfile", str(configfile),
+    ]  # fmt: skip
+    snake = subprocess.Popen(
+        cmd, cwd=work, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    sweep_log = work / "logs/serve/llamacpp/tiny-llama/f16.log"
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline:
+            if sweep_log.is_file() and "rate-0.5:" in sweep_log.read_text(errors="replace"):
+                break
+            assert snake.poll() is None, "the run ended before the sweep started"
+            time.sleep(1)
+        else:
+            pytest.fail("the sweep never started")
+        assert any("llama-server" in p for p in our_processes(work))
+        os.killpg(snake.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        snake.wait(timeout=120)
+    finally:
+        if snake.poll() is None:
+            os.killpg(snake.pid, signal.SIGKILL)
+    time.sleep(2)
+    assert our_processes(work) == []
