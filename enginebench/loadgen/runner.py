@@ -42,7 +42,6 @@ _SPIN_S = 0.0015
 _REQUEST_TIMEOUT_S = 6 * 3600.0  # vLLM's default total timeout
 # Drop pooled connections idle this long: servers (uvicorn, llama.cpp's httplib) close theirs
 # after 5 s, and reusing one they are closing makes the request fail.
-_KEEPALIVE_S = 4.0
 
 
 def _err(message: str) -> None:
@@ -225,9 +224,10 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     prompts = datasets.build_prompts(args, tok)
     base = cli_args.base_url(args)
     cap = args.max_concurrency or args.concurrency
-    connector = aiohttp.TCPConnector(
-        limit=cap or 0, limit_per_host=0, keepalive_timeout=_KEEPALIVE_S
-    )
+    # A new connection per request (as if each had its own session): llama-server closes
+    # kept-alive connections at the end of a stream, and a request written onto one of those
+    # fails with "Can not write request body" (seen at 4 closed-loop users, also after a retry).
+    connector = aiohttp.TCPConnector(limit=cap or 0, limit_per_host=0, force_close=True)
     timeout = aiohttp.ClientTimeout(total=args.timeout or _REQUEST_TIMEOUT_S)
     headers = request_headers(args)
     async with aiohttp.ClientSession(
