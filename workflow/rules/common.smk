@@ -114,6 +114,15 @@ def _local_is_hf_dir(model):
 
 
 # ---------------------------------------------------------------------- matrix
+def all_cores():
+    """Threads of the jobs that must own the machine (a sweep, the llama.cpp build): every core
+    Snakemake may hand out; 1 where no --cores is given (`snakemake --report`, `-n`)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
+
+
 def bench_matrix():
     """Every (engine, model, quant) the config asks for."""
     return [

@@ -29,7 +29,7 @@ rule build_llamacpp:
         f"logs/build_llamacpp/{llamacpp_tag()}.log",
     conda:
         "../../envs/enginebench.yaml"
-    threads: workflow.cores
+    threads: all_cores()
     params:
         backend=llamacpp_field("backend"),
         cmake_flags=llamacpp_field("cmake_flags"),

@@ -32,7 +32,7 @@ rule serve_sweep:
         sweep="logs/serve/{engine}/{model}/{quant}.log",
     conda:
         "../../envs/enginebench.yaml"
-    threads: workflow.cores
+    threads: all_cores()
     resources:
         gpu=serve_gpu,
     params:
