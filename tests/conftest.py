@@ -1,8 +1,9 @@
 """Shared fixtures. Heavy imports happen inside fixtures, so collection and unit tests stay fast.
 
-Everything expensive lives in test_cache (resources/test-cache, reused across runs; a fresh CI
-checkout builds it once per run). Cache entries are keyed by the code that makes them, so a change
-to the synthesizer or another llama.cpp gives a new entry instead of a stale one.
+llama.cpp (source and build) is made by the workflow itself under resources/engines/, so tests,
+`make run` and the end-to-end tests share one build. Models and GGUFs live in test_cache
+(resources/test-cache, reused across runs; a fresh CI checkout builds it once per run), keyed by
+the code that makes them, so a change to the synthesizer gives a new entry, not a stale one.
 
 Environment overrides (development):
   ENGINEBENCH_TEST_CACHE        another cache dir
