@@ -12,8 +12,9 @@ Targets: >= 1,000 req/s sustained; p99 dispatch lag <= 1 ms at 100 req/s.
 Measured 2026-11, a quiet 16-core host (client and server pinned to a core each), with a new
 connection per request (the client's setting since llama-server drops kept-alive connections):
 3,000 req/s sustained (3,259 of 4,000 offered), dispatch lag at 100 req/s p50 0.021 ms, p99
-0.569 ms. (With kept-alive connections it had reached 6,000 req/s.) On the shared 2-core VM at load average ~5 the same script gave 500 req/s and a p99
-lag of 4.3 ms: there the figures measure the neighbours, not the client.
+0.569 ms. (With kept-alive connections it had reached 6,000 req/s.) On the shared 2-core VM
+at load average ~5 the same script gave 500 req/s and a p99 lag of 4.3 ms: there the figures
+measure the neighbours, not the client.
 
     python benchmarks/client_overhead.py [--seconds 4] [--rates 250,500,1000,1500,2000,3000]
 """
