@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -13,15 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-_CHUNK = 8 << 20
+from enginebench.provenance import sha256_file
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["atomic_dir", "file_lock", "hash_tree", "sha256_file", "write_json"]
 
 
 def write_json(path: Path, obj: Any) -> None:

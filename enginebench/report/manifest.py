@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from enginebench.provenance import (
+    SERVER_JSON_KEYS,
     collect_host,
     enginebench_git,
     enginebench_version,
@@ -34,26 +35,11 @@ from enginebench.report.landing import provenance_html
 PathLike = str | os.PathLike[str]
 SCHEMA = 1
 
-# server.json keys carried into every run entry (written by enginebench.sweep)
+# server.json keys carried into every run entry (written by enginebench.sweep); host and
+# packages have their own places in a run entry
 RUN_KEYS = (
-    "engine",
-    "engine_version",
-    "engine_commit",
-    "server_argv",
-    "model",
-    "model_source",
-    "model_sha",
+    *(k for k in SERVER_JSON_KEYS if k not in ("host", "packages")),
     "model_path",
-    "quant",
-    "workload",
-    "seed",
-    "started",
-    "finished",
-    "enginebench_version",
-    "enginebench_commit",
-    "enginebench_dirty",
-    "snakemake_version",
-    "env",
 )
 
 
