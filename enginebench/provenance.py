@@ -392,6 +392,7 @@ SERVER_JSON_KEYS: tuple[str, ...] = (
     "model_source",
     "model_sha",
     "quant",
+    "sweep",
     "workload",
     "seed",
     "started",
@@ -411,6 +412,7 @@ def run_provenance(
     engine: str,
     model: str,
     quant: str,
+    sweep: str | None = None,
     engine_version: str | None = None,
     engine_commit: str | None = None,
     server_argv: Sequence[str] = (),
@@ -423,7 +425,8 @@ def run_provenance(
     python_exe: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The `server.json` record of one engine x model x quant sweep (keys: SERVER_JSON_KEYS).
+    """The `server.json` record of one engine x model x quant x named sweep (keys:
+    SERVER_JSON_KEYS).
     `python_exe`: the engine's venv interpreter, whose packages are listed."""
     git = enginebench_git() or {}
     return {
@@ -435,6 +438,7 @@ def run_provenance(
         "model_source": model_source,
         "model_sha": model_sha,
         "quant": quant,
+        "sweep": sweep,
         "workload": workload,
         "seed": seed,
         "started": started,

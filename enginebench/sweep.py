@@ -3,7 +3,7 @@
 Start the server (`ManagedServer`: own process group, free loopback port, readiness wait),
 warm it up, run the sweep points in order, each as `enginebench bench` in a subprocess (its own
 result files), then stop the server. A failed point does not stop the others nor touch the
-files of completed ones; the exit status is 1 when any point failed. `<out>/server.json`
+files of completed ones; the exit status is 1 when any point failed. `server.json`
 records the exact server argv, the variables that matter (secrets redacted), the engine
 version, start/ready/stop times and each point's outcome.
 """
@@ -133,6 +133,7 @@ class SweepConfig:
     points: list[SweepPoint]
     served_name: str | None = None  # default: the model folder's name
     quant: str = ""
+    sweep: str = ""  # the named sweep these points come from (config `sweeps:`)
     tokenizer: str | None = None
     server_args: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)  # the engine's config entry
@@ -141,6 +142,7 @@ class SweepConfig:
     bin_dir: str | None = None
     python: str | None = None  # venv python
     server_log: str | None = None  # default <out_dir>/server.log
+    server_json: str | None = None  # default <out_dir>/server.json
     readiness_timeout: float | None = None  # default: the engine's
     warmups: int = 0
     seed: int = 0
@@ -222,6 +224,8 @@ def bench_argv(
         if point.duration:
             argv += ["--duration", f"{point.duration:g}"]
     meta = {"engine": cfg.engine, "quant": cfg.quant, "point": point.name, **cfg.metadata}
+    if cfg.sweep:
+        meta["sweep"] = cfg.sweep
     argv += [
         "--save-result",
         "--result-dir",
@@ -304,7 +308,8 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
         "sweep_started_at": _now(),
         "points": [],
     }
-    server_json = out / "server.json"
+    server_json = Path(cfg.server_json) if cfg.server_json else out / "server.json"
+    server_json.parent.mkdir(parents=True, exist_ok=True)
     failed = 0
     try:
         record["version"] = engine_version(spec, ctx, env)
@@ -331,6 +336,7 @@ def _provenance(cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any]) -
         engine=spec.name,
         model=str(meta.get("model") or record.get("served_name") or cfg.model),
         quant=cfg.quant,
+        sweep=cfg.sweep or None,
         engine_version=version.get("version") if isinstance(version, Mapping) else None,
         engine_commit=meta.get("engine_commit"),
         server_argv=record.get("argv") or (),
@@ -475,10 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="what the server loads (GGUF file, HF folder, ...)")
     p.add_argument("--served-model-name", dest="served_name")
     p.add_argument("--quant")
+    p.add_argument("--sweep", help="the named sweep these points belong to (provenance)")
     p.add_argument("--tokenizer", help="HF tokenizer folder for client-side token counts")
     p.add_argument("--prompts-file", help="materialized prompts (JSONL)")
     p.add_argument("--out-dir", help="where <point>.json/.jsonl and server.json go")
     p.add_argument("--server-log")
+    p.add_argument("--server-json", help="default: <out-dir>/server.json")
     p.add_argument(
         "--server-arg",
         action="append",
@@ -541,10 +549,12 @@ def config_from_args(argv: Sequence[str]) -> SweepConfig:
         "model",
         "served_name",
         "quant",
+        "sweep",
         "tokenizer",
         "prompts_file",
         "out_dir",
         "server_log",
+        "server_json",
         "bin_dir",
         "python",
         "readiness_timeout",

@@ -19,32 +19,39 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _tables(root: Path, written: dict[tuple[str, str, str], list[Path]], sweep: str) -> list[Path]:
+    """The per-engine tables of one named sweep, next to each server.json."""
+    tables = []
+    for (e, m, q), paths in written.items():
+        d = root / e / m / q / sweep
+        write_engine_table(
+            paths, d / "server.json", d / "table.csv", d / "table.md", d / "table.html"
+        )
+        tables.append(d / "table.csv")
+    return tables
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> dict[str, Any]:
     root = tmp_path / "results"
     written = write_synthetic_results(root, points=("rate-1", "conc-2"))
     # one run on another machine, with secrets its record should never have kept
-    sweep = root / "vllm" / "tiny" / "q8_0" / "sweep"
+    sweep = root / "vllm" / "tiny" / "q8_0" / "default"
     server = synthetic_server("vllm", "tiny", "q8_0") | {
         "server_argv": ["vllm", "serve", "--api-key", "sk-live-123"],
         "env": {"HF_TOKEN": "hf_live", "OMP_NUM_THREADS": "8"},
         "host": {"hostname": "gpu-node", "cpu": {"model": "Other CPU"}, "gpu": {"count": 1}},
         "packages": {"vllm": "0.32.0", "torch": "2.9.0", "zzz-unrelated": "1"},
+        "sweep": "default",
     }
     (sweep / "server.json").write_text(json.dumps(server))
-    (sweep / "rate-1.jsonl").write_text('{"index": 0}\n')
-    tables = []
-    for (e, m, q), paths in written.items():
-        d = root / e / m / q
-        write_engine_table(
-            paths, d / "sweep" / "server.json", d / "table.csv", d / "table.md", d / "table.html"
-        )
-        tables.append(d / "table.csv")
+    (sweep / "points" / "rate-1.jsonl").write_text('{"index": 0}\n')
+    tables = _tables(root, written, "default")
     source = tmp_path / "resources" / "models" / "tiny" / "source.json"
     source.parent.mkdir(parents=True)
     source.write_text(json.dumps({"source": "synthetic", "preset": "tiny", "seed": 0, "files": {}}))
     return {
-        "servers": sorted(root.glob("*/*/*/sweep/server.json")),
+        "servers": sorted(root.glob("*/*/*/*/server.json")),
         "summaries": [p for ps in written.values() for p in ps],
         "tables": tables,
         "models": [source],
@@ -75,23 +82,27 @@ def test_manifest_lists_every_file_with_its_run(results: dict[str, Any], tmp_pat
         len(on_disk["runs"]) == 2 and len(on_disk["results"]) == 4 and len(on_disk["tables"]) == 2
     )
     for run in on_disk["runs"]:
-        assert set(RUN_KEYS) <= set(run)
+        assert set(RUN_KEYS) <= set(run) and "sweep" in RUN_KEYS
         assert run["server_json_sha256"] == _sha(Path(run["server_json"]))
+        assert run["sweep"] == "default"
     for entry in on_disk["results"]:
         path = Path(entry["summary"])
+        assert path.parent.name == "points"
         assert entry["summary_sha256"] == _sha(path)
-        assert entry["run"] == str(path.parent / "server.json")
-        assert entry["engine"] == path.parts[-5] and entry["quant"] == "q8_0"
+        assert entry["run"] == str(path.parent.parent / "server.json")
+        assert entry["engine"] == path.parts[-6] and entry["quant"] == "q8_0"
+        assert entry["sweep"] == "default"
         assert entry["workload"] == "random-128-64" and entry["seed"] == 0
         assert entry["point"] in ("rate-1", "conc-2")
-    by_summary = {Path(e["summary"]).parts[-5] + "/" + e["point"]: e for e in on_disk["results"]}
+    by_summary = {Path(e["summary"]).parts[-6] + "/" + e["point"]: e for e in on_disk["results"]}
     vllm = by_summary["vllm/rate-1"]
     assert vllm["records_sha256"] == _sha(Path(vllm["records"]))
     assert vllm["records_bytes"] == len('{"index": 0}\n')
     assert by_summary["llamacpp/rate-1"]["records_sha256"] is None  # no .jsonl written
     table = on_disk["tables"][0]
     assert table["sha256"] == _sha(Path(table["path"]))
-    assert (table["engine"], table["model"], table["quant"]) == ("llamacpp", "tiny", "q8_0")
+    where = (table["engine"], table["model"], table["quant"], table["sweep"])
+    assert where == ("llamacpp", "tiny", "q8_0", "default")
     assert on_disk["models"]["tiny"]["preset"] == "tiny"
     assert on_disk["generated_by"]["enginebench_version"]
 
@@ -103,6 +114,28 @@ def test_manifest_tells_runs_apart(results: dict[str, Any]) -> None:
     assert runs["llamacpp"]["host"]["hostname"] == "bench-host"
     for key in ("engine_version", "engine_commit", "model_sha", "model_source", "started"):
         assert runs["vllm"][key] is not None
+
+
+def test_manifest_tells_sweeps_apart(results: dict[str, Any]) -> None:
+    root = results["root"]
+    # a second named sweep of the same engines, models and quants: its own server.json
+    long = write_synthetic_results(root, points=("rate-8",), sweep_name="long")
+    tables = results["tables"] + _tables(root, long, "long")
+    servers = sorted(root.glob("*/*/*/*/server.json"))
+    summaries = results["summaries"] + [p for ps in long.values() for p in ps]
+    manifest = build_manifest(servers, summaries, [], tables)
+    runs = {(r["engine"], r["sweep"]): r for r in manifest["runs"]}
+    assert len(runs) == len(manifest["runs"]) == 4
+    for entry in manifest["results"]:
+        sweep = "long" if entry["point"] == "rate-8" else "default"
+        assert entry["sweep"] == sweep
+        assert entry["run"] == runs[(entry["engine"], sweep)]["server_json"]
+    assert sorted((t["engine"], t["sweep"]) for t in manifest["tables"]) == sorted(runs)
+    # a summary whose server.json is not listed: no run, its place still says which sweep
+    alone = build_manifest(servers[:1], summaries, [])
+    orphan = next(e for e in alone["results"] if e["point"] == "rate-8")
+    assert orphan["run"] is None and orphan["sweep"] == "long"
+    assert orphan["engine"] == Path(orphan["summary"]).parts[-6]
 
 
 def test_manifest_never_holds_secrets(results: dict[str, Any], tmp_path: Path) -> None:
@@ -125,7 +158,8 @@ def test_missing_summary_stays_listed(results: dict[str, Any]) -> None:
     manifest = build_manifest(results["servers"], results["summaries"], [])
     entry = next(e for e in manifest["results"] if e["summary"] == str(gone))
     assert entry["summary_sha256"] is None and entry["completed"] is None
-    assert entry["engine"] == gone.parts[-5]
+    assert entry["engine"] == gone.parts[-6] and entry["sweep"] == gone.parts[-3] == "default"
+    assert entry["run"] == str(gone.parent.parent / "server.json")
 
 
 def test_provenance_page(results: dict[str, Any], tmp_path: Path) -> None:
@@ -138,6 +172,8 @@ def test_provenance_page(results: dict[str, Any], tmp_path: Path) -> None:
         "bench-host",
         "Other CPU",
         "Engine runs",
+        "<th>sweep</th>",
+        "vllm · tiny · q8_0 · default",
         "vllm serve --api-key &lt;redacted&gt;",
         "vllm=0.32.0, torch=2.9.0",
         "random-128-64",

@@ -8,20 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from enginebench.report.plots import _x_positions, plot_paths, write_plots
+from enginebench.report.plots import _load_tables, _styles, _x_positions, plot_paths, write_plots
 from enginebench.report.synthetic import write_synthetic_results
 from enginebench.report.tables import write_engine_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _tables(root: Path, points: tuple[str, ...], models: tuple[str, ...] = ("tiny",)) -> list[Path]:
+def _tables(
+    root: Path,
+    points: tuple[str, ...],
+    models: tuple[str, ...] = ("tiny",),
+    sweep_name: str = "default",
+) -> list[Path]:
+    """Synthetic results of one named sweep, and their tables next to each server.json."""
     csvs = []
-    for (e, m, q), paths in write_synthetic_results(root, models=models, points=points).items():
-        d = root / e / m / q
-        write_engine_table(
-            paths, d / "sweep" / "server.json", d / "t.csv", d / "t.md", d / "t.html"
-        )
+    written = write_synthetic_results(root, models=models, points=points, sweep_name=sweep_name)
+    for (e, m, q), paths in written.items():
+        d = root / e / m / q / sweep_name
+        write_engine_table(paths, d / "server.json", d / "t.csv", d / "t.md", d / "t.html")
         csvs.append(d / "t.csv")
     return csvs
 
@@ -69,6 +74,8 @@ def test_figures_carry_labels_units_and_legend(plotted: tuple[Path, list[Path]])
         assert text in ttft, text
     for series in ("llamacpp · q8_0", "vllm · q8_0"):
         assert series in ttft
+    # one sweep in the figure: neither the labels nor the legend's title name it
+    assert "· default" not in ttft and "engine · quant" in ttft and "· sweep" not in ttft
     throughput = (out / "tiny-throughput.svg").read_text()
     for text in ("output tokens/s", "completed requests/s", "y = x (offered)"):
         assert text in throughput, text
@@ -78,7 +85,8 @@ def test_figures_carry_labels_units_and_legend(plotted: tuple[Path, list[Path]])
 
 def test_svg_output_is_reproducible(plotted: tuple[Path, list[Path]], tmp_path: Path) -> None:
     out, _ = plotted
-    csvs = sorted((out.parent / "results").glob("*/*/*/t.csv"))
+    csvs = sorted((out.parent / "results").glob("*/*/*/*/t.csv"))
+    assert len(csvs) == 2
     again = write_plots(csvs, tmp_path, models=["tiny"])
     for path in again:
         if path.suffix == ".svg":
@@ -99,11 +107,33 @@ def test_missing_points_do_not_break_lines(tmp_path: Path) -> None:
     csvs = _tables(tmp_path / "r", ("rate-1", "rate-2"))
     root = tmp_path / "r"
     # add an absent point to one table: a blank row in the CSV
-    d = root / "llamacpp" / "tiny" / "q8_0"
-    paths = [*sorted((d / "sweep").glob("rate-*.json")), d / "sweep" / "rate-9.json"]
-    write_engine_table(paths, d / "sweep" / "server.json", d / "t.csv", d / "t.md", d / "t.html")
+    d = root / "llamacpp" / "tiny" / "q8_0" / "default"
+    paths = [*sorted((d / "points").glob("rate-*.json")), d / "points" / "rate-9.json"]
+    frame = write_engine_table(paths, d / "server.json", d / "t.csv", d / "t.md", d / "t.html")
+    assert list(frame["status"]) == ["ok", "ok", "missing"]
     written = write_plots(csvs, tmp_path / "p")
-    assert len(written) == 6 and all(p.stat().st_size > 2000 for p in written)
+    assert written == plot_paths(tmp_path / "p", "tiny")
+    assert all(p.stat().st_size > 2000 for p in written)
+
+
+def test_two_sweeps_of_an_engine_are_two_lines(tmp_path: Path) -> None:
+    csvs = _tables(tmp_path / "r", ("rate-1", "rate-2", "rate-inf"), sweep_name="default")
+    csvs += _tables(tmp_path / "r", ("rate-1", "rate-4"), sweep_name="long")
+    written = write_plots(csvs, tmp_path / "p")
+    assert written == plot_paths(tmp_path / "p", "tiny")  # one model: one set of figures
+    for kind in ("ttft", "throughput"):
+        svg = (tmp_path / "p" / f"tiny-{kind}.svg").read_text()
+        for engine in ("llamacpp", "vllm"):
+            for sweep in ("default", "long"):
+                assert f"{engine} · q8_0 · {sweep}" in svg, (kind, engine, sweep)
+        assert "engine · quant · sweep" in svg  # the legend's title names what labels hold
+    # same engine: same colour; its two sweeps: two dashes
+    styles = _styles(_load_tables(csvs))
+    sweeps = ("default", "long")
+    assert set(styles) == {(e, "q8_0", s) for e in ("llamacpp", "vllm") for s in sweeps}
+    short, long = styles[("llamacpp", "q8_0", "default")], styles[("llamacpp", "q8_0", "long")]
+    assert short["color"] == long["color"] and short["linestyle"] != long["linestyle"]
+    assert short["color"] != styles[("vllm", "q8_0", "default")]["color"]
 
 
 def test_x_axis_positions() -> None:

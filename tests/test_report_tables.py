@@ -46,7 +46,10 @@ SEED_002 = [
     "model",
     "model sha",
     "quant",
+    "sweep",
 ]
+# the provenance columns at the end of every per-engine table
+PROVENANCE = SEED_002[-7:]
 
 # a hand-written summary: every value distinct, so a wrong mapping shows
 HAND = {
@@ -89,21 +92,24 @@ def _outs(d: Path) -> tuple[Path, Path, Path]:
 
 @pytest.fixture
 def sweep(tmp_path: Path) -> Path:
-    d = tmp_path / "results" / "eng" / "tiny" / "q4" / "sweep"
+    """One named sweep in the workflow's layout, `<engine>/<model>/<quant>/<sweep>/` holding
+    server.json and points/<point>.json; the tests write its tables next to server.json."""
+    d = tmp_path / "results" / "eng" / "tiny" / "q4" / "default"
     for label in ("rate-10", "rate-inf", "rate-0.5", "rate-2"):
-        _write(d / f"{label}.json", _summary(label, engine="eng"))
-    _write(d / "server.json", synthetic_server("eng", "tiny", "q4"))
+        _write(d / "points" / f"{label}.json", _summary(label, engine="eng"))
+    _write(d / "server.json", synthetic_server("eng", "tiny", "q4") | {"sweep": "default"})
     return d
 
 
 def test_columns_exact_and_points_sorted(sweep: Path) -> None:
-    summaries = sorted(sweep.glob("rate-*.json"))  # name order: 0.5, 10, 2, inf
-    frame = write_engine_table(summaries, sweep / "server.json", *_outs(sweep.parent))
-    table = pd.read_csv(sweep.parent / "table.csv")
+    summaries = sorted((sweep / "points").glob("rate-*.json"))  # name order: 0.5, 10, 2, inf
+    frame = write_engine_table(summaries, sweep / "server.json", *_outs(sweep))
+    table = pd.read_csv(sweep / "table.csv")
     assert list(table.columns) == ["request-rate (req/s)", *SEED_002]
     assert list(table["request-rate (req/s)"]) == [0.5, 2, 10, math.inf]
     assert list(frame["point"]) == ["rate-0.5", "rate-2", "rate-10", "rate-inf"]
     assert set(table["engine"]) == {"eng"} and set(table["quant"]) == {"q4"}
+    assert set(table["sweep"]) == {"default"}
     assert table["model sha"][0] == "f" * 64  # full sha in the CSV
     assert table["engine commit"][0] == "0123456789abcdef0123456789abcdef01234567"
 
@@ -135,7 +141,8 @@ def test_values_map_from_summary_keys(tmp_path: Path) -> None:
     }
     assert {k: row[k] for k in expected} == expected
     # unknown provenance stays blank; metadata's "null" is not a commit
-    assert all(pd.isna(row[k]) for k in ("engine version", "engine commit", "model sha", "quant"))
+    unknown = ("engine version", "engine commit", "model sha", "quant", "sweep")
+    assert all(pd.isna(row[k]) for k in unknown)
     ints = pd.read_csv(d / "table.csv").dtypes
     assert ints["num-prompts"].kind == "i" and ints["total generated tokens"].kind == "i"
 
@@ -150,35 +157,48 @@ def test_input_throughput_and_num_prompts_fallbacks(tmp_path: Path) -> None:
 
 
 def test_provenance_from_path_and_server_json(sweep: Path) -> None:
-    server = synthetic_server("eng", "tiny", "q4") | {"engine_version": "b4567", "model_sha": None}
+    server = synthetic_server("eng", "tiny", "q4") | {
+        "engine_version": "b4567",
+        "model_sha": None,
+        "sweep": "nightly",  # server.json comes before the path's sweep directory
+    }
     _write(sweep / "server.json", server)
-    write_engine_table([sweep / "rate-2.json"], sweep / "server.json", *_outs(sweep.parent))
-    row = pd.read_csv(sweep.parent / "table.csv", dtype=str).iloc[0]
+    summary = sweep / "points" / "rate-2.json"
+    write_engine_table([summary], sweep / "server.json", *_outs(sweep))
+    row = pd.read_csv(sweep / "table.csv", dtype=str).iloc[0]
     assert row["engine version"] == "b4567"
     assert pd.isna(row["model sha"])
-    # without server.json, engine/model/quant still come from the results layout
-    write_engine_table([sweep / "rate-2.json"], None, *_outs(sweep.parent))
-    row = pd.read_csv(sweep.parent / "table.csv", dtype=str).iloc[0]
-    assert (row["engine"], row["quant"]) == ("eng", "q4")
+    assert row["sweep"] == "nightly"
+    # without server.json, engine/model/quant/sweep still come from the results layout
+    write_engine_table([summary], None, *_outs(sweep))
+    row = pd.read_csv(sweep / "table.csv", dtype=str).iloc[0]
+    assert (row["engine"], row["quant"], row["sweep"]) == ("eng", "q4", "default")
     assert row["model"] == "tiny"  # summary metadata, then the path
+    assert (sweep / "table.md").read_text().startswith("# eng · tiny · q4 · default\n")
+    # outside a points/ directory the path says nothing (the summary's metadata still does)
+    old = _write(sweep.parent / "sweep" / "rate-2.json", _summary("rate-2", engine="eng"))
+    write_engine_table([old], None, *_outs(sweep))
+    row = pd.read_csv(sweep / "table.csv", dtype=str).iloc[0]
+    assert row["engine"] == "eng" and pd.isna(row["quant"]) and pd.isna(row["sweep"])
 
 
 def test_missing_and_failed_points(sweep: Path) -> None:
-    _write(sweep / "rate-4.json", _summary("rate-4", failed=100))  # nothing completed
-    _write(sweep / "rate-1.json", _summary("rate-1", failed=3, short_outputs=2))
-    paths = [sweep / f"{p}.json" for p in ("rate-1", "rate-2", "rate-4", "rate-8")]  # 8: absent
-    frame = write_engine_table(paths, sweep / "server.json", *_outs(sweep.parent))
+    points = sweep / "points"
+    _write(points / "rate-4.json", _summary("rate-4", failed=100))  # nothing completed
+    _write(points / "rate-1.json", _summary("rate-1", failed=3, short_outputs=2))
+    paths = [points / f"{p}.json" for p in ("rate-1", "rate-2", "rate-4", "rate-8")]  # 8: absent
+    frame = write_engine_table(paths, sweep / "server.json", *_outs(sweep))
     assert list(frame["status"]) == ["ok", "ok", "none-completed", "missing"]
-    table = pd.read_csv(sweep.parent / "table.csv")
+    table = pd.read_csv(sweep / "table.csv")
     assert list(table["request-rate (req/s)"]) == [1, 2, 4, 8]
     assert list(table["failed requests"][:3]) == [3, 0, 100]
     assert list(table["short outputs"][:2]) == [2, 0]
     assert table.iloc[2][["P50 TTFT (ms)", "P99 TPOT (ms)"]].isna().all()  # zero requests
-    assert table.iloc[3].drop(["request-rate (req/s)", *SEED_002[-6:]]).isna().all()
-    assert table.iloc[3]["engine"] == "eng"
-    md = (sweep.parent / "table.md").read_text()
+    assert table.iloc[3].drop(["request-rate (req/s)", *PROVENANCE]).isna().all()
+    assert table.iloc[3]["engine"] == "eng" and table.iloc[3]["sweep"] == "default"
+    md = (sweep / "table.md").read_text()
     assert md.count("—") >= 15 and "not measured" in md
-    html = (sweep.parent / "table.html").read_text()
+    html = (sweep / "table.html").read_text()
     rows = _Table.parse(html).row_classes
     assert rows == ["warn", "", "missing warn", "missing"]
 
@@ -218,28 +238,29 @@ def test_concurrency_and_mixed_headers(tmp_path: Path) -> None:
 
 def test_read_back_round_trip(sweep: Path) -> None:
     frame = write_engine_table(
-        sorted(sweep.glob("rate-*.json")), sweep / "server.json", *_outs(sweep.parent)
+        sorted((sweep / "points").glob("rate-*.json")), sweep / "server.json", *_outs(sweep)
     )
-    back = read_engine_table(sweep.parent / "table.csv")
+    back = read_engine_table(sweep / "table.csv")
     assert list(back["point"]) == list(frame["point"])
     for key in ("request_throughput", "p99_ttft_ms", "p50_tpot_ms", "output_throughput"):
         assert back[key].tolist() == pytest.approx(frame[key].tolist(), rel=1e-9)
     assert back["engine_version"].tolist() == ["1.2.3"] * 4
+    assert back["sweep"].tolist() == ["default"] * 4
 
 
 def test_engine_version_stays_text(tmp_path: Path) -> None:
     """`0.10` must not come back as the number 0.1."""
-    d = tmp_path / "r" / "e" / "m" / "q" / "sweep"
-    _write(d / "rate-1.json", _summary("rate-1"))
+    d = tmp_path / "r" / "e" / "m" / "q" / "default"
+    _write(d / "points" / "rate-1.json", _summary("rate-1"))
     _write(d / "server.json", synthetic_server("e", "m", "q") | {"engine_version": "0.10"})
-    write_engine_table([d / "rate-1.json"], d / "server.json", *_outs(d.parent))
-    assert read_engine_table(d.parent / "table.csv")["engine_version"][0] == "0.10"
+    write_engine_table([d / "points" / "rate-1.json"], d / "server.json", *_outs(d))
+    assert read_engine_table(d / "table.csv")["engine_version"][0] == "0.10"
 
 
 def test_markdown_formatting(sweep: Path) -> None:
-    write_engine_table([sweep / "rate-inf.json"], sweep / "server.json", *_outs(sweep.parent))
-    md = (sweep.parent / "table.md").read_text().splitlines()
-    assert md[0] == "# eng · tiny · q4"
+    write_engine_table([sweep / "points" / "rate-inf.json"], sweep / "server.json", *_outs(sweep))
+    md = (sweep / "table.md").read_text().splitlines()
+    assert md[0] == "# eng · tiny · q4 · default"
     header, rule, row = md[2], md[3], md[4]
     assert header.startswith("|") and "P99 TPOT (ms)" in header
     assert set(rule) <= {"|", "-", ":"}
@@ -249,6 +270,7 @@ def test_markdown_formatting(sweep: Path) -> None:
     assert cells[8] == "2,000.00"  # P50 TTFT, thousands separator and 2 decimals, kept as is
     assert cells[5] == "7.840"  # req/s with 3 decimals
     assert cells[18] == "0123456789ab" and cells[20] == "f" * 12  # hashes shortened
+    assert len(cells) == 1 + len(SEED_002) and cells[-1] == "default"  # the sweep, last
 
 
 class _Table(HTMLParser):
@@ -300,9 +322,9 @@ class _Table(HTMLParser):
 
 
 def test_html_is_a_clean_self_contained_table(sweep: Path) -> None:
-    summaries = sorted(sweep.glob("rate-*.json"))
-    write_engine_table(summaries, sweep / "server.json", *_outs(sweep.parent))
-    text = (sweep.parent / "table.html").read_text()
+    summaries = sorted((sweep / "points").glob("rate-*.json"))
+    write_engine_table(summaries, sweep / "server.json", *_outs(sweep))
+    text = (sweep / "table.html").read_text()
     assert text.startswith("<!DOCTYPE html>")
     for external in ("<script", "<link", "src=", "http://", "https://"):
         assert external not in text
@@ -310,24 +332,24 @@ def test_html_is_a_clean_self_contained_table(sweep: Path) -> None:
     assert table.headers == ["request-rate (req/s)", *SEED_002]
     assert len(table.rows) == 4 and all(len(r) == len(table.headers) for r in table.rows)
     assert [r[0] for r in table.rows] == ["0.5", "2", "10", "inf"]
+    assert [r[-1] for r in table.rows] == ["default"] * 4
     assert "font-variant-numeric" in table.style and "table.eb" in table.style
     assert "f" * 64 in table.titles  # the full sha in a tooltip
     assert table.tags.count("table") == 1 and "caption" in table.tags
 
 
 def test_html_escapes_values(tmp_path: Path) -> None:
-    d = tmp_path / "r" / "e" / "m" / "q" / "sweep"
-    _write(d / "rate-1.json", _summary("rate-1"))
+    d = tmp_path / "r" / "e" / "m" / "q" / "default"
+    _write(d / "points" / "rate-1.json", _summary("rate-1"))
     _write(d / "server.json", synthetic_server("e", "m", "q") | {"model": "<b>x</b>&"})
-    write_engine_table([d / "rate-1.json"], d / "server.json", *_outs(d.parent))
-    text = (d.parent / "table.html").read_text()
+    write_engine_table([d / "points" / "rate-1.json"], d / "server.json", *_outs(d))
+    text = (d / "table.html").read_text()
     assert "<b>x" not in text and "&lt;b&gt;x&lt;/b&gt;&amp;" in text
 
 
 def test_server_json_in_the_summary_list_is_skipped(sweep: Path) -> None:
-    frame = write_engine_table(
-        sorted(sweep.glob("*.json")), sweep / "server.json", *_outs(sweep.parent)
-    )
+    paths = [*sorted((sweep / "points").glob("*.json")), sweep / "server.json"]
+    frame = write_engine_table(paths, sweep / "server.json", *_outs(sweep))
     assert len(frame) == 4
 
 
@@ -339,6 +361,7 @@ COMPARISON = [
     "concurrency",
     "engine",
     "quant",
+    "sweep",
     "engine version",
     "request throughput (req/s)",
     "output token throughput (tok/s)",
@@ -351,12 +374,13 @@ COMPARISON = [
 ]
 
 
-def _tables(root: Path, **kw: Any) -> list[Path]:
-    written = write_synthetic_results(root, **kw)
+def _tables(root: Path, sweep_name: str = "default", **kw: Any) -> list[Path]:
+    """Synthetic results of one named sweep, and their per-engine tables next to server.json."""
+    written = write_synthetic_results(root, sweep_name=sweep_name, **kw)
     csvs = []
     for (e, m, q), paths in written.items():
-        d = root / e / m / q
-        write_engine_table(paths, d / "sweep" / "server.json", *_outs(d))
+        d = root / e / m / q / sweep_name
+        write_engine_table(paths, d / "server.json", *_outs(d))
         csvs.append(d / "table.csv")
     return csvs
 
@@ -374,6 +398,7 @@ def test_comparison_lines_up_loads_across_engines(tmp_path: Path) -> None:
     table = pd.read_csv(out / "c.csv", dtype=str, keep_default_na=False)
     assert list(table.columns) == COMPARISON
     assert len(table) == 2 * 2 * 2 * 4
+    assert set(table["sweep"]) == {"default"}
     columns = ["model", "request-rate (req/s)", "concurrency", "engine", "quant"]
     keys = list(table[columns].itertuples(index=False, name=None))
     first = [
@@ -393,6 +418,40 @@ def test_comparison_lines_up_loads_across_engines(tmp_path: Path) -> None:
     assert len(groups) == 2 * 4 - 1  # every model x load group but the first
     md = (out / "c.md").read_text()
     assert "Cross-engine comparison" in md and md.count("\n| m1") == 16
+
+
+def test_comparison_sorts_the_sweeps_of_a_load_together(tmp_path: Path) -> None:
+    # two named sweeps of every engine; "long" written first, so the sort has to put it second
+    csvs = _tables(tmp_path, "long", points=("rate-1", "rate-inf"))
+    csvs += _tables(tmp_path, "base", points=("rate-1", "rate-2"))
+    out = tmp_path / "cmp"
+    write_comparison(csvs, out / "c.csv", out / "c.md", out / "c.html")
+    table = pd.read_csv(out / "c.csv", dtype=str, keep_default_na=False)
+    columns = ["request-rate (req/s)", "engine", "sweep"]
+    keys = list(table[columns].itertuples(index=False, name=None))
+    assert keys == [
+        ("1", "llamacpp", "base"),
+        ("1", "llamacpp", "long"),
+        ("1", "vllm", "base"),
+        ("1", "vllm", "long"),
+        ("2", "llamacpp", "base"),
+        ("2", "vllm", "base"),
+        ("inf", "llamacpp", "long"),
+        ("inf", "vllm", "long"),
+    ]
+    headers = _Table.parse((out / "c.html").read_text()).headers
+    assert headers.index("sweep") == headers.index("quant") + 1
+
+
+def test_comparison_of_a_table_without_a_sweep_column(tmp_path: Path) -> None:
+    """A per-engine table written before sweeps were named still reads; its sweep is blank."""
+    old = tmp_path / "t.csv"
+    pd.DataFrame(
+        {"request-rate (req/s)": ["1"], "engine": ["e"], "model": ["m"], "quant": ["q"]}
+    ).to_csv(old, index=False)
+    frame = write_comparison([old], tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.html")
+    assert list(frame["engine"]) == ["e"] and list(frame["sweep"]) == [""]
+    assert list(pd.read_csv(tmp_path / "c.csv").columns) == COMPARISON
 
 
 def test_comparison_hides_an_unused_load_column_but_csv_keeps_it(tmp_path: Path) -> None:

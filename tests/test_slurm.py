@@ -175,9 +175,9 @@ def _shape(work: Path) -> dict[str, object]:
     files = sorted(str(p.relative_to(results)) for p in results.rglob("*") if p.is_file())
     tables = {
         str(p.relative_to(results)): (list(pd.read_csv(p).columns), len(pd.read_csv(p)))
-        for p in sorted(results.glob("*/*/*/table.csv"))
+        for p in sorted(results.glob("*/*/*/*/table.csv"))
     }
-    summary = json.loads(next(results.glob("*/*/*/sweep/rate-*.json")).read_text())
+    summary = json.loads(next(results.glob("*/*/*/*/points/rate-*.json")).read_text())
     return {"files": files, "tables": tables, "summary_keys": sorted(summary)}
 
 
@@ -206,7 +206,7 @@ def test_real_sweep_through_slurm_matches_local(
     assert submitted, "no job went through Slurm"
     # the server and its load generator ran inside one Slurm job
     server = json.loads(
-        (cluster_work / "results/llamacpp/tiny-llama/f16/sweep/server.json").read_text()
+        (cluster_work / "results/llamacpp/tiny-llama/f16/default/server.json").read_text()
     )
     assert server["points"] and all(p["returncode"] == 0 for p in server["points"])
     assert _shape(cluster_work) == _shape(local)

@@ -10,10 +10,6 @@ import pytest
 from tests.workflow.plan import REPO, default_config, planned_jobs, snakemake, write_config
 
 
-def _points(cfg: dict) -> int:
-    return len(cfg["sweep"]["request_rates"]) + len(cfg["sweep"]["concurrency"])
-
-
 def test_default_config_plans_every_engine(tmp_path: Path) -> None:
     cfg = default_config()
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
@@ -68,16 +64,20 @@ LARGE = {
         {"engine": "transformers", "model": "tiny", "quants": ["hf"]},
         {"engine": "openai", "model": "tiny", "quants": ["hf"]},
     ],
-    "sweep": {"request_rates": [1, 2, 5, 8, "inf"], "concurrency": [1, 4, 16]},
+    "sweeps": {
+        "default": {"request_rates": [1, 2, 5, 8, "inf"], "concurrency": [1, 4, 16]},
+        "long": {"request_rates": [1], "concurrency": [], "num_prompts": 500},
+    },
 }
+LARGE["benchmarks"][0]["sweeps"] = ["default", "long"]  # tiny f16, Q8_0, Q4_K_M: 3 more runs
 
 
 def test_large_config_job_counts(tmp_path: Path) -> None:
     cfg = copy.deepcopy(LARGE)
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
     combos = sum(len(b["quants"]) for b in cfg["benchmarks"])
-    assert jobs["serve_sweep"] == combos
-    assert jobs["engine_table"] == combos
+    assert jobs["serve_sweep"] == combos + 3
+    assert jobs["engine_table"] == combos + 3
     assert jobs["synthesize_model"] == 2
     assert jobs["fetch_hf_model"] == 1
     assert jobs["fetch_gguf_model"] == 1 and jobs["ggml_to_gguf"] == 1
@@ -85,7 +85,8 @@ def test_large_config_job_counts(tmp_path: Path) -> None:
     assert jobs["convert_gguf"] == 2  # tiny and l2 f16
     assert jobs["quantize_gguf"] == 3  # tiny Q8_0, Q4_K_M; l2 Q4_K_M
     assert jobs["plots"] == 4  # one per benchmarked model
-    assert jobs["materialize_prompts"] == 4
+    # one prompt file per model and count: 64 for every model, 500 for the `long` sweep of tiny
+    assert jobs["materialize_prompts"] == 4 + 1
     # MLC: 3 steps; TensorRT-LLM: 2 steps x 2 quants; EXL2: 1 step
     assert jobs["prepare_model"] == 3 + 4 + 1
     # venv engines that are configured and used: vllm, sglang, lmdeploy, mlc, trtllm,
@@ -96,7 +97,11 @@ def test_large_config_job_counts(tmp_path: Path) -> None:
 BAD = [
     (lambda c: c["benchmarks"][0].update(engine="nosuch"), "unknown engine 'nosuch'"),
     (lambda c: c["models"]["tiny-llama"].pop("preset"), "preset"),
-    (lambda c: c["sweep"].update(request_rates=[1, 0]), "request_rates"),
+    (lambda c: c["sweeps"]["default"].update(request_rates=[1, 0]), "request_rates"),
+    (lambda c: c["benchmarks"][0].update(sweeps=["nosweep"]), "'nosweep' is not defined"),
+    (lambda c: c["sweeps"]["default"].update(request_rates=[], concurrency=[]), "no points"),
+    (lambda c: c["benchmarks"].append(dict(c["benchmarks"][1])), "listed twice"),
+    (lambda c: c.update(sweep={"request_rates": [1]}), "`sweep:` is now `sweeps:`"),
     (lambda c: c["benchmarks"][0].update(quants=["Q9_X"]), "unknown quantization 'Q9_X'"),
     (lambda c: c["benchmarks"][0].update(model="nomodel"), "'nomodel' is not defined"),
     (lambda c: c["engines"]["vllm"].update(env_file="envs/missing.yaml"), "envs/missing.yaml"),
@@ -116,3 +121,14 @@ def test_bad_config_stops_before_any_job(tmp_path: Path, mutate, message: str) -
 def test_lint_clean(tmp_path: Path) -> None:
     proc = snakemake(REPO, "--lint")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_sweep_added_to_one_benchmark(tmp_path: Path) -> None:
+    """A second named sweep on vLLM only: one more serve job and table; its prompts (64, the
+    same count) are shared with the default sweep."""
+    cfg = default_config()
+    cfg["sweeps"]["extra"] = {"request_rates": [3], "concurrency": []}
+    cfg["benchmarks"][1]["sweeps"] = ["default", "extra"]  # vllm
+    jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    assert jobs["serve_sweep"] == 5 and jobs["engine_table"] == 5
+    assert jobs["materialize_prompts"] == 1

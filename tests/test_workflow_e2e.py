@@ -28,11 +28,16 @@ OUTPUT_LEN = 128
 
 
 def reduced_config() -> dict:
+    """The default config on fewer prompts; vLLM runs the same points under its own sweep name,
+    so that a change to one engine's sweep can be told from a change to the shared one."""
     cfg = default_config()
-    cfg["sweep"].update(
+    cfg["sweeps"]["default"].update(
         request_rates=[1, 2, 5, 8], num_prompts=8, concurrency=[1, 4], concurrency_num_prompts=4
     )
-    cfg["sweep"]["warmups"] = 2
+    cfg["sweeps"]["default"]["warmups"] = 2
+    cfg["sweeps"]["vllm"] = copy.deepcopy(cfg["sweeps"]["default"])
+    (vllm,) = (b for b in cfg["benchmarks"] if b["engine"] == "vllm")
+    vllm["sweeps"] = ["vllm"]
     return cfg
 
 
@@ -50,33 +55,38 @@ def completed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"work": work, "cfg": cfg, "configfile": configfile}
 
 
-def _tables(work: Path) -> dict[tuple[str, str, str], pd.DataFrame]:
+def _tables(work: Path) -> dict[tuple[str, str, str, str], pd.DataFrame]:
     out = {}
-    for csv in sorted((work / "results").glob("*/*/*/table.csv")):
-        engine, model, quant = csv.parts[-4:-1]
-        out[engine, model, quant] = pd.read_csv(csv)
+    for csv in sorted((work / "results").glob("*/*/*/*/table.csv")):
+        engine, model, quant, sweep = csv.parts[-5:-1]
+        out[engine, model, quant, sweep] = pd.read_csv(csv)
     return out
+
+
+def _summaries(work: Path, pattern: str = "*.json") -> list[Path]:
+    return sorted((work / "results").glob(f"*/*/*/*/points/{pattern}"))
 
 
 def test_every_engine_has_its_table(completed_run: dict) -> None:
     tables = _tables(completed_run["work"])
     assert set(tables) == {
-        ("llamacpp", "tiny-llama", "f16"),
-        ("llamacpp", "tiny-llama", "Q4_K_M"),
-        ("vllm", "tiny-llama", "hf"),
-        ("transformers", "tiny-llama", "hf"),
+        ("llamacpp", "tiny-llama", "f16", "default"),
+        ("llamacpp", "tiny-llama", "Q4_K_M", "default"),
+        ("vllm", "tiny-llama", "hf", "vllm"),
+        ("transformers", "tiny-llama", "hf", "default"),
     }
-    for table in tables.values():
+    for (*_, sweep), table in tables.items():
         assert len(table) == 6  # rates 1, 2, 5, 8 and concurrency 1, 4
+        assert set(table["sweep"]) == {sweep}
 
 
 def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
     work, cfg = completed_run["work"], completed_run["cfg"]
-    for summary in sorted((work / "results").glob("*/*/*/sweep/*.json")):
-        if summary.name == "server.json":
-            continue
+    summaries = _summaries(work)
+    assert len(summaries) == 4 * 6
+    for summary in summaries:
         data = json.loads(summary.read_text())
-        n = cfg["sweep"][
+        n = cfg["sweeps"][summary.parts[-3]][
             "num_prompts" if summary.stem.startswith("rate") else "concurrency_num_prompts"
         ]
         assert data["completed"] == n, summary
@@ -90,10 +100,11 @@ def test_provenance_in_every_result(completed_run: dict) -> None:
     work = completed_run["work"]
     manifest = json.loads((work / "results" / "manifest.json").read_text())
     assert manifest
-    for summary in sorted((work / "results").glob("*/*/*/sweep/rate-*.json")):
+    for summary in _summaries(work, "rate-*.json"):
         meta = json.loads(summary.read_text())["metadata"]
-        for key in ("engine", "quant", "model", "model_sha", "workload", "software_id"):
+        for key in ("engine", "quant", "sweep", "model", "model_sha", "workload", "software_id"):
             assert meta.get(key), (summary, key)
+        assert meta["sweep"] == summary.parts[-3]
 
 
 def _report_text(path: Path) -> str:
@@ -111,9 +122,10 @@ def _report_text(path: Path) -> str:
 def test_report_holds_every_engine_table(completed_run: dict) -> None:
     text = _report_text(completed_run["work"] / "results" / "report.html")
     titles = set(re.findall(r"<title>([^<]*)</title>", text))
-    for engine, quant in (("llamacpp", "f16"), ("llamacpp", "Q4_K_M"), ("vllm", "hf"),
-                          ("transformers", "hf")):  # fmt: skip
-        assert f"{engine} · tiny-llama · {quant}" in titles  # the embedded per-engine table
+    runs = [("llamacpp", "f16", "default"), ("llamacpp", "Q4_K_M", "default"),
+            ("vllm", "hf", "vllm"), ("transformers", "hf", "default")]  # fmt: skip
+    for engine, quant, sweep in runs:
+        assert f"{engine} · tiny-llama · {quant} · {sweep}" in titles  # an embedded table
     assert "Cross-engine comparison" in titles and "Provenance" in titles
     assert "P99 TTFT (ms)" in text and "P99 TPOT (ms)" in text
 
@@ -166,16 +178,30 @@ def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
     }
 
 
-def test_rate_added_reruns_sweeps_and_aggregates_only(completed_run: dict) -> None:
-    def mutate(c: dict) -> None:
-        c["sweep"]["request_rates"] = [*c["sweep"]["request_rates"], 3]
+AGGREGATES = {"comparison": 1, "plots": 1, "manifest": 1, "all": 1}
 
-    jobs = _plan(completed_run, mutate)
-    assert jobs == {
-        "serve_sweep": 4,
-        "engine_table": 4,
-        "comparison": 1,
-        "plots": 1,
-        "manifest": 1,
-        "all": 1,
-    }
+
+def test_rate_added_to_one_engines_sweep_reruns_that_sweep_only(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["sweeps"]["vllm"]["request_rates"] = [*c["sweeps"]["vllm"]["request_rates"], 3]
+
+    assert _plan(completed_run, mutate) == {"serve_sweep": 1, "engine_table": 1, **AGGREGATES}
+
+
+def test_rate_added_to_the_shared_sweep_reruns_its_benchmarks(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["sweeps"]["default"]["request_rates"] = [*c["sweeps"]["default"]["request_rates"], 3]
+
+    # llama.cpp f16 and Q4_K_M, transformers: not vLLM (its own sweep), no build, no prompts
+    assert _plan(completed_run, mutate) == {"serve_sweep": 3, "engine_table": 3, **AGGREGATES}
+
+
+def test_sweep_added_runs_only_the_new_points(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["sweeps"]["more"] = {"request_rates": [3], "concurrency": [], "num_prompts": 12}
+        c["benchmarks"][0]["sweeps"] = ["default", "more"]  # llama.cpp f16 and Q4_K_M
+
+    # 12 prompts: a new prompt file; the finished default sweeps stay as they are
+    assert _plan(completed_run, mutate) == {
+        "materialize_prompts": 1, "serve_sweep": 2, "engine_table": 2, **AGGREGATES,
+    }  # fmt: skip

@@ -3,6 +3,7 @@ error) while the others go on, and neither a failed nor an interrupted run leave
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,17 +36,20 @@ def test_broken_engine_fails_alone_and_leaves_nothing(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     # the failed job says why, with the server's own words
-    assert "serve_sweep llamacpp/tiny-llama/f16 failed" in out
+    assert "serve_sweep llamacpp/tiny-llama/f16/default failed" in out
     assert "no-such-llama-flag" in out
     # keep-going: the other engine's sweep and table were still made
-    assert (work / "results/transformers/tiny-llama/hf/table.csv").is_file()
-    assert not (work / "results/llamacpp/tiny-llama/f16/table.csv").exists()
+    assert (work / "results/transformers/tiny-llama/hf/default/table.csv").is_file()
+    assert not (work / "results/llamacpp/tiny-llama/f16/default/table.csv").exists()
     assert our_processes(work) == []
 
 
-def test_interrupted_run_leaves_no_server(tmp_path: Path) -> None:
+def test_interrupted_run_leaves_no_server_keeps_finished_points(tmp_path: Path) -> None:
     cfg = _llamacpp_only()
-    cfg["sweep"].update(request_rates=[0.5], num_prompts=200)  # long enough to interrupt
+    # a short rate point, then a closed-loop point long enough to interrupt
+    cfg["sweeps"]["default"].update(
+        request_rates=[4], num_prompts=6, concurrency=[1], concurrency_num_prompts=300
+    )
     work = scratch_workdir(tmp_path)
     configfile = write_config(work / "c.yaml", cfg)
     cmd = [
@@ -55,11 +59,11 @@ def test_interrupted_run_leaves_no_server(tmp_path: Path) -> None:
     snake = subprocess.Popen(
         cmd, cwd=work, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
-    sweep_log = work / "logs/serve/llamacpp/tiny-llama/f16.log"
+    sweep_log = work / "logs/serve/llamacpp/tiny-llama/f16/default.log"
     deadline = time.monotonic() + 900
     try:
         while time.monotonic() < deadline:
-            if sweep_log.is_file() and "rate-0.5:" in sweep_log.read_text(errors="replace"):
+            if sweep_log.is_file() and "conc-1:" in sweep_log.read_text(errors="replace"):
                 break
             assert snake.poll() is None, "the run ended before the sweep started"
             time.sleep(1)
@@ -73,3 +77,7 @@ def test_interrupted_run_leaves_no_server(tmp_path: Path) -> None:
             os.killpg(snake.pid, signal.SIGKILL)
     time.sleep(2)
     assert our_processes(work) == []
+    # the point completed before Ctrl-C is kept (keep-incomplete in the profile), whole
+    done = work / "results/llamacpp/tiny-llama/f16/default/points/rate-4.json"
+    assert json.loads(done.read_text())["completed"] == 6
+    assert len(done.with_suffix(".jsonl").read_text().splitlines()) == 6

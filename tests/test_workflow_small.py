@@ -38,12 +38,14 @@ def small_config() -> dict:
             {"engine": "llamacpp", "model": "tiny-hf", "quants": ["f16"]},
         ],
         "workload": {"input_len": 64, "output_len": 32},
-        "sweep": {
-            "request_rates": [4],
-            "num_prompts": 6,
-            "concurrency": [2],
-            "concurrency_num_prompts": 4,
-            "warmups": 1,
+        "sweeps": {
+            "default": {
+                "request_rates": [4],
+                "num_prompts": 6,
+                "concurrency": [2],
+                "concurrency_num_prompts": 4,
+                "warmups": 1,
+            }
         },
     }
 
@@ -83,7 +85,7 @@ def test_hf_revision_resolved_and_recorded(small_run: dict) -> None:
     source = json.loads((small_run["work"] / "resources/models/tiny-hf/source.json").read_text())
     assert source["commit"] == REV_A and source["revision"] == "main"
     meta = json.loads(
-        (small_run["work"] / "results/llamacpp/tiny-hf/f16/sweep/rate-4.json").read_text()
+        (small_run["work"] / "results/llamacpp/tiny-hf/f16/default/points/rate-4.json").read_text()
     )["metadata"]
     assert meta["model_sha"] == REV_A
 

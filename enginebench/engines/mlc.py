@@ -21,20 +21,38 @@ from enginebench.engines.spec import (
 )
 
 LIB_NAME = "lib.so"
+# The names `mlc_llm convert_weight` / `gen_config` accept for --quantization (argparse choices:
+# the keys of QUANTIZATION in mlc-ai/mlc-llm python/mlc_llm/quantization/quantization.py, read
+# at commit 98d96718b636). Older releases spelled the AWQ mode q4f16_awq; it is now q4f16_autoawq.
+QUANTIZATIONS = (
+    "q0f16", "q0bf16", "q0f32",
+    "q3f16_0", "q3f16_1",
+    "q4f16_0", "q4f16_1", "q4bf16_0", "q4bf16_1", "q4f32_1", "q4f16_2",
+    "q4f16_autoawq", "q4f16_ft",
+    "e5m2_e5m2_f16", "e4m3_e4m3_f16", "e4m3_e4m3_f16_max_calibrate",
+    "fp8_e4m3fn_bf16_block_scale",
+)  # fmt: skip
 
 
 def _mlc(ctx: PrepareContext) -> list[str]:
     return [ctx.require_python(), "-m", "mlc_llm"]
 
 
+def quantization(quant: str) -> str:
+    if quant not in QUANTIZATIONS:
+        raise EngineConfigError(f"mlc: unknown quant {quant!r}; known: {', '.join(QUANTIZATIONS)}")
+    return quant
+
+
 def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
+    quant = quantization(ctx.quant)  # every step's folder is one quant's: check it first
     device = str(ctx.options.get("device", "cuda"))
     if step == "convert_weight":
         return [*_mlc(ctx), "convert_weight", ctx.hf_dir,
-                "--quantization", ctx.quant, "--device", device, "-o", ctx.out_dir]  # fmt: skip
+                "--quantization", quant, "--device", device, "-o", ctx.out_dir]  # fmt: skip
     if step == "gen_config":
         template = str(ctx.options.get("conv_template", "LM"))  # LM: plain completion
-        argv = [*_mlc(ctx), "gen_config", ctx.hf_dir, "--quantization", ctx.quant,
+        argv = [*_mlc(ctx), "gen_config", ctx.hf_dir, "--quantization", quant,
                 "--conv-template", template, "-o", ctx.out_dir]  # fmt: skip
         for key in ("context_window_size", "prefill_chunk_size", "max_batch_size"):
             if ctx.options.get(key) is not None:

@@ -42,6 +42,7 @@ PROVENANCE = [
     Column("model", "model", "text"),
     Column("model sha", "model_sha", "hash"),
     Column("quant", "quant", "text"),
+    Column("sweep", "sweep", "text"),
 ]
 
 # the per-engine table after its offered-load column
@@ -64,13 +65,14 @@ def engine_columns(load_header: str) -> list[Column]:
     return [Column(load_header, "load_label", "load"), *ENGINE_METRICS, *PROVENANCE]
 
 
-# the cross-engine comparison: one row per engine x model x quant x point
+# the cross-engine comparison: one row per engine x model x quant x sweep x point
 COMPARISON = [
     Column("model", "model", "text"),
     Column(RATE_HEADER, "rate", "load"),
     Column(CONC_HEADER, "concurrency", "load"),
     Column("engine", "engine", "text"),
     Column("quant", "quant", "text"),
+    Column("sweep", "sweep", "text"),
     Column("engine version", "engine_version", "text"),
     Column("request throughput (req/s)", "request_throughput", "req"),
     Column("output token throughput (tok/s)", "output_throughput", "tok"),

@@ -116,7 +116,7 @@ def _machines(runs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _run_name(run: Mapping[str, Any]) -> str:
-    return " · ".join(str(run.get(k) or "?") for k in ("engine", "model", "quant"))
+    return " · ".join(str(run.get(k) or "?") for k in ("engine", "model", "quant", "sweep"))
 
 
 def _engines(runs: Sequence[Mapping[str, Any]]) -> str:
@@ -133,6 +133,7 @@ def _engines(runs: Sequence[Mapping[str, Any]]) -> str:
             + _td(run.get("model_source"))
             + _td(run.get("model_sha"), short=12)
             + _td(run.get("quant"))
+            + _td(run.get("sweep"))
             + _td(run.get("workload"))
             + _td(run.get("seed"))
             + _td(shown)
@@ -143,10 +144,10 @@ def _engines(runs: Sequence[Mapping[str, Any]]) -> str:
             + "</tr>"
         )
     head = (
-        "engine", "version", "commit", "model", "source", "model sha", "quant", "workload",
+        "engine", "version", "commit", "model", "source", "model sha", "quant", "sweep", "workload",
         "seed", "packages", "server command", "server env", "started", "finished",
     )  # fmt: skip
-    return _table(head, rows, "Engine runs (one per engine × model × quant)")
+    return _table(head, rows, "Engine runs (one per engine × model × quant × sweep)")
 
 
 def _models(models: Mapping[str, Mapping[str, Any]]) -> str:

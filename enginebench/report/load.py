@@ -27,7 +27,9 @@ RATE_KEYS = (
     "total_token_throughput",
     "achieved_request_rate",
 )
-PROVENANCE_KEYS = ("engine", "engine_version", "engine_commit", "model", "model_sha", "quant")
+PROVENANCE_KEYS = (
+    "engine", "engine_version", "engine_commit", "model", "model_sha", "quant", "sweep",
+)  # fmt: skip
 
 # status of a point: measured; summary file absent; no request completed
 OK, MISSING, NONE_COMPLETED = "ok", "missing", "none-completed"
@@ -70,10 +72,11 @@ def _latencies(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def _from_path(path: Path) -> dict[str, str]:
-    """engine/model/quant from `results/<engine>/<model>/<quant>/sweep/<point>.json`."""
+    """engine/model/quant/sweep from `.../<engine>/<model>/<quant>/<sweep>/points/<point>.json`
+    (the workflow's layout)."""
     parts = path.parts
-    if len(parts) >= 5 and parts[-2] == "sweep":
-        return {"engine": parts[-5], "model": parts[-4], "quant": parts[-3]}
+    if len(parts) >= 6 and parts[-2] == "points":
+        return dict(zip(("engine", "model", "quant", "sweep"), parts[-6:-2], strict=True))
     return {}
 
 

@@ -4,11 +4,13 @@
 Layout (`schema` 1):
   generated, generated_by {enginebench_version, enginebench_commit, enginebench_dirty,
       snakemake_version}, host (the machine that wrote the manifest; each run has its own),
-  runs[]     one per engine x model x quant: RUN_KEYS, host, packages, server_json(+_sha256)
+  runs[]     one per engine x model x quant x sweep: RUN_KEYS, host, packages,
+      server_json(+_sha256)
   results[]  one per sweep point: summary, records (+ sha256, bytes), point, engine, model,
-      quant, workload, seed, completed, failed, short_outputs, date, argv, run (its server_json)
+      quant, sweep, workload, seed, completed, failed, short_outputs, date, argv, run (its
+      server_json)
   models{}   model name -> its source record (resources/models/<model>/source.json)
-  tables[]   path, sha256, engine, model, quant
+  tables[]   path, sha256, bytes, engine, model, quant, sweep
 """
 
 from __future__ import annotations
@@ -59,14 +61,16 @@ def _file(path: Path) -> dict[str, Any]:
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
-def _triple(path: Path) -> tuple[str, str, str] | None:
-    """(engine, model, quant) of `.../<engine>/<model>/<quant>/sweep/<file>` or `.../table.csv`."""
-    parts = path.parts
-    if parts[-2:-1] == ("sweep",) and len(parts) >= 5:
-        return parts[-5], parts[-4], parts[-3]
+_WHERE_KEYS = ("engine", "model", "quant", "sweep")
+
+
+def _run_of(path: Path) -> dict[str, str | None]:
+    """engine/model/quant/sweep of `.../<engine>/<model>/<quant>/<sweep>/points/<point>.json`,
+    `.../<sweep>/server.json` or `.../<sweep>/table.csv` (the workflow's layout)."""
+    parts = path.parts[:-2] if path.parent.name == "points" else path.parts[:-1]
     if len(parts) >= 4:
-        return parts[-4], parts[-3], parts[-2]
-    return None
+        return dict(zip(_WHERE_KEYS, parts[-4:], strict=True))
+    return dict.fromkeys(_WHERE_KEYS)
 
 
 def run_entry(server_json: PathLike) -> dict[str, Any]:
@@ -90,7 +94,7 @@ def result_entry(summary_path: PathLike, run: Mapping[str, Any]) -> dict[str, An
     meta = summary.get("metadata") or {}
     records = path.with_suffix(".jsonl")
     summary_file, records_file = _file(path), _file(records)
-    triple = _triple(path) or (None, None, None)
+    where = _run_of(path)
     return {
         "summary": str(path),
         "summary_sha256": summary_file["sha256"],
@@ -99,9 +103,7 @@ def result_entry(summary_path: PathLike, run: Mapping[str, Any]) -> dict[str, An
         "records_sha256": records_file["sha256"],
         "records_bytes": records_file["bytes"],
         "point": path.stem,
-        "engine": run.get("engine") or triple[0],
-        "model": run.get("model") or triple[1],
-        "quant": run.get("quant") or triple[2],
+        **{k: run.get(k) or where[k] for k in _WHERE_KEYS},
         "workload": meta.get("workload") or run.get("workload"),
         "seed": summary.get("seed", run.get("seed")),
         "completed": summary.get("completed"),
@@ -120,26 +122,17 @@ def build_manifest(
     tables: Sequence[PathLike] = (),
 ) -> dict[str, Any]:
     runs = [run_entry(p) for p in server_jsons]
+    # a summary belongs to the server.json next to its points/ directory
     by_dir = {str(Path(r["server_json"]).parent): r for r in runs}
-    by_triple = {(r["engine"], r["model"], r["quant"]): r for r in runs}
     results = []
     for path in summaries:
         p = Path(path)
-        run = by_dir.get(str(p.parent)) or by_triple.get(_triple(p) or ("",) * 3) or {}
+        run = by_dir.get(str(p.parent.parent if p.parent.name == "points" else p.parent)) or {}
         results.append(result_entry(p, run))
     git = enginebench_git() or {}
     table_entries = []
     for path in tables:
-        engine, model, quant = _triple(Path(path)) or (None, None, None)
-        table_entries.append(
-            {
-                "path": str(path),
-                **_file(Path(path)),
-                "engine": engine,
-                "model": model,
-                "quant": quant,
-            }
-        )
+        table_entries.append({"path": str(path), **_file(Path(path)), **_run_of(Path(path))})
     return {
         "schema": SCHEMA,
         "generated": now_iso(),

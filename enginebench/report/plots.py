@@ -1,6 +1,7 @@
 """Per-model figures from the per-engine table CSVs: TTFT and TPOT percentiles vs offered
-load, achieved throughput vs offered load. One line per engine x quant (colour: engine,
-marker and dash: quant). PNG and SVG; drawn without pyplot (no global backend state; Agg)."""
+load, achieved throughput vs offered load. One line per engine x quant x sweep (colour: engine,
+marker: quant, dash: quant, or the sweep where the tables hold several). PNG and SVG; drawn without
+pyplot (no global backend state; Agg)."""
 
 from __future__ import annotations
 
@@ -72,29 +73,44 @@ def _style_x(ax: Axes, pos: dict[float, float], log: bool, xlabel: str) -> None:
     ax.grid(True, alpha=0.3)
 
 
-Styles = dict[tuple[str, str], dict[str, Any]]
+Styles = dict[tuple[str, str, str], dict[str, Any]]
 
 
 def _styles(frame: pd.DataFrame) -> Styles:
-    """Line style per (engine, quant), from every table: the same line looks the same in every
-    figure (colour by engine, marker and dash by quant)."""
+    """Line style per (engine, quant, sweep), from every table: the same line looks the same in
+    every figure (colour by engine, marker by quant, dash by quant or, with several sweeps, by
+    sweep)."""
     engines = sorted(set(frame["engine"]))
     quants = sorted(set(frame["quant"]))
+    sweeps = sorted(set(frame["sweep"]))
+    dash_by, dash_keys = (2, sweeps) if len(sweeps) > 1 else (1, quants)
+    keys = set(zip(frame["engine"], frame["quant"], frame["sweep"], strict=True))
     return {
-        (e, q): {
-            "color": _COLORS[engines.index(e) % len(_COLORS)],
-            "marker": _MARKERS[quants.index(q) % len(_MARKERS)],
-            "linestyle": _DASHES[quants.index(q) % len(_DASHES)],
+        k: {
+            "color": _COLORS[engines.index(k[0]) % len(_COLORS)],
+            "marker": _MARKERS[quants.index(k[1]) % len(_MARKERS)],
+            "linestyle": _DASHES[dash_keys.index(k[dash_by]) % len(_DASHES)],
         }
-        for e, q in zip(frame["engine"], frame["quant"], strict=True)
+        for k in keys
     }
 
 
+def _several_sweeps(frame: pd.DataFrame) -> bool:
+    """Whether a figure's rows hold several sweeps (then its labels name the sweep)."""
+    return bool(frame["sweep"].nunique() > 1)
+
+
 def _series(frame: pd.DataFrame, styles: Styles) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
-    """(label, rows, line style) per engine x quant, sorted by engine then quant."""
+    """(label, rows, line style) per engine x quant x sweep, sorted; the sweep is named only
+    where the figure holds several."""
+    several = _several_sweeps(frame)
     return [
-        (f"{engine} · {quant}", rows.sort_values("load"), styles[(engine, quant)])
-        for (engine, quant), rows in frame.groupby(["engine", "quant"], sort=True)
+        (
+            " · ".join([engine, quant, sweep] if several else [engine, quant]),
+            rows.sort_values("load"),
+            styles[(engine, quant, sweep)],
+        )
+        for (engine, quant, sweep), rows in frame.groupby(["engine", "quant", "sweep"], sort=True)
     ]
 
 
@@ -149,7 +165,7 @@ def _percentile_figure(
         ax.set_title(f"P{pct} {metric.upper()}")
         _style_latency_y(ax, frame[f"p{pct}_{metric}_ms"], f"{metric.upper()} (ms)")
         _style_x(ax, pos, log, _xlabel(mode))
-    _legend(fig, axes[0], len(series))
+    _legend(fig, axes[0], len(series), _several_sweeps(frame))
     fig.suptitle(f"{model}: {long} vs {_xlabel(mode).split(' (')[0]}")
     return fig
 
@@ -180,14 +196,16 @@ def _throughput_figure(frame: pd.DataFrame, styles: Styles, model: str, mode: Mo
     for ax in (left, right):
         ax.set_ylim(bottom=0)
         _style_x(ax, pos, log, _xlabel(mode))
-    _legend(fig, right, len(series) + 1)
+    _legend(fig, right, len(series) + 1, _several_sweeps(frame))
     fig.suptitle(f"{model}: achieved vs offered load")
     return fig
 
 
-def _legend(fig: Figure, ax: Axes, entries: int) -> None:
+def _legend(fig: Figure, ax: Axes, entries: int, sweeps: bool = False) -> None:
+    """The legend, titled with what its labels hold (the sweep too where `sweeps`)."""
+    title = "engine · quant · sweep" if sweeps else "engine · quant"
     if entries:
-        ax.legend(fontsize=8, loc="best", title="engine · quant", title_fontsize=8)
+        ax.legend(fontsize=8, loc="best", title=title, title_fontsize=8)
 
 
 def _empty_figure(model: str, mode: Mode, kind: str) -> Figure:
@@ -211,9 +229,11 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
 def _load_tables(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
     frames = [f for f in (read_engine_table(p) for p in table_csvs) if len(f)]
     if not frames:
-        return pd.DataFrame(columns=["model", "engine", "quant", "mode", "load"])
+        return pd.DataFrame(columns=["model", "engine", "quant", "sweep", "mode", "load"])
     frame = pd.concat(frames, ignore_index=True)
-    for key in ("model", "engine", "quant"):
+    for key in ("model", "engine", "quant", "sweep"):
+        if key not in frame:
+            frame[key] = None
         frame[key] = frame[key].fillna("?").astype(str)
     return frame
 

@@ -119,19 +119,21 @@ def write_synthetic_results(
     models: Sequence[str] = ("tiny",),
     quants: Sequence[str] = ("q8_0",),
     points: Sequence[str] = ("rate-1", "rate-2", "rate-4", "rate-inf"),
+    sweep_name: str = "default",
 ) -> dict[tuple[str, str, str], list[Path]]:
-    """`root/<engine>/<model>/<quant>/sweep/{<point>.json, server.json}` for every combination;
-    returns (engine, model, quant) -> summary paths."""
+    """The workflow's layout, `root/<engine>/<model>/<quant>/<sweep>/{server.json,
+    points/<point>.json}`, for every combination; returns (engine, model, quant) -> summary
+    paths."""
     from enginebench.report.points import parse_point
 
     written: dict[tuple[str, str, str], list[Path]] = {}
     for e_idx, engine in enumerate(engines):
         for model in models:
             for quant in quants:
-                sweep = Path(root) / engine / model / quant / "sweep"
-                sweep.mkdir(parents=True, exist_ok=True)
-                (sweep / "server.json").write_text(
-                    json.dumps(synthetic_server(engine, model, quant))
+                run = Path(root) / engine / model / quant / sweep_name
+                (run / "points").mkdir(parents=True, exist_ok=True)
+                (run / "server.json").write_text(
+                    json.dumps(synthetic_server(engine, model, quant) | {"sweep": sweep_name})
                 )
                 paths = []
                 for label in points:
@@ -140,7 +142,7 @@ def write_synthetic_results(
                     summary = synthetic_summary(
                         point, capacity=6.0 + 3.0 * e_idx, engine=engine, model=model
                     )
-                    path = sweep / f"{label}.json"
+                    path = run / "points" / f"{label}.json"
                     path.write_text(json.dumps(summary, indent=1))
                     paths.append(path)
                 written[(engine, model, quant)] = paths

@@ -88,7 +88,8 @@ def _blank(value: Any) -> bool:
 
 def _title(frame: pd.DataFrame) -> str:
     first = frame.iloc[0] if len(frame) else {}
-    parts = [str(first.get(k) or "?") for k in ("engine", "model", "quant")] if len(frame) else []
+    keys = ("engine", "model", "quant", "sweep")
+    parts = [str(first.get(k) or "?") for k in keys] if len(frame) else []
     return " · ".join(parts) if parts else "engine table"
 
 
@@ -99,7 +100,7 @@ def write_engine_table(
     out_md: PathLike,
     out_html: PathLike,
 ) -> pd.DataFrame:
-    """The table of one engine x model x quant from its sweep-point summaries
+    """The table of one engine x model x quant x sweep from its sweep-point summaries
     (`rate-<r>.json`, `conc-<n>.json`; a missing file gives a blank row) and its `server.json`.
     Returns the loaded frame."""
     frame = engine_frame(summary_paths, server_json)
@@ -152,7 +153,8 @@ def _parse_load(header: str, value: Any) -> SweepPoint:
 
 def comparison_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
     """All per-engine tables stacked, sorted by model, then offered load (open loop before
-    closed loop, `inf` last), then engine and quant: the same load lines up across engines."""
+    closed loop, `inf` last), then engine, quant and sweep: the same load lines up across
+    engines."""
     frames = [read_engine_table(p) for p in table_csvs]
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -166,9 +168,12 @@ def comparison_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
         for m, x in zip(frame["mode"], frame["load"], strict=True)
     ]
     frame["_mode"] = [0 if m == "rate" else 1 for m in frame["mode"]]
-    for key in ("model", "engine", "quant"):
+    for key in ("model", "engine", "quant", "sweep"):
+        if key not in frame:  # a table written before the column existed (no sweep column)
+            frame[key] = None
         frame[key] = frame[key].fillna("").astype(str)
-    frame = frame.sort_values(["model", "_mode", "load", "engine", "quant"], kind="stable")
+    order = ["model", "_mode", "load", "engine", "quant", "sweep"]
+    frame = frame.sort_values(order, kind="stable")
     return frame.drop(columns="_mode").reset_index(drop=True)
 
 

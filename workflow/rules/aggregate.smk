@@ -5,10 +5,10 @@ rule engine_table:
     input:
         unpack(table_inputs),
     output:
-        csv="results/{engine}/{model}/{quant}/table.csv",
-        md="results/{engine}/{model}/{quant}/table.md",
+        csv="results/{engine}/{model}/{quant}/{sweep}/table.csv",
+        md="results/{engine}/{model}/{quant}/{sweep}/table.md",
         html=report(
-            "results/{engine}/{model}/{quant}/table.html",
+            "results/{engine}/{model}/{quant}/{sweep}/table.html",
             caption="../report/engine_table.rst",
             category="{engine}",
             subcategory="{model}",
@@ -16,13 +16,16 @@ rule engine_table:
                 "engine": "{engine}",
                 "model": "{model}",
                 "quant": "{quant}",
+                "sweep": "{sweep}",
                 "item": "table",
             },
         ),
     log:
-        "logs/engine_table/{engine}-{model}-{quant}.log",
+        "logs/engine_table/{engine}/{model}/{quant}/{sweep}.log",
     conda:
         "../../envs/enginebench.yaml"
+    params:
+        summaries=table_summaries,
     script:
         "../scripts/engine_table.py"
 
@@ -76,6 +79,30 @@ rule plots:
             labels={"model": "{model}", "item": "throughput vs offered rate"},
         ),
         throughput_svg="results/plots/{model}-throughput.svg",
+        ttft_conc_png=report(
+            "results/plots/{model}-ttft-conc.png",
+            caption="../report/ttft_conc.rst",
+            category="Comparison",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": "TTFT vs concurrency"},
+        ),
+        ttft_conc_svg="results/plots/{model}-ttft-conc.svg",
+        tpot_conc_png=report(
+            "results/plots/{model}-tpot-conc.png",
+            caption="../report/tpot_conc.rst",
+            category="Comparison",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": "TPOT vs concurrency"},
+        ),
+        tpot_conc_svg="results/plots/{model}-tpot-conc.svg",
+        throughput_conc_png=report(
+            "results/plots/{model}-throughput-conc.png",
+            caption="../report/throughput_conc.rst",
+            category="Comparison",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": "throughput vs concurrency"},
+        ),
+        throughput_conc_svg="results/plots/{model}-throughput-conc.svg",
     log:
         "logs/plots/{model}.log",
     conda:
@@ -87,7 +114,7 @@ rule plots:
 rule manifest:
     input:
         servers=all_server_jsons,
-        summaries=all_summaries,
+        points=all_points_dirs,
         models=all_model_sources,
         tables=all_table_csvs,
     output:
@@ -103,5 +130,7 @@ rule manifest:
         "logs/manifest/manifest.log",
     conda:
         "../../envs/enginebench.yaml"
+    params:
+        summaries=all_summaries,
     script:
         "../scripts/manifest.py"

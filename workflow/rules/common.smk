@@ -15,7 +15,22 @@ from enginebench.engines.registry import ENGINES
 from enginebench.engines.spec import EngineConfigError
 from enginebench.models.gguf import QUANT_TYPES
 
+if "sweep" in config:  # the key of enginebench <= 0.1, before named sweeps
+    raise WorkflowError(
+        "config: `sweep:` is now `sweeps:`, a mapping of named sweeps; "
+        "move its keys under `sweeps: {default: {...}}`"
+    )
 validate(config, "../schemas/config.schema.yaml")
+
+
+# path segments: a name never spans a "/" (results/{engine}/{model}/{quant}/{sweep}/...)
+wildcard_constraints:
+    engine=r"[^/]+",
+    model=r"[^/]+",
+    quant=r"[^/]+",
+    sweep=r"[^/]+",
+    step=r"[^/]+",
+
 
 HF_FORMATS = ("hf",)
 GGUF_OUTTYPES = ("f16", "bf16", "f32")
@@ -50,6 +65,21 @@ def _check_config():
         fmt = ENGINES[engine].model_format
         for quant in bench["quants"]:
             _check_quant(where, engine, fmt, model, quant)
+        for sweep in bench["sweeps"]:
+            if sweep not in config["sweeps"]:
+                _fail(
+                    f"{where}.sweeps: {sweep!r} is not defined under `sweeps:`; "
+                    f"defined: {', '.join(sorted(config['sweeps']))}"
+                )
+    runs = bench_runs()
+    if len(set(runs)) < len(runs):
+        dup = next(r for r in runs if runs.count(r) > 1)
+        _fail(
+            f"benchmarks: {'/'.join(dup)} is listed twice; list each combination once"
+        )
+    for name, sweep in config["sweeps"].items():
+        if not sweep["request_rates"] and not sweep["concurrency"]:
+            _fail(f"sweeps.{name}: no points; give request_rates and/or concurrency")
     for name, eng in config["engines"].items():
         if name not in ENGINES:
             _fail(
@@ -123,10 +153,13 @@ def all_cores():
         return 1
 
 
-def bench_matrix():
-    """Every (engine, model, quant) the config asks for."""
+def bench_runs():
+    """Every (engine, model, quant, sweep): one serve job, one server, one table each."""
     return [
-        (b["engine"], b["model"], q) for b in config["benchmarks"] for q in b["quants"]
+        (b["engine"], b["model"], q, s)
+        for b in config["benchmarks"]
+        for q in b["quants"]
+        for s in b["sweeps"]
     ]
 
 
@@ -136,8 +169,9 @@ def fmt_rate(rate):
     return str(int(rate)) if float(rate).is_integer() else str(rate)
 
 
-def sweep_points():
-    sweep = config["sweep"]
+def sweep_points(name):
+    """Point names of the named sweep, in the order they run: rates, then concurrencies."""
+    sweep = config["sweeps"][name]
     return [f"rate-{fmt_rate(r)}" for r in sweep["request_rates"]] + [
         f"conc-{c}" for c in sweep["concurrency"]
     ]
@@ -291,29 +325,37 @@ def engine_uses_gpu(engine):
 
 
 # workload -------------------------------------------------------------------
-def prompts_file(model):
-    return f"results/datasets/{model}/{config['workload']['name']}.jsonl"
+def prompts_needed(sweep):
+    spec = config["sweeps"][sweep]
+    return max(spec["num_prompts"], spec["concurrency_num_prompts"])
 
 
-def sweep_dir(engine, model, quant):
-    return f"results/{engine}/{model}/{quant}/sweep"
+def prompts_file(model, sweep):
+    """One seeded prompt file per model x workload x count: sweeps of the same size share it, and
+    a sweep that needs more prompts does not change the others' input."""
+    workload = config["workload"]["name"]
+    return f"results/datasets/{model}/{workload}/{prompts_needed(sweep)}.jsonl"
 
 
-def sweep_outputs(engine, model, quant):
-    base = sweep_dir(engine, model, quant)
-    return [f"{base}/{p}.{ext}" for p in sweep_points() for ext in ("json", "jsonl")]
+def sweep_dir(engine, model, quant, sweep):
+    return f"results/{engine}/{model}/{quant}/{sweep}"
 
 
-def table_outputs(engine, model, quant):
-    return [
-        f"results/{engine}/{model}/{quant}/table.{ext}" for ext in ("csv", "md", "html")
-    ]
+def summaries_of(engine, model, quant, sweep):
+    """The summary JSON of each point, inside the serve job's points/ directory."""
+    points = f"{sweep_dir(engine, model, quant, sweep)}/points"
+    return [f"{points}/{p}.json" for p in sweep_points(sweep)]
+
+
+def table_outputs(engine, model, quant, sweep):
+    base = sweep_dir(engine, model, quant, sweep)
+    return [f"{base}/table.{ext}" for ext in ("csv", "md", "html")]
 
 
 def final_outputs():
     outs = []
-    for engine, model, quant in bench_matrix():
-        outs += table_outputs(engine, model, quant)
+    for run in bench_runs():
+        outs += table_outputs(*run)
     outs += [f"results/comparison.{ext}" for ext in ("csv", "md", "html")]
     outs += [
         f"results/plots/{m}-{name}" for m in plot_models() for name in plot_names()
@@ -323,13 +365,14 @@ def final_outputs():
 
 
 def plot_models():
-    return sorted({m for _, m, _ in bench_matrix()})
+    return sorted({run[1] for run in bench_runs()})
 
 
 def plot_names():
     return [
-        f"{kind}.{ext}"
+        f"{kind}{loop}.{ext}"
         for kind in ("ttft", "tpot", "throughput")
+        for loop in ("", "-conc")
         for ext in ("png", "svg")
     ]
 
@@ -356,7 +399,7 @@ def serve_inputs(wildcards):
     return {
         "model": model_artifact(e, m, q),
         "software": engine_software(e),
-        "prompts": prompts_file(m),
+        "prompts": prompts_file(m, wildcards.sweep),
         "tokenizer": tokenizer_dir(m),
         "model_source": model_source_json(m),
     }
@@ -373,9 +416,11 @@ def serve_params(wildcards):
         "readiness_timeout": eng["readiness_timeout"],
         "base_url": eng.get("base_url"),
         "api_key_env": eng.get("api_key_env"),
-        "sweep": config["sweep"],
+        # only this sweep's definition: a change to another sweep does not rerun this job
+        "sweep_name": wildcards.sweep,
+        "sweep": config["sweeps"][wildcards.sweep],
         "workload": config["workload"],
-        "points": sweep_points(),
+        "points": sweep_points(wildcards.sweep),
         "software_id": (
             llamacpp_tag() if ENGINES[e].software == "cmake" else env_key_or_none(e)
         ),
@@ -419,26 +464,34 @@ def serve_gpu(wildcards):
     return 1 if engine_uses_gpu(wildcards.engine) else 0
 
 
+def _run_of(wildcards):
+    return wildcards.engine, wildcards.model, wildcards.quant, wildcards.sweep
+
+
 def table_inputs(wildcards):
-    e, m, q = wildcards.engine, wildcards.model, wildcards.quant
-    return {
-        "summaries": [f"{sweep_dir(e, m, q)}/{p}.json" for p in sweep_points()],
-        "server": f"{sweep_dir(e, m, q)}/server.json",
-    }
+    base = sweep_dir(*_run_of(wildcards))
+    return {"points": f"{base}/points", "server": f"{base}/server.json"}
+
+
+def table_summaries(wildcards):
+    """Every point the sweep defines, so that a point missing from points/ shows as missing."""
+    return summaries_of(*_run_of(wildcards))
 
 
 def all_table_csvs(wildcards=None):
-    return [table_outputs(e, m, q)[0] for e, m, q in bench_matrix()]
+    return [table_outputs(*run)[0] for run in bench_runs()]
 
 
 def model_table_csvs(wildcards):
-    return [
-        table_outputs(e, m, q)[0] for e, m, q in bench_matrix() if m == wildcards.model
-    ]
+    return [table_outputs(*run)[0] for run in bench_runs() if run[1] == wildcards.model]
 
 
 def all_server_jsons(wildcards=None):
-    return [f"{sweep_dir(e, m, q)}/server.json" for e, m, q in bench_matrix()]
+    return [f"{sweep_dir(*run)}/server.json" for run in bench_runs()]
+
+
+def all_points_dirs(wildcards=None):
+    return [f"{sweep_dir(*run)}/points" for run in bench_runs()]
 
 
 def all_model_sources(wildcards=None):
@@ -478,21 +531,12 @@ def prompts_tokenizer(wildcards):
     return tokenizer_dir(wildcards.model)
 
 
-def max_prompts_needed():
-    sweep = config["sweep"]
-    return max(sweep["num_prompts"], sweep["concurrency_num_prompts"])
-
-
-def serve_out_dir(wildcards):
-    return sweep_dir(wildcards.engine, wildcards.model, wildcards.quant)
+def prompts_count(wildcards):
+    return int(wildcards.n)
 
 
 def all_summaries(wildcards=None):
-    return [
-        f"{sweep_dir(e, m, q)}/{p}.json"
-        for e, m, q in bench_matrix()
-        for p in sweep_points()
-    ]
+    return [path for run in bench_runs() for path in summaries_of(*run)]
 
 
 # validated last: the checks use the path helpers above

@@ -1,18 +1,21 @@
-# Serve and sweep: one job per engine x model x quant owns the server for the whole sweep.
+# Serve and sweep: one job per engine x model x quant x named sweep owns the server for the
+# whole sweep.
 
 
 rule materialize_prompts:
     input:
         tokenizer=prompts_tokenizer,
     output:
-        "results/datasets/{model}/{workload}.jsonl",
+        "results/datasets/{model}/{workload}/{n}.jsonl",
     log:
-        "logs/materialize_prompts/{model}-{workload}.log",
+        "logs/materialize_prompts/{model}-{workload}-{n}.log",
+    wildcard_constraints:
+        n=r"\d+",
     conda:
         "../../envs/enginebench.yaml"
     params:
         workload=config["workload"],
-        num_prompts=max_prompts_needed(),
+        num_prompts=prompts_count,
     script:
         "../scripts/materialize_prompts.py"
 
@@ -21,15 +24,12 @@ rule serve_sweep:
     input:
         unpack(serve_inputs),
     output:
-        expand(
-            "results/{{engine}}/{{model}}/{{quant}}/sweep/{point}.{ext}",
-            point=sweep_points(),
-            ext=["json", "jsonl"],
-        ),
-        server="results/{engine}/{model}/{quant}/sweep/server.json",
+        # a directory: the points come from the named sweep, and differ between sweeps
+        points=directory("results/{engine}/{model}/{quant}/{sweep}/points"),
+        server="results/{engine}/{model}/{quant}/{sweep}/server.json",
     log:
-        server="logs/serve/{engine}/{model}/{quant}.server.log",
-        sweep="logs/serve/{engine}/{model}/{quant}.log",
+        server="logs/serve/{engine}/{model}/{quant}/{sweep}.server.log",
+        sweep="logs/serve/{engine}/{model}/{quant}/{sweep}.log",
     conda:
         "../../envs/enginebench.yaml"
     threads: all_cores()
@@ -37,6 +37,5 @@ rule serve_sweep:
         gpu=serve_gpu,
     params:
         p=serve_params,
-        out_dir=serve_out_dir,
     script:
         "../scripts/serve_sweep.py"

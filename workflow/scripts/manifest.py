@@ -7,7 +7,7 @@ inp, out = snakemake.input, snakemake.output
 with logged(snakemake.log[0]):
     write_manifest(
         server_jsons=list(inp.servers),
-        summaries=list(inp.summaries),
+        summaries=list(snakemake.params.summaries),
         model_sources=list(inp.models),
         tables=list(inp.tables),
         out_json=out.manifest,

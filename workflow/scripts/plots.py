@@ -1,4 +1,5 @@
-"""TTFT/TPOT percentiles and achieved throughput vs offered rate, for one model."""
+"""TTFT/TPOT percentiles and achieved throughput vs offered load (open and closed loop), for one
+model."""
 
 from pathlib import Path
 
@@ -7,4 +8,6 @@ from enginebench.scriptio import logged
 
 with logged(snakemake.log[0]):
     out_dir = Path(snakemake.output.ttft_png).parent
-    write_plots(list(snakemake.input), out_dir, [snakemake.wildcards.model])
+    write_plots(
+        list(snakemake.input), out_dir, [snakemake.wildcards.model], ("rate", "concurrency")
+    )

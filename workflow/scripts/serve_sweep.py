@@ -1,4 +1,4 @@
-"""Own one engine server for the whole sweep: start, warm up, run the points in order, stop."""
+"""Own one engine server for one named sweep: start, warm up, run the points in order, stop."""
 
 import sys
 from pathlib import Path
@@ -20,7 +20,9 @@ cfg = SweepConfig(
     model=model,
     served_name=w.model,
     quant=w.quant,
-    out_dir=snakemake.params.out_dir,
+    sweep=w.sweep,
+    out_dir=snakemake.output.points,
+    server_json=snakemake.output.server,
     prompts_file=inp.prompts,
     tokenizer=inp.tokenizer,
     points=points_from_config(p["sweep"]),
@@ -54,4 +56,4 @@ if status != 0:
     error = read_json(server).get("error") if server.is_file() else None
     where = f"see {snakemake.log.sweep} and {snakemake.log.server}"
     what = error or "a sweep point failed"
-    sys.exit(f"serve_sweep {w.engine}/{w.model}/{w.quant} failed: {what}; {where}")
+    sys.exit(f"serve_sweep {w.engine}/{w.model}/{w.quant}/{w.sweep} failed: {what}; {where}")
