@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from enginebench.jsonfile import read_json, write_json
+
+__all__ = ["logged", "read_json", "write_json"]
 
 
 @contextlib.contextmanager
@@ -35,14 +37,3 @@ def logged(log_path: str | os.PathLike[str]) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
-
-
-def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
-
-
-def read_json(path: str | os.PathLike[str]) -> Any:
-    return json.loads(Path(path).read_text())

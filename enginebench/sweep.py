@@ -38,6 +38,7 @@ from enginebench.engines.server import (
     server_env,
 )
 from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
+from enginebench.jsonfile import write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.provenance import run_provenance
 
@@ -257,12 +258,6 @@ def engine_version(spec: EngineSpec, ctx: ServerContext, env: Mapping[str, str])
     return out
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def run_sweep(cfg: SweepConfig) -> int:
     """Serve, warm up, run every point in order, stop. 0 when every point succeeded."""
     if threading.current_thread() is threading.main_thread():
@@ -324,7 +319,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     finally:
         record["sweep_finished_at"] = _now()
         record.update(_provenance(cfg, spec, record))
-        _write_json(server_json, record)
+        write_json(server_json, record, sort_keys=False)  # in the order it was recorded
     return 1 if failed else 0
 
 

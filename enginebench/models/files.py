@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from enginebench.provenance import sha256_file
 
-__all__ = ["atomic_dir", "file_lock", "hash_tree", "sha256_file", "write_json"]
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Sorted, indented JSON: stable bytes for stable hashes."""
-    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+__all__ = ["atomic_dir", "file_lock", "hash_tree", "sha256_file"]
 
 
 def hash_tree(root: Path) -> dict[str, str]:

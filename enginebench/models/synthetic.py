@@ -25,7 +25,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from enginebench.models.files import atomic_dir, hash_tree, write_json
+from enginebench.jsonfile import write_json
+from enginebench.models.files import atomic_dir, hash_tree
 from enginebench.models.tokenizer import (
     BOS_ID,
     EOS_ID,

@@ -16,7 +16,7 @@ from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from enginebench.models.files import write_json
+from enginebench.jsonfile import write_json
 
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>")  # ids 0..3, Llama-2 convention
 UNK_ID, BOS_ID, EOS_ID, PAD_ID = range(4)

@@ -1,0 +1,24 @@
+"""JSON files as the project writes them: indented, keys sorted unless the order means something
+(stable bytes, so stable hashes), replaced atomically (a reader or an interrupted job never leaves
+half a file)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+PathLike = str | os.PathLike[str]
+
+
+def write_json(path: PathLike, data: Any, *, sort_keys: bool = True) -> None:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys, default=str) + "\n")
+    os.replace(tmp, out)
+
+
+def read_json(path: PathLike) -> Any:
+    return json.loads(Path(path).read_text())
