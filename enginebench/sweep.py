@@ -38,8 +38,9 @@ from enginebench.engines.server import (
     server_env,
 )
 from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
-from enginebench.jsonfile import write_json
+from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
+from enginebench.models.files import weights_sha256
 from enginebench.provenance import run_provenance
 
 VERSION_TIMEOUT_S = 180
@@ -307,6 +308,10 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     server_json.parent.mkdir(parents=True, exist_ok=True)
     failed = 0
     try:
+        if spec.server_argv is not None:  # what the server loads, hashed once before it starts
+            t0 = time.monotonic()
+            record["model_file_sha256"] = weights_sha256(cfg.model)
+            _log(f"sha256 of {cfg.model}: {time.monotonic() - t0:.1f} s")
         record["version"] = engine_version(spec, ctx, env)
         if spec.server_argv is None:
             failed = _sweep_external(cfg, spec, served, style, record)
@@ -323,8 +328,11 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     return 1 if failed else 0
 
 
-def _provenance(cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The provenance every table row and the manifest read (enginebench.provenance)."""
+def _provenance(
+    cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any], packages: bool = True
+) -> dict[str, Any]:
+    """The provenance every table row and the manifest read (enginebench.provenance);
+    `packages`: list the engine venv's packages (a `pip list`, server.json only)."""
     meta = cfg.metadata
     version = record.get("version") or {}
     prov = run_provenance(
@@ -337,15 +345,37 @@ def _provenance(cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any]) -
         server_argv=record.get("argv") or (),
         model_source=meta.get("model_source"),
         model_sha=meta.get("model_sha"),
+        model_file_sha256=record.get("model_file_sha256"),
         workload=meta.get("workload"),
         seed=cfg.seed,
         started=record.get("sweep_started_at"),
         finished=record.get("sweep_finished_at"),
-        python_exe=cfg.python,
+        python_exe=cfg.python if packages else None,
     )
     prov["model_path"] = cfg.model
     prov.pop("env")  # the record's own `env` (the engine's variables, secrets redacted) stays
     return prov
+
+
+def _summary_provenance(
+    cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What each point's summary carries under `provenance`: the run's record (engine version,
+    server argv and env, model identity, host, versions; not the venv's package list, which stays
+    in server.json), with the point's own start and end set per point."""
+    prov = _provenance(cfg, spec, record, packages=False)
+    prov.pop("packages")
+    prov["env"] = record.get("env")
+    return prov
+
+
+def _stamp(summary: Path, provenance: Mapping[str, Any]) -> None:
+    """Add `provenance` to a point's summary JSON (a point that wrote none is left alone)."""
+    if not summary.is_file():
+        return
+    data = read_json(summary)
+    if isinstance(data, dict):
+        write_json(summary, {**data, "provenance": dict(provenance)}, sort_keys=False)
 
 
 def _sweep_managed(
@@ -419,6 +449,7 @@ def _points(
         record["warmup"] = {"argv": argv, "returncode": rc, "seconds": time.monotonic() - t0}
         _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
     failed = 0
+    provenance = _summary_provenance(cfg, spec, record)
     for point in cfg.points:
         if server is not None and server.proc is not None and server.proc.poll() is not None:
             tail = log_tail(server.log_path, 20)
@@ -434,12 +465,14 @@ def _points(
             continue
         argv = bench_argv(cfg, base_url, served, style, model_check, point)
         _log(f"{point.name}: {' '.join(argv[3:])}")
-        t0 = time.monotonic()
+        t0, started = time.monotonic(), _now()
         rc = subprocess.run(argv).returncode
         seconds = round(time.monotonic() - t0, 3)
         record["points"].append(
             {"name": point.name, "returncode": rc, "seconds": seconds, "argv": argv}
         )
+        point_prov = {**provenance, "started": started, "finished": _now()}
+        _stamp(Path(cfg.out_dir) / f"{point.name}.json", point_prov)
         # failed requests are data (counted in the summary and the tables), not a failed point
         if rc == EXIT_FAILED_REQUESTS:
             _log(f"{point.name}: done, with failed requests (counted in its summary)")

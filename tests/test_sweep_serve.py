@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import subprocess
@@ -173,6 +174,34 @@ def test_sweep_runs_points_in_order_and_records_server(
     assert server["server"]["startup_s"] > 0 and server["server"]["stopped_at"]
     assert server["warmup"]["returncode"] == 0 and server["secret_env_passed"] == ["MY_SECRET"]
     assert "s3cret" not in (out / "server.json").read_text()
+
+
+def test_every_summary_carries_the_runs_provenance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    weights = tmp_path / "model.gguf"
+    weights.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("conc", 2.0, 4)]
+    cfg = _cfg(tmp_path, engine="fake", model=str(weights), prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts, sweep="nightly", quant="q8",
+               secret_env=["MY_SECRET"], env={"X": "y"})  # fmt: skip
+    assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 0
+    out = Path(cfg.out_dir)
+    server = json.loads((out / "server.json").read_text())
+    assert server["model_file_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert server["sweep"] == "nightly" and server["packages"] is None  # no venv python here
+    times = []
+    for name in ("rate-inf", "conc-2"):
+        text = (out / f"{name}.json").read_text()
+        prov = json.loads(text)["provenance"]
+        assert "s3cret" not in text
+        for key in ("engine_version", "server_argv", "model_file_sha256", "quant", "sweep",
+                    "enginebench_version", "snakemake_version", "env"):  # fmt: skip
+            assert prov[key] == server[key], key
+        assert prov["host"]["cpu"] == server["host"]["cpu"] and "packages" not in prov
+        assert server["started"] <= prov["started"] <= prov["finished"] <= server["finished"]
+        times.append((prov["started"], prov["finished"]))
+    assert times[0][1] <= times[1][0]  # each point's own times, in the order they ran
 
 
 def test_failed_point_keeps_the_others(

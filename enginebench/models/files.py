@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from enginebench.provenance import sha256_file
 
-__all__ = ["atomic_dir", "file_lock", "hash_tree", "sha256_file"]
+__all__ = ["atomic_dir", "file_lock", "files_digest", "hash_tree", "sha256_file", "weights_sha256"]
 
 
 def hash_tree(root: Path) -> dict[str, str]:
@@ -22,6 +24,22 @@ def hash_tree(root: Path) -> dict[str, str]:
         if p.is_file():
             out[p.relative_to(root).as_posix()] = sha256_file(p)
     return out
+
+
+def files_digest(files: dict[str, str]) -> str:
+    """One sha256 for a set of files: over their sorted {relative path: file hash} map."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def weights_sha256(path: str | os.PathLike[str]) -> str | None:
+    """What a server loads, hashed: a file's sha256, or a folder's files_digest of hash_tree
+    (for a synthetic or local model the same value as its model sha). None when absent."""
+    p = Path(path)
+    if p.is_file():
+        return sha256_file(p)
+    if p.is_dir():
+        return files_digest(hash_tree(p))
+    return None
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from enginebench.models.files import atomic_dir, hash_tree, sha256_file
+from enginebench.models.files import atomic_dir, files_digest, hash_tree, sha256_file
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 # GGUF, and the legacy GGML/GGMF/GGJT magics as they appear on disk (little-endian uint32).
@@ -197,8 +197,5 @@ def model_sha(source: dict[str, Any]) -> str | None:
         return str(source["commit"])
     files = source.get("files")
     if isinstance(files, dict) and files:
-        import hashlib
-        import json
-
-        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+        return files_digest(files)
     return source.get("sha256")

@@ -132,6 +132,7 @@ def _engines(runs: Sequence[Mapping[str, Any]]) -> str:
             + _td(run.get("model"))
             + _td(run.get("model_source"))
             + _td(run.get("model_sha"), short=12)
+            + _td(run.get("model_file_sha256"), short=12)
             + _td(run.get("quant"))
             + _td(run.get("sweep"))
             + _td(run.get("workload"))
@@ -144,8 +145,9 @@ def _engines(runs: Sequence[Mapping[str, Any]]) -> str:
             + "</tr>"
         )
     head = (
-        "engine", "version", "commit", "model", "source", "model sha", "quant", "sweep", "workload",
-        "seed", "packages", "server command", "server env", "started", "finished",
+        "engine", "version", "commit", "model", "source", "model sha", "weights sha256", "quant",
+        "sweep", "workload", "seed", "packages", "server command", "server env", "started",
+        "finished",
     )  # fmt: skip
     return _table(head, rows, "Engine runs (one per engine × model × quant × sweep)")
 
