@@ -13,6 +13,8 @@ import pytest
 
 from enginebench.report.points import SweepPoint, parse_point
 from enginebench.report.synthetic import (
+    SYNTHETIC_GPU,
+    synthetic_provenance,
     synthetic_server,
     synthetic_summary,
     write_synthetic_results,
@@ -50,6 +52,30 @@ SEED_002 = [
 ]
 # the provenance columns at the end of every per-engine table
 PROVENANCE = SEED_002[-7:]
+# the rest of the provenance, after those, in the CSV only
+DETAILS = [
+    "model source",
+    "model file sha256",
+    "model path",
+    "workload",
+    "seed",
+    "server argv",
+    "server env",
+    "enginebench version",
+    "enginebench commit",
+    "enginebench uncommitted changes",
+    "snakemake version",
+    "host",
+    "CPU",
+    "usable CPU cores",
+    "memory (bytes)",
+    "cgroup memory limit (bytes)",
+    "GPU",
+    "GPU driver",
+    "CUDA version",
+    "started",
+    "finished",
+]
 
 # a hand-written summary: every value distinct, so a wrong mapping shows
 HAND = {
@@ -105,7 +131,7 @@ def test_columns_exact_and_points_sorted(sweep: Path) -> None:
     summaries = sorted((sweep / "points").glob("rate-*.json"))  # name order: 0.5, 10, 2, inf
     frame = write_engine_table(summaries, sweep / "server.json", *_outs(sweep))
     table = pd.read_csv(sweep / "table.csv")
-    assert list(table.columns) == ["request-rate (req/s)", *SEED_002]
+    assert list(table.columns) == ["request-rate (req/s)", *SEED_002, *DETAILS]
     assert list(table["request-rate (req/s)"]) == [0.5, 2, 10, math.inf]
     assert list(frame["point"]) == ["rate-0.5", "rate-2", "rate-10", "rate-inf"]
     assert set(table["engine"]) == {"eng"} and set(table["quant"]) == {"q4"}
@@ -194,7 +220,7 @@ def test_missing_and_failed_points(sweep: Path) -> None:
     assert list(table["failed requests"][:3]) == [3, 0, 100]
     assert list(table["short outputs"][:2]) == [2, 0]
     assert table.iloc[2][["P50 TTFT (ms)", "P99 TPOT (ms)"]].isna().all()  # zero requests
-    assert table.iloc[3].drop(["request-rate (req/s)", *PROVENANCE]).isna().all()
+    assert table.iloc[3].drop(["request-rate (req/s)", *PROVENANCE, *DETAILS]).isna().all()
     assert table.iloc[3]["engine"] == "eng" and table.iloc[3]["sweep"] == "default"
     md = (sweep / "table.md").read_text()
     assert md.count("—") >= 15 and "not measured" in md
@@ -246,6 +272,15 @@ def test_read_back_round_trip(sweep: Path) -> None:
         assert back[key].tolist() == pytest.approx(frame[key].tolist(), rel=1e-9)
     assert back["engine_version"].tolist() == ["1.2.3"] * 4
     assert back["sweep"].tolist() == ["default"] * 4
+    assert back["workload"].tolist() == ["random-128-64"] * 4  # CSV-only columns come back
+    assert back["memory_bytes"].tolist() == [str(64 * 2**30)] * 4
+    # a header this reader does not know is ignored
+    wider = pd.read_csv(sweep / "table.csv", dtype=str, keep_default_na=False)
+    wider["from a newer writer"] = "x"
+    wider.to_csv(sweep / "wider.csv", index=False)
+    again = read_engine_table(sweep / "wider.csv")
+    assert list(again.columns) == list(back.columns)
+    assert again["p99_ttft_ms"].tolist() == back["p99_ttft_ms"].tolist()
 
 
 def test_engine_version_stays_text(tmp_path: Path) -> None:
@@ -351,6 +386,170 @@ def test_server_json_in_the_summary_list_is_skipped(sweep: Path) -> None:
     paths = [*sorted((sweep / "points").glob("*.json")), sweep / "server.json"]
     frame = write_engine_table(paths, sweep / "server.json", *_outs(sweep))
     assert len(frame) == 4
+
+
+# -- the rest of the provenance, CSV only -----------------------------------------------------
+
+# the point's own times, unlike the whole sweep's in server.json
+POINT_TIMES = {
+    "rate-1": ("2025-03-02T10:00:05+00:00", "2025-03-02T10:01:40+00:00"),
+    "rate-inf": ("2025-03-02T10:02:00+00:00", "2025-03-02T10:02:31+00:00"),
+}
+
+
+def _stamped(d: Path, server: dict[str, Any], **prov: Any) -> list[Path]:
+    """rate-1 and rate-inf summaries carrying the sweep's `provenance` block (its values
+    changed by `prov`), each with its own start and end; `server` as server.json."""
+    paths = []
+    for label, (started, finished) in POINT_TIMES.items():
+        block = synthetic_provenance("eng", "tiny", "q4", "default", gpu=SYNTHETIC_GPU)
+        block |= {"started": started, "finished": finished, **prov}
+        paths.append(_write(d / "points" / f"{label}.json", _summary(label, provenance=block)))
+    _write(d / "server.json", server | {"sweep": "default"})
+    return paths
+
+
+def _csv_rows(d: Path) -> list[dict[str, Any]]:
+    table = pd.read_csv(d / "table.csv", dtype=str, keep_default_na=False)
+    return [dict(row) for _, row in table.iterrows()]
+
+
+def test_csv_carries_the_summarys_provenance(tmp_path: Path) -> None:
+    d = tmp_path / "results" / "eng" / "tiny" / "q4" / "default"
+    # server.json disagrees everywhere: the summary's own provenance wins
+    server = synthetic_server("eng", "tiny", "q4") | {
+        "engine_version": "9.9.9",
+        "workload": "server-workload",
+        "host": {"hostname": "server-host", "cpu": {"model": "Server CPU"}, "gpu": None},
+        "env": {"OMP_NUM_THREADS": "99"},
+    }
+    paths = _stamped(d, server, env={"OMP_NUM_THREADS": "4", "CUDA_VISIBLE_DEVICES": "0,1"})
+    write_engine_table(paths, d / "server.json", *_outs(d))
+    rows = _csv_rows(d)
+    assert len(rows) == 2
+    expected = {
+        "engine version": "1.2.3",
+        "model source": "hf:example/tiny@main",
+        "model file sha256": "e" * 64,  # in full
+        "model path": "/models/tiny",
+        "workload": "random-128-64",
+        "seed": "0",
+        "server argv": '["eng-server","--model","/models/tiny","--port","8000"]',
+        "server env": '{"CUDA_VISIBLE_DEVICES":"0,1","OMP_NUM_THREADS":"4"}',
+        "enginebench version": "0.1.0",
+        "enginebench commit": "a" * 40,
+        "enginebench uncommitted changes": "false",
+        "snakemake version": "9.0.0",
+        "host": "bench-host",
+        "CPU": "Example CPU",
+        "usable CPU cores": "16",
+        "memory (bytes)": str(64 * 2**30),
+        "cgroup memory limit (bytes)": "",
+        "GPU": "NVIDIA H100 80GB HBM3",
+        "GPU driver": "550.54.15",
+        "CUDA version": "12.4",
+    }
+    for row in rows:
+        assert {k: row[k] for k in expected} == expected
+    assert json.loads(rows[0]["server argv"])[0] == "eng-server"  # one JSON value per cell
+
+    # the Markdown and HTML keep the compact columns: none of these headers, none of the values
+    md = (d / "table.md").read_text()
+    html = (d / "table.html").read_text()
+    assert _Table.parse(html).headers == ["request-rate (req/s)", *SEED_002]
+    assert md.splitlines()[2].count("|") == len(SEED_002) + 2
+    for text in ("model file sha256", "server argv", "GPU driver", "eng-server", "H100", "12.4"):
+        assert text not in md and text not in html, text
+
+
+def test_gpu_of_several_devices_and_none(tmp_path: Path) -> None:
+    d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
+    two = {**SYNTHETIC_GPU, "count": 2, "devices": SYNTHETIC_GPU["devices"] * 2}
+    host = synthetic_provenance("eng", "tiny", "q4")["host"] | {"gpu": two}
+    paths = _stamped(d, synthetic_server("eng", "tiny", "q4"), host=host)
+    write_engine_table(paths, d / "server.json", *_outs(d))
+    assert _csv_rows(d)[0]["GPU"] == "2 x NVIDIA H100 80GB HBM3"
+    # no GPU: blank name, driver and CUDA (not "None", not server.json's)
+    host = host | {"gpu": None}
+    paths = _stamped(d, synthetic_server("eng", "tiny", "q4"), host=host)
+    write_engine_table(paths, d / "server.json", *_outs(d))
+    row = _csv_rows(d)[0]
+    assert (row["GPU"], row["GPU driver"], row["CUDA version"]) == ("", "", "")
+    assert row["CPU"] == "Example CPU"
+
+
+def test_points_have_their_own_start_and_end(tmp_path: Path) -> None:
+    d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
+    paths = _stamped(d, synthetic_server("eng", "tiny", "q4"))
+    frame = write_engine_table(paths, d / "server.json", *_outs(d))
+    assert list(frame["point"]) == ["rate-1", "rate-inf"]
+    rows = _csv_rows(d)
+    assert [(r["started"], r["finished"]) for r in rows] == list(POINT_TIMES.values())
+    back = read_engine_table(d / "table.csv")
+    assert back["started"].tolist() == [t for t, _ in POINT_TIMES.values()]
+
+
+def test_summary_without_provenance_falls_back_to_server_json(tmp_path: Path) -> None:
+    d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
+    server = synthetic_provenance("eng", "tiny", "q4", gpu=SYNTHETIC_GPU) | {
+        "engine_version": "7.0",
+        "workload": "sharegpt",
+        "started": "2025-05-05T05:00:00+00:00",
+        "finished": "2025-05-05T06:00:00+00:00",
+        "packages": {"vllm": "0.9.0"},
+    }
+    _write(d / "server.json", server)
+    old = _write(d / "points" / "rate-1.json", _summary("rate-1", engine="eng"))
+    assert "provenance" not in json.loads(old.read_text())
+    write_engine_table([old], d / "server.json", *_outs(d))
+    row = _csv_rows(d)[0]
+    assert row["engine version"] == "7.0" and row["workload"] == "sharegpt"
+    assert row["GPU"] == "NVIDIA H100 80GB HBM3" and row["CUDA version"] == "12.4"
+    assert row["host"] == "bench-host" and row["model file sha256"] == "e" * 64
+    # no times of its own: the whole sweep's
+    assert (row["started"], row["finished"]) == (server["started"], server["finished"])
+    # a provenance block without times (or with nulls) also takes server.json's
+    block = synthetic_provenance("eng", "tiny", "q4") | {"started": None}
+    block.pop("finished")
+    _write(old, _summary("rate-1", engine="eng", provenance=block))
+    write_engine_table([old], d / "server.json", *_outs(d))
+    row = _csv_rows(d)[0]
+    assert (row["started"], row["finished"]) == (server["started"], server["finished"])
+    assert row["engine version"] == "1.2.3"  # but the rest is the summary's
+    # no provenance, no server.json: the summary's metadata
+    meta = _summary("rate-1") | {"metadata": {"engine": "e", "workload": "w1", "seed": 7}}
+    _write(old, meta)
+    write_engine_table([old], None, *_outs(d))
+    row = _csv_rows(d)[0]
+    assert (row["workload"], row["seed"]) == ("w1", "7")
+    assert row["host"] == "" and row["server env"] == "" and row["started"] == ""
+
+
+def test_table_adds_nothing_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_from_the_report_env")
+    monkeypatch.setenv("OMP_NUM_THREADS", "omp-from-the-report-env")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "cuda-from-the-report-env")
+    d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
+    server = synthetic_server("eng", "tiny", "q4") | {"env": None}
+    # a record that still held a secret (it should not) loses it here too
+    leaky = {"OMP_NUM_THREADS": "2", "HF_TOKEN": "hf_leaked_upstream"}
+    argv = ["eng-server", "--api-key", "sk-leaked-upstream", "--port", "8000"]
+    paths = _stamped(d, server, env=leaky, server_argv=argv)
+    paths.append(_write(d / "points" / "rate-2.json", _summary("rate-2")))  # no env anywhere
+    write_engine_table(paths, d / "server.json", *_outs(d))
+    rows = _csv_rows(d)
+    assert [r["server env"] for r in rows] == [
+        '{"OMP_NUM_THREADS":"2"}',
+        "",
+        '{"OMP_NUM_THREADS":"2"}',
+    ]
+    assert json.loads(rows[0]["server argv"])[2] == "<redacted>"
+    for out in _outs(d):
+        text = out.read_text()
+        for secret in ("from-the-report-env", "hf_from", "leaked", "HF_TOKEN"):
+            assert secret not in text, (out.name, secret)
 
 
 # -- comparison -------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 The per-engine table is the "seed-002" layout: offered load, num-prompts, duration, token
 totals, throughputs, P50/P90/P99 TTFT and TPOT, failed requests, short outputs, provenance.
+Its CSV also carries the rest of each point's provenance (DETAILS), left out of the Markdown
+and HTML to keep them readable.
 """
 
 from __future__ import annotations
@@ -45,6 +47,32 @@ PROVENANCE = [
     Column("sweep", "sweep", "text"),
 ]
 
+# the rest of the provenance, in the per-engine CSV only (load.DETAILS reads them); lists and
+# objects are compact JSON text
+DETAILS = [
+    Column("model source", "model_source", "text"),
+    Column("model file sha256", "model_file_sha256", "hash"),
+    Column("model path", "model_path", "text"),
+    Column("workload", "workload", "text"),
+    Column("seed", "seed", "text"),
+    Column("server argv", "server_argv", "text"),
+    Column("server env", "server_env", "text"),
+    Column("enginebench version", "enginebench_version", "text"),
+    Column("enginebench commit", "enginebench_commit", "hash"),
+    Column("enginebench uncommitted changes", "enginebench_dirty", "text"),
+    Column("snakemake version", "snakemake_version", "text"),
+    Column("host", "hostname", "text"),
+    Column("CPU", "cpu_model", "text"),
+    Column("usable CPU cores", "cpu_usable_cores", "text"),
+    Column("memory (bytes)", "memory_bytes", "text"),
+    Column("cgroup memory limit (bytes)", "memory_limit_bytes", "text"),
+    Column("GPU", "gpu", "text"),
+    Column("GPU driver", "gpu_driver", "text"),
+    Column("CUDA version", "cuda_version", "text"),
+    Column("started", "started", "text"),
+    Column("finished", "finished", "text"),
+]
+
 # the per-engine table after its offered-load column
 ENGINE_METRICS = [
     Column("num-prompts", "num_prompts", "int"),
@@ -62,7 +90,13 @@ ENGINE_METRICS = [
 
 
 def engine_columns(load_header: str) -> list[Column]:
+    """The per-engine table as shown (Markdown, HTML)."""
     return [Column(load_header, "load_label", "load"), *ENGINE_METRICS, *PROVENANCE]
+
+
+def engine_csv_columns(load_header: str) -> list[Column]:
+    """The per-engine table's CSV: the shown columns, then DETAILS."""
+    return [*engine_columns(load_header), *DETAILS]
 
 
 # the cross-engine comparison: one row per engine x model x quant x sweep x point

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from enginebench.provenance import redact_argv, safe_env
 from enginebench.report.points import SweepPoint, point_of
 
 PERCENTILES = (50, 90, 99)
@@ -80,19 +81,139 @@ def _from_path(path: Path) -> dict[str, str]:
     return {}
 
 
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _records(
+    server: Mapping[str, Any] | None, summary: Mapping[str, Any] | None
+) -> list[Mapping[str, Any]]:
+    """Where provenance is looked up, first found wins: the summary's own `provenance` (written
+    per point by the sweep), then `server.json`, then the summary's `metadata` (summaries
+    written before they carried `provenance`)."""
+    summary = summary or {}
+    return [_object(summary.get("provenance")), _object(server), _object(summary.get("metadata"))]
+
+
 def provenance_of(
     server: dict[str, Any] | None, summary: dict[str, Any] | None, path: Path
 ) -> dict[str, str | None]:
-    """Provenance columns: `server.json` first, then the summary's `metadata`, then the path,
-    then the summary's `backend` / `model_id`."""
-    server = server or {}
-    meta = (summary or {}).get("metadata") or {}
+    """Provenance columns: the summary's `provenance` first, then `server.json`, then the
+    summary's `metadata`, then the path, then the summary's `backend` / `model_id`."""
     from_path = _from_path(path)
     fallback = {"engine": (summary or {}).get("backend"), "model": (summary or {}).get("model_id")}
+    sources = [*_records(server, summary), from_path, fallback]
     out: dict[str, str | None] = {}
     for key in PROVENANCE_KEYS:
-        found = (src.get(key) for src in (server, meta, from_path, fallback))
+        found = (src.get(key) for src in sources)
         out[key] = next((str(v) for v in found if not _unset(v)), None)
+    return out
+
+
+# -- the rest of the run's provenance (CSV-only columns, see columns.DETAILS) -----------------
+
+
+def _host(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _object(record.get("host"))
+
+
+def _cpu(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _object(_host(record).get("cpu"))
+
+
+def _gpu_devices(gpu: Any) -> list[Mapping[str, Any]]:
+    """The devices of a `host.gpu` record: collect_gpu's `{"devices": [...], ...}`, a bare list
+    of devices, or one device."""
+    if isinstance(gpu, Mapping):
+        devices = gpu.get("devices")
+        if isinstance(devices, list):
+            return [d for d in devices if isinstance(d, Mapping)]
+        return [gpu] if gpu.get("name") else []
+    if isinstance(gpu, list):
+        return [d for d in gpu if isinstance(d, Mapping)]
+    return []
+
+
+def _gpu_names(record: Mapping[str, Any]) -> str | None:
+    """`NVIDIA H100 80GB HBM3`, `2 x NVIDIA H100 80GB HBM3`; None without a named GPU."""
+    counts: dict[str, int] = {}
+    for dev in _gpu_devices(_host(record).get("gpu")):
+        if not _unset(dev.get("name")):
+            counts[str(dev["name"])] = counts.get(str(dev["name"]), 0) + 1
+    if not counts:
+        return None
+    return ", ".join(name if n == 1 else f"{n} x {name}" for name, n in counts.items())
+
+
+def _gpu_field(record: Mapping[str, Any], *keys: str) -> Any:
+    """A field of `host.gpu` (`driver_version`, `cuda_version`), else of its first device."""
+    gpu = _host(record).get("gpu")
+    for source in (_object(gpu), *_gpu_devices(gpu)[:1]):
+        for key in keys:
+            if not _unset(source.get(key)):
+                return source[key]
+    return None
+
+
+def _argv(record: Mapping[str, Any]) -> Any:
+    argv = record.get("server_argv")
+    return redact_argv([str(a) for a in argv]) if isinstance(argv, list) else argv
+
+
+def _env(record: Mapping[str, Any]) -> Any:
+    env = record.get("env")
+    if not isinstance(env, Mapping):
+        return None  # never safe_env(None): that would read this process's environment
+    # recorded redacted; secret-looking names dropped again, as the manifest does
+    return safe_env({str(k): str(v) for k, v in env.items()}, keep=["*"])
+
+
+DETAILS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "model_source": lambda r: r.get("model_source"),
+    "model_file_sha256": lambda r: r.get("model_file_sha256"),
+    "model_path": lambda r: r.get("model_path"),
+    "workload": lambda r: r.get("workload"),
+    "seed": lambda r: r.get("seed"),
+    "server_argv": _argv,
+    "server_env": _env,
+    "enginebench_version": lambda r: r.get("enginebench_version"),
+    "enginebench_commit": lambda r: r.get("enginebench_commit"),
+    "enginebench_dirty": lambda r: r.get("enginebench_dirty"),
+    "snakemake_version": lambda r: r.get("snakemake_version"),
+    "hostname": lambda r: _host(r).get("hostname"),
+    "cpu_model": lambda r: _cpu(r).get("model"),
+    "cpu_usable_cores": lambda r: _cpu(r).get("usable_cores"),
+    "memory_bytes": lambda r: _host(r).get("memory_bytes"),
+    "memory_limit_bytes": lambda r: _host(r).get("cgroup_memory_limit_bytes"),
+    "gpu": _gpu_names,
+    "gpu_driver": lambda r: _gpu_field(r, "driver_version", "driver"),
+    "cuda_version": lambda r: _gpu_field(r, "cuda_version", "cuda"),
+    "started": lambda r: r.get("started"),
+    "finished": lambda r: r.get("finished"),
+}
+DETAIL_KEYS = tuple(DETAILS)
+
+
+def _text(value: Any) -> str:
+    """One cell: lists and objects as compact JSON, booleans as `true`/`false`."""
+    if isinstance(value, bool | list | dict | Mapping):
+        if isinstance(value, Mapping):
+            value = dict(value)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return str(value)
+
+
+def details_of(
+    server: dict[str, Any] | None, summary: dict[str, Any] | None
+) -> dict[str, str | None]:
+    """The rest of a point's provenance (DETAIL_KEYS), as text: from the summary's
+    `provenance` first (its `started`/`finished` are the point's own), then `server.json`
+    (the whole sweep's), then the summary's `metadata`."""
+    sources = _records(server, summary)
+    out: dict[str, str | None] = {}
+    for key, get in DETAILS.items():
+        found = (get(src) for src in sources)
+        out[key] = next((_text(v) for v in found if not _unset(v)), None)
     return out
 
 
@@ -107,6 +228,7 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
     point: SweepPoint = point_of(path, summary)
     row: dict[str, Any] = {"point": point.label, "mode": point.mode, "load": point.load}
     row |= provenance_of(server, summary, path)
+    row |= details_of(server, summary)
     if summary is None:
         row |= {k: math.nan for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS)}
         row |= {latency_key(m, p): math.nan for m in LATENCIES for p in PERCENTILES}
@@ -130,12 +252,14 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
 
 def load_points(summary_paths: Iterable[Path], server_json: Path | None = None) -> pd.DataFrame:
     """One row per sweep point, ordered (open loop by rate, `inf` last; then closed loop).
-    Columns: point, mode, load, PROVENANCE_KEYS, COUNT_KEYS, TOKEN_KEYS, RATE_KEYS,
-    p{50,90,99}_{ttft,tpot,itl,e2el}_ms, status."""
+    Columns: point, mode, load, PROVENANCE_KEYS, DETAIL_KEYS, COUNT_KEYS, TOKEN_KEYS,
+    RATE_KEYS, p{50,90,99}_{ttft,tpot,itl,e2el}_ms, status."""
     server = read_json(server_json) if server_json is not None else None
     rows = [point_row(Path(p), server) for p in summary_paths]
     if not rows:
-        return pd.DataFrame(columns=["point", "mode", "load", "status", *PROVENANCE_KEYS])
+        return pd.DataFrame(
+            columns=["point", "mode", "load", "status", *PROVENANCE_KEYS, *DETAIL_KEYS]
+        )
     frame = pd.DataFrame(rows)
     frame["_order"] = [0 if m == "rate" else 1 for m in frame["mode"]]
     frame = frame.sort_values(["_order", "load"], kind="stable").drop(columns="_order")

@@ -22,6 +22,7 @@ from enginebench.report.columns import (
     RATE_HEADER,
     Column,
     engine_columns,
+    engine_csv_columns,
 )
 from enginebench.report.load import load_points
 from enginebench.report.points import SweepPoint, format_load, parse_point
@@ -102,24 +103,27 @@ def write_engine_table(
 ) -> pd.DataFrame:
     """The table of one engine x model x quant x sweep from its sweep-point summaries
     (`rate-<r>.json`, `conc-<n>.json`; a missing file gives a blank row) and its `server.json`.
+    The CSV also carries the rest of each point's provenance (columns.DETAILS: argv, env,
+    host, versions, start and end); the Markdown and HTML keep the compact columns.
     Returns the loaded frame."""
     frame = engine_frame(summary_paths, server_json)
-    columns = engine_columns(load_header(list(frame["mode"])))
+    header = load_header(list(frame["mode"]))
     write_all(
-        frame, columns, _title(frame), Path(out_csv), Path(out_md), Path(out_html),
-        row_classes(frame), NOTES,
+        frame, engine_columns(header), _title(frame), Path(out_csv), Path(out_md),
+        Path(out_html), row_classes(frame), NOTES, csv_columns=engine_csv_columns(header),
     )  # fmt: skip
     return frame
 
 
 def _columns_by_header(headers: Sequence[str]) -> dict[str, Column]:
-    known = {c.header: c for c in engine_columns(RATE_HEADER)[1:]}
+    """The known columns among `headers` (others, e.g. from a newer writer, are ignored)."""
+    known = {c.header: c for c in engine_csv_columns(RATE_HEADER)[1:]}
     return {h: known[h] for h in headers if h in known}
 
 
 def read_engine_table(path: PathLike) -> pd.DataFrame:
     """A per-engine table CSV back as a frame with the loaded keys (`point`, `mode`, `load`,
-    `num_prompts`, `p50_ttft_ms`, `engine`, ...)."""
+    `num_prompts`, `p50_ttft_ms`, `engine`, ..., `started`) of the columns it has."""
     table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
     load_col = table.columns[0]
     if load_col not in LOAD_HEADERS:
