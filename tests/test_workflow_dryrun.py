@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,70 @@ def test_large_config_job_counts(tmp_path: Path) -> None:
     # venv engines that are configured and used: vllm, sglang, lmdeploy, mlc, trtllm,
     # exllamav2, transformers (tgi is a pinned container image; openai a running endpoint)
     assert jobs["engine_env"] == 7
+    # TabbyAPI's checkout (exllamav2's config names none); TensorRT-LLM's is the config's
+    assert jobs["engine_source"] == 1
 
 
+def planned_inputs(workdir: Path, configfile: Path) -> list[tuple[str, str, list[str]]]:
+    """(rule, wildcards, inputs) of every job a dry run plans."""
+    proc = snakemake(workdir, "-n", "--configfile", str(configfile))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs: list[tuple[str, str, list[str]]] = []
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if m := re.fullmatch(r"(?:local)?rule (\w+):", line):
+            jobs.append((m.group(1), "", []))
+        elif jobs and line.startswith("    input: "):
+            jobs[-1][2].extend(line.removeprefix("    input: ").split(", "))
+        elif jobs and line.startswith("    wildcards: "):
+            jobs[-1] = (jobs[-1][0], line.removeprefix("    wildcards: "), jobs[-1][2])
+    return jobs
+
+
+def _fed_by(jobs: list[tuple[str, str, list[str]]], path: str) -> list[tuple[str, str]]:
+    return sorted((rule, wc) for rule, wc, inputs in jobs if path in inputs)
+
+
+TRT_SRC = "resources/engines/trtllm/src-v1.2.1"
+TABBY_SRC = "resources/engines/exllamav2/src-01a5915a7bfd"
+
+
+def test_engine_sources_are_fetched_and_feed_their_jobs(tmp_path: Path) -> None:
+    """No source_dir: each engine's pinned checkout is one fetch job, an input of exactly the
+    jobs that run code from it (TensorRT-LLM's convert_checkpoint, TabbyAPI's server)."""
+    cfg = copy.deepcopy(LARGE)
+    del cfg["engines"]["trtllm"]["source_dir"]
+    jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    fetches = sorted(wc for rule, wc, _ in jobs if rule == "engine_source")
+    assert fetches == ["engine=exllamav2, label=01a5915a7bfd", "engine=trtllm, label=v1.2.1"]
+    assert _fed_by(jobs, TRT_SRC) == [
+        ("prepare_model", f"engine=trtllm, model=l2, quant={q}, step=convert_checkpoint")
+        for q in ("fp16", "int4_wo")
+    ]
+    assert _fed_by(jobs, TABBY_SRC) == [
+        ("serve_sweep", "engine=exllamav2, model=l2, quant=4.0bpw, sweep=default")
+    ]
+
+
+def test_source_ref_override_and_source_dir(tmp_path: Path) -> None:
+    """`source_ref` names another checkout (its own folder); `source_dir` fetches nothing."""
+    cfg = copy.deepcopy(LARGE)
+    trt = cfg["engines"]["trtllm"]
+    del trt["source_dir"]
+    trt.update(source_url="https://example.org/TensorRT-LLM.git", source_ref="release/1.3")
+    cfg["engines"]["exllamav2"]["source_dir"] = "/opt/tabbyAPI"
+    jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    assert [wc for rule, wc, _ in jobs if rule == "engine_source"] == [
+        "engine=trtllm, label=release_1.3"
+    ]
+    assert len(_fed_by(jobs, "resources/engines/trtllm/src-release_1.3")) == 2
+    cfg = copy.deepcopy(LARGE)
+    cfg["engines"]["exllamav2"]["source_dir"] = "/opt/tabbyAPI"
+    jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    assert not [rule for rule, _, _ in jobs if rule == "engine_source"]
+    assert not [i for _, _, inputs in jobs for i in inputs if "/src-" in i and "llamacpp" not in i]
+
+
+EXL2 = {"env_file": "envs/exllamav2.yaml"}
 BAD = [
     (lambda c: c["benchmarks"][0].update(engine="nosuch"), "unknown engine 'nosuch'"),
     (lambda c: c["models"]["tiny-llama"].pop("preset"), "preset"),
@@ -105,6 +168,15 @@ BAD = [
     (lambda c: c["benchmarks"][0].update(quants=["Q9_X"]), "unknown quantization 'Q9_X'"),
     (lambda c: c["benchmarks"][0].update(model="nomodel"), "'nomodel' is not defined"),
     (lambda c: c["engines"]["vllm"].update(env_file="envs/missing.yaml"), "envs/missing.yaml"),
+    (lambda c: c["engines"]["vllm"].update(source_ref="v1"), "vllm runs no code from a git"),
+    (
+        lambda c: c["engines"].update(exllamav2={**EXL2, "source_ref": "--upload-pack=x"}),
+        "engines.exllamav2.source_ref: '--upload-pack=x' is not a git tag",
+    ),
+    (
+        lambda c: c["engines"].update(exllamav2={**EXL2, "source_ref": "v1", "source_dir": "/s"}),
+        "give either source_dir (your checkout) or source_ref",
+    ),
 ]
 
 

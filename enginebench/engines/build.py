@@ -1,8 +1,9 @@
 """llama.cpp from source: fetch (PyPI sdist of llama-cpp-python, or a git commit) and CMake build.
 
 The sdist route needs only PyPI: llama-cpp-python vendors the whole llama.cpp tree, as a git
-checkout whose commit we record. The git route is for machines that reach GitHub; a branch or tag
-is resolved to the commit actually built.
+checkout whose commit we record. The git route is for machines that reach GitHub
+(`enginebench.engines.source.fetch_git`, shared with the engines that run code from a checkout);
+a branch or tag is resolved to the commit actually built.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from enginebench.engines.source import SourceError, fetch_git, git_head
 from enginebench.models.files import atomic_dir, file_lock, sha256_file
 
 SDIST_PROJECT = "llama-cpp-python"
@@ -155,23 +157,17 @@ def _extract_vendor(sdist: Path, dest: Path) -> None:
 
 
 def _fetch_git(dest: Path, ref: str, url: str) -> dict[str, Any]:
-    with atomic_dir(dest, overwrite=True) as tmp:
-        git = ["git", "-C", str(tmp)]
-        _run(["git", "init", "-q", str(tmp)], what="git init")
-        _run([*git, "fetch", "-q", "--depth", "1", url, ref], what=f"git fetch {ref}")
-        _run([*git, "-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"],
-             what="git checkout")  # fmt: skip
-        sha = _git_head(tmp)
-    if re.fullmatch(r"[0-9a-f]{7,40}", ref) and not sha.startswith(ref):
-        raise BuildError(f"asked for commit {ref}, got {sha}")
-    return {"source": "git", "git_url": url, "ref": ref, "commit": sha,
-            "src_dir": str(dest.resolve())}  # fmt: skip
+    try:
+        return fetch_git(dest, url, ref)
+    except (SourceError, ValueError) as e:
+        raise BuildError(str(e)) from e
 
 
 def _git_head(repo: Path) -> str:
-    # safe.directory: an extracted or copied tree may belong to another uid than the builder.
-    argv = ["git", "-c", "safe.directory=*", "-C", str(repo), "rev-parse", "HEAD"]
-    return _run(argv, what="git rev-parse").strip()
+    try:
+        return git_head(repo)
+    except SourceError as e:
+        raise BuildError(str(e)) from e
 
 
 def find_tool(name: str) -> str:

@@ -1,7 +1,8 @@
 """ExLlamaV2 served by TabbyAPI (its OpenAI-compatible server). CUDA only: never run here.
 
 TabbyAPI is not a package (its pyproject installs only dependencies): the server is `main.py`
-of a checkout at a pinned commit (`source`), run with the venv's python from that folder.
+of a checkout at a pinned commit (`source`, fetched by the workflow unless the config's
+`source_dir` names a checkout), run with the venv's python from that folder.
 Preparation: `convert_exl2` quantizes the HF folder to EXL2 at the bits of the quant label
 (`4.0bpw` -> `-b 4.0`). TabbyAPI loads `<model-dir>/<model-name>` and lists it by that name;
 it honours `min_tokens` (and `ban_eos_token`), not `ignore_eos`.
@@ -9,6 +10,7 @@ it honours `min_tokens` (and `ban_eos_token`), not `ignore_eos`.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -51,16 +53,24 @@ def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
 
 
 def source_dir(ctx: ServerContext) -> str:
+    """The TabbyAPI checkout, absolute: the server runs from it (its cwd)."""
     src = ctx.options.get("source_dir")
     if not src:
         raise EngineConfigError("exllamav2: options.source_dir (TabbyAPI checkout) is unset")
-    return str(src)
+    return os.path.abspath(str(src))
+
+
+def _abs_path(program: str) -> str:
+    """A relative path made absolute; a bare command name is left to PATH."""
+    return os.path.abspath(program) if os.sep in program else program
 
 
 def server_argv(ctx: ServerContext) -> list[str]:
-    model = Path(ctx.model)
+    # absolute: the workflow's paths (the fetched checkout, the venv, the prepared model) are
+    # relative to its working directory, and the server starts in the checkout
+    model = Path(os.path.abspath(ctx.model))
     return [
-        ctx.require_python(), str(Path(source_dir(ctx)) / "main.py"),
+        _abs_path(ctx.require_python()), str(Path(source_dir(ctx)) / "main.py"),
         "--host", ctx.host,
         "--port", str(ctx.port),
         "--disable-auth", "true",  # loopback only
@@ -91,6 +101,7 @@ SPEC = EngineSpec(
     env_file="envs/exllamav2.yaml",
     import_name="exllamav2",
     source=SOURCE,
+    source_for=("serve",),
     server_cwd=source_dir,
     notes="TabbyAPI main.py from a pinned checkout; exllamav2 JIT-compiles its CUDA extension",
 )

@@ -105,9 +105,21 @@ class EngineSpec:
     venv_post_install: tuple[tuple[str, ...], ...] = ()  # argv tails run with the venv python
     import_name: str | None = None  # module a built venv must import
     container_image: str | None = None  # container engines: pinned image reference
-    source: tuple[str, str] | None = None  # (git url, commit) of server code not on PyPI
+    # (git url, ref: a tag or a 40-hex commit) of code the engine runs that no wheel holds; the
+    # workflow fetches it (rule engine_source) and hands the folder over as options["source_dir"]
+    # to the jobs in `source_for` (preparation step names and/or "serve"), unless the config
+    # gives its own `source_dir`
+    source: tuple[str, str] | None = None
+    source_for: tuple[str, ...] = ()
     server_cwd: Callable[[ServerContext], str | None] | None = None  # default: inherited
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.source) != bool(self.source_for):
+            raise ValueError(f"{self.name}: declare `source` and `source_for` together")
+        unknown = set(self.source_for) - {*self.prepare, "serve"}
+        if unknown:
+            raise ValueError(f"{self.name}: source_for names no step: {', '.join(sorted(unknown))}")
 
     def uses_gpu(self, config: Mapping[str, Any] | None = None) -> bool:
         return self.gpu(config or {})

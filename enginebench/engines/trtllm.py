@@ -1,7 +1,8 @@
 """TensorRT-LLM (`trtllm-serve`, TensorRT engine backend). NVIDIA only: never run here.
 
 Preparation: `convert_checkpoint` (the model family's script from TensorRT-LLM's examples, at
-the tag matching the wheel: `source`), then `build_engine` (`trtllm-build`). trtllm-serve
+the tag matching the wheel: `source`, fetched by the workflow unless the config's `source_dir`
+names a checkout), then `build_engine` (`trtllm-build`). trtllm-serve
 1.2.1 has no served-model-name flag: it lists a local model under its folder's name.
 """
 
@@ -47,7 +48,9 @@ def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
             raise EngineConfigError(f"trtllm: unknown quant {ctx.quant!r}; known: {known}")
         src = ctx.options.get("source_dir")
         if not src:
-            raise EngineConfigError("trtllm: options.source_dir (TensorRT-LLM checkout) is unset")
+            raise EngineConfigError(
+                "trtllm: options.source_dir (a TensorRT-LLM checkout at the wheel's tag) is unset"
+            )
         family = str(ctx.options.get("family", "llama"))
         script = Path(str(src)) / "examples" / "models" / "core" / family / "convert_checkpoint.py"
         return [ctx.require_python(), str(script), "--model_dir", ctx.hf_dir,
@@ -94,5 +97,6 @@ SPEC = EngineSpec(
     env_file="envs/tensorrt-llm.yaml",
     import_name="tensorrt_llm",
     source=SOURCE,
+    source_for=("convert_checkpoint",),
     notes="convert_checkpoint.py is not in the wheel: it runs from a checkout at the same tag",
 )

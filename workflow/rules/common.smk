@@ -12,6 +12,7 @@ from snakemake.utils import validate
 
 from enginebench.engines.prepare import PREPARED_FORMATS, check_quant
 from enginebench.engines.registry import ENGINES
+from enginebench.engines.source import check_ref, ref_label
 from enginebench.engines.spec import EngineConfigError
 from enginebench.models.gguf import QUANT_TYPES
 
@@ -51,6 +52,10 @@ def _names_regex(names):
 
 # ---------------------------------------------------------------------- checks
 def _check_config():
+    # first: the quant checks below build commands that name the checkout
+    for name, eng in config["engines"].items():
+        if name in ENGINES:
+            _check_source(name, eng)
     for i, bench in enumerate(config["benchmarks"]):
         where = f"benchmarks[{i}]"
         engine, model = bench["engine"], bench["model"]
@@ -105,6 +110,30 @@ def _check_config():
             _fail(f"engines.{name}.base_url: required for an already running endpoint")
 
 
+def _check_source(name, eng):
+    """`source_url` / `source_ref` override the checkout an engine declares; `source_dir`
+    names one of the user's own instead (then nothing is fetched)."""
+    given = [k for k in SOURCE_KEYS if k in eng]
+    if ENGINES[name].source is None:
+        if given:
+            _fail(f"engines.{name}.{given[0]}: {name} runs no code from a git checkout")
+        return
+    if given and eng.get("source_dir"):
+        _fail(
+            f"engines.{name}: give either source_dir (your checkout) or "
+            f"{'/'.join(given)} (fetched by the workflow), not both"
+        )
+    if not isinstance(eng.get("source_url", ""), str) or eng.get("source_url") == "":
+        _fail(f"engines.{name}.source_url: a git URL (string)")
+    if "source_ref" in eng:
+        if not isinstance(eng["source_ref"], str):
+            _fail(f"engines.{name}.source_ref: a tag or commit sha, as a quoted string")
+        try:
+            check_ref(eng["source_ref"])
+        except ValueError as exc:
+            _fail(f"engines.{name}.source_ref: {exc}")
+
+
 def _check_quant(where, engine, fmt, model, quant):
     source = config["models"][model]["source"]
     is_file = source == "gguf" or (source == "local" and not _local_is_hf_dir(model))
@@ -134,7 +163,7 @@ def _check_quant(where, engine, fmt, model, quant):
                 f"{where}.model: {engine} prepares from HF weights; {model!r} is a GGUF file"
             )
         try:
-            check_quant(engine, quant, config["engines"].get(engine, {}))
+            check_quant(engine, quant, engine_options(engine))
         except EngineConfigError as exc:
             _fail(f"{where}.quants: {exc}")
 
@@ -295,6 +324,69 @@ def llamacpp_bin_dir():
     return f"resources/engines/llamacpp/{llamacpp_tag()}-{backend}/bin"
 
 
+# engines that run code from a git checkout (EngineSpec.source) ------------------
+SOURCE_KEYS = ("source_url", "source_ref")
+
+
+def engine_source(engine):
+    """(git url, ref) of the checkout the workflow fetches for the engine: its declared
+    `source`, overridden by the config's `source_url` / `source_ref`; None when the engine
+    declares none or the config names its own checkout (`source_dir`)."""
+    spec, eng = ENGINES[engine], config["engines"][engine]
+    if spec.source is None or eng.get("source_dir"):
+        return None
+    url, ref = spec.source
+    return eng.get("source_url", url), eng.get("source_ref", ref)
+
+
+def engine_source_dir(engine):
+    """resources/engines/<engine>/src-<ref label>: the fetched checkout (None: none fetched)."""
+    src = engine_source(engine)
+    return f"resources/engines/{engine}/src-{ref_label(src[1])}" if src else None
+
+
+def source_engines():
+    return [e for e in config["engines"] if e in ENGINES and engine_source(e)]
+
+
+def engine_options(engine, job=None):
+    """The engine's config entry as one of its jobs sees it (`job`: a preparation step or
+    "serve"; None: any). The checkout is `source_dir` only for the jobs that run code from it
+    (EngineSpec.source_for), so that a new ref reruns those jobs and what follows them only.
+    """
+    eng = config["engines"][engine]
+    options = {k: v for k, v in eng.items() if k not in ("server_args", "env")}
+    spec = ENGINES[engine]
+    if spec.source is not None:
+        for key in ("source_dir", *SOURCE_KEYS):
+            options.pop(key, None)
+        if job is None or job in spec.source_for:
+            options["source_dir"] = eng.get("source_dir") or engine_source_dir(engine)
+    return options
+
+
+def source_input(engine, job):
+    """{"source": fetched checkout} for a job that runs code from it, else {}."""
+    if job in ENGINES[engine].source_for and engine_source(engine):
+        return {"source": engine_source_dir(engine)}
+    return {}
+
+
+def engine_source_param(index):
+    """A params function: the url (0) or ref (1) the job's checkout is fetched at."""
+
+    def get(wildcards):
+        src = engine_source(wildcards.engine)
+        if src is None or ref_label(src[1]) != wildcards.label:
+            raise WorkflowError(
+                f"{wildcards.engine}: src-{wildcards.label} is not the configured checkout "
+                f"({engine_source_dir(wildcards.engine)})"
+            )
+        return src[index]
+
+    return get
+
+
 # venv engines ---------------------------------------------------------------
 def env_path(engine):
     """The engine's envs/ file; relative paths are relative to the workflow's root."""
@@ -402,6 +494,7 @@ def serve_inputs(wildcards):
         "prompts": prompts_file(m, wildcards.sweep),
         "tokenizer": tokenizer_dir(m),
         "model_source": model_source_json(m),
+        **source_input(e, "serve"),
     }
 
 
@@ -411,7 +504,7 @@ def serve_params(wildcards):
     eng = config["engines"][e]
     return {
         "server_args": list(eng["server_args"]),
-        "options": {k: v for k, v in eng.items() if k not in ("server_args", "env")},
+        "options": engine_options(e, "serve"),
         "env": dict(eng["env"]),
         "readiness_timeout": eng["readiness_timeout"],
         "base_url": eng.get("base_url"),
@@ -438,16 +531,15 @@ def prepare_inputs(wildcards):
     if step not in steps:
         raise WorkflowError(f"{e} has no preparation step {step!r}")
     i = steps.index(step)
-    inputs = {"hf": hf_dir(m), "software": engine_software(e)}
+    inputs = {"hf": hf_dir(m), "software": engine_software(e), **source_input(e, step)}
     if i > 0:
         inputs["previous"] = prepared_step_json(e, m, q, steps[i - 1])
     return inputs
 
 
 def prepare_params(wildcards):
-    eng = config["engines"][wildcards.engine]
     return {
-        "options": {k: v for k, v in eng.items() if k not in ("server_args", "env")},
+        "options": engine_options(wildcards.engine, wildcards.step),
         "out_dir": prepared_dir(wildcards.engine, wildcards.model, wildcards.quant),
     }
 

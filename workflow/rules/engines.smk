@@ -18,6 +18,26 @@ rule llamacpp_source:
         "../scripts/fetch_llamacpp_source.py"
 
 
+# Code an engine runs that no wheel holds (EngineSpec.source: TensorRT-LLM's conversion scripts,
+# TabbyAPI's server), at its pinned tag or commit; the commit it resolves to is recorded in
+# enginebench-source.json inside. Planned only for engines whose config gives no `source_dir`.
+rule engine_source:
+    output:
+        directory("resources/engines/{engine}/src-{label}"),
+    log:
+        "logs/engine_source/{engine}-{label}.log",
+    wildcard_constraints:
+        engine=_names_regex(source_engines()),
+        label=r"[A-Za-z0-9_][A-Za-z0-9._+-]*",
+    conda:
+        "../../envs/enginebench.yaml"
+    params:
+        url=engine_source_param(0),
+        ref=engine_source_param(1),
+    script:
+        "../scripts/fetch_engine_source.py"
+
+
 rule build_llamacpp:
     input:
         src=llamacpp_src(),

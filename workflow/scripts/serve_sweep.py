@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from enginebench.engines.prepare import context, prepared_model
+from enginebench.engines.source import RECORD
 from enginebench.models.sources import model_sha
 from enginebench.scriptio import logged, read_json
 from enginebench.sweep import SweepConfig, points_from_config, run_sweep
@@ -15,6 +16,9 @@ model = str(inp.model) if inp.get("model") else w.model
 if p["prepared_dir"]:  # MLC / TensorRT-LLM / EXL2: what the last preparation step made
     pctx = context(w.engine, inp.tokenizer, p["prepared_dir"], w.quant, p["options"])
     model = prepared_model(w.engine, pctx)
+engine_commit = (software.get("source") or {}).get("commit")  # llama.cpp: what was built
+if inp.get("source"):  # TabbyAPI & co: server code run from a fetched checkout
+    engine_commit = read_json(Path(inp.source) / RECORD).get("commit")
 cfg = SweepConfig(
     engine=w.engine,
     model=model,
@@ -43,7 +47,7 @@ cfg = SweepConfig(
         "model": w.model,
         "model_source": model_source.get("source"),
         "model_sha": model_sha(model_source),
-        "engine_commit": (software.get("source") or {}).get("commit"),
+        "engine_commit": engine_commit,
         "software_id": p["software_id"],
         "workload": p["workload"]["name"],
     },
