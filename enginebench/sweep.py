@@ -41,7 +41,7 @@ from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContex
 from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.models.files import weights_sha256
-from enginebench.provenance import run_provenance
+from enginebench.provenance import redact_argv, run_provenance
 
 VERSION_TIMEOUT_S = 180
 
@@ -328,6 +328,18 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     return 1 if failed else 0
 
 
+def set_aside(outputs: Sequence[str | os.PathLike[str]], attic: str | os.PathLike[str]) -> Path:
+    """Move what a failed or interrupted sweep made (its points/ folder, server.json) into
+    `attic/<UTC time>/`: the job then leaves no declared output, so the next run redoes it, and
+    no completed point is lost. Returns the folder."""
+    dest = Path(attic) / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    dest.mkdir(parents=True, exist_ok=False)
+    for path in map(Path, outputs):
+        if path.exists():
+            path.replace(dest / path.name)
+    return dest
+
+
 def _provenance(
     cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any], packages: bool = True
 ) -> dict[str, Any]:
@@ -342,6 +354,7 @@ def _provenance(
         sweep=cfg.sweep or None,
         engine_version=version.get("version") if isinstance(version, Mapping) else None,
         engine_commit=meta.get("engine_commit"),
+        source_commit=meta.get("source_commit"),
         server_argv=record.get("argv") or (),
         model_source=meta.get("model_source"),
         model_sha=meta.get("model_sha"),
@@ -393,7 +406,10 @@ def _sweep_managed(
     cwd = spec.server_cwd(ctx) if spec.server_cwd else None
     log = Path(cfg.server_log or Path(cfg.out_dir) / "server.log")
     timeout = cfg.readiness_timeout or float(spec.readiness_timeout)
-    record.update({"argv": argv, "cwd": cwd, "readiness": spec.readiness, "server_log": str(log)})
+    # recorded with secret-looking option values masked; the server gets the real argv
+    record.update(
+        {"argv": redact_argv(argv), "cwd": cwd, "readiness": spec.readiness, "server_log": str(log)}
+    )
     _log(f"starting {spec.name}: {' '.join(argv)}")
     server = ManagedServer(
         argv,
@@ -446,7 +462,11 @@ def _points(
         argv = bench_argv(cfg, base_url, served, style, model_check, None, cfg.warmups)
         t0 = time.monotonic()
         rc = subprocess.run(argv).returncode
-        record["warmup"] = {"argv": argv, "returncode": rc, "seconds": time.monotonic() - t0}
+        record["warmup"] = {
+            "argv": redact_argv(argv),
+            "returncode": rc,
+            "seconds": time.monotonic() - t0,
+        }
         _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
     failed = 0
     provenance = _summary_provenance(cfg, spec, record)
@@ -469,7 +489,7 @@ def _points(
         rc = subprocess.run(argv).returncode
         seconds = round(time.monotonic() - t0, 3)
         record["points"].append(
-            {"name": point.name, "returncode": rc, "seconds": seconds, "argv": argv}
+            {"name": point.name, "returncode": rc, "seconds": seconds, "argv": redact_argv(argv)}
         )
         point_prov = {**provenance, "started": started, "finished": _now()}
         _stamp(Path(cfg.out_dir) / f"{point.name}.json", point_prov)

@@ -57,6 +57,7 @@ DETAILS = [
     "model source",
     "model file sha256",
     "model path",
+    "source commit",
     "workload",
     "seed",
     "server argv",
@@ -523,6 +524,50 @@ def test_summary_without_provenance_falls_back_to_server_json(tmp_path: Path) ->
     row = _csv_rows(d)[0]
     assert (row["workload"], row["seed"]) == ("w1", "7")
     assert row["host"] == "" and row["server env"] == "" and row["started"] == ""
+
+
+def test_missing_point_has_no_times_but_the_runs_provenance(tmp_path: Path) -> None:
+    """A point without a summary did not run: no start or end of its own, and not the whole
+    sweep's either; what describes the run (engine version, host, ...) still comes from
+    server.json."""
+    d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
+    server = synthetic_provenance("eng", "tiny", "q4", gpu=SYNTHETIC_GPU) | {
+        "engine_version": "7.0",
+        "source_commit": "b" * 40,
+        "started": "2025-05-05T05:00:00+00:00",
+        "finished": "2025-05-05T06:00:00+00:00",
+    }
+    paths = _stamped(d, server)
+    paths.append(d / "points" / "rate-4.json")  # never written
+    frame = write_engine_table(paths, d / "server.json", *_outs(d))
+    assert list(frame["status"]) == ["ok", "missing", "ok"]  # rate-1, rate-4, rate-inf
+    rows = _csv_rows(d)
+    missing = rows[1]
+    assert (missing["started"], missing["finished"]) == ("", "")
+    assert missing["engine version"] == "7.0" and missing["source commit"] == "b" * 40
+    assert missing["host"] == "bench-host" and missing["GPU"] == "NVIDIA H100 80GB HBM3"
+    assert [(r["started"], r["finished"]) for r in (rows[0], rows[2])] == list(POINT_TIMES.values())
+
+
+def test_source_commit_reaches_the_csv(tmp_path: Path) -> None:
+    d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
+    # the summary's provenance first; server.json's for a summary that carries none
+    server = synthetic_server("eng", "tiny", "q4") | {"source_commit": "b" * 40}
+    paths = _stamped(d, server, source_commit="c" * 40)
+    old = _write(d / "points" / "rate-2.json", _summary("rate-2", engine="eng"))
+    write_engine_table([*paths, old], d / "server.json", *_outs(d))
+    rows = _csv_rows(d)
+    assert [r["source commit"] for r in rows] == ["c" * 40, "b" * 40, "c" * 40]  # full sha
+    header = list(rows[0])
+    assert header.index("source commit") == header.index("model path") + 1
+    assert read_engine_table(d / "table.csv")["source_commit"].tolist()[0] == "c" * 40
+    # only in the CSV
+    for out in _outs(d)[1:]:
+        assert "c" * 12 not in out.read_text() and "source commit" not in out.read_text()
+    # an engine that runs no checkout: blank
+    paths = _stamped(d, server | {"source_commit": None}, source_commit=None)
+    write_engine_table(paths, d / "server.json", *_outs(d))
+    assert [r["source commit"] for r in _csv_rows(d)] == ["", ""]
 
 
 def test_table_adds_nothing_from_the_environment(

@@ -184,7 +184,7 @@ def test_every_summary_carries_the_runs_provenance(
     pts = [SweepPoint("rate", math.inf, 4), SweepPoint("conc", 2.0, 4)]
     cfg = _cfg(tmp_path, engine="fake", model=str(weights), prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts, sweep="nightly", quant="q8",
-               secret_env=["MY_SECRET"], env={"X": "y"})  # fmt: skip
+               secret_env=["MY_SECRET"], env={"X": "y", "HF_TOKEN": "hf_s3cret"})  # fmt: skip
     assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 0
     out = Path(cfg.out_dir)
     server = json.loads((out / "server.json").read_text())
@@ -194,7 +194,8 @@ def test_every_summary_carries_the_runs_provenance(
     for name in ("rate-inf", "conc-2"):
         text = (out / f"{name}.json").read_text()
         prov = json.loads(text)["provenance"]
-        assert "s3cret" not in text
+        assert "s3cret" not in text  # an engine variable with a secret-looking name
+        assert prov["env"]["HF_TOKEN"] == "<redacted>" and prov["env"]["X"] == "y"
         for key in ("engine_version", "server_argv", "model_file_sha256", "quant", "sweep",
                     "enginebench_version", "snakemake_version", "env"):  # fmt: skip
             assert prov[key] == server[key], key
@@ -202,6 +203,19 @@ def test_every_summary_carries_the_runs_provenance(
         assert server["started"] <= prov["started"] <= prov["finished"] <= server["finished"]
         times.append((prov["started"], prov["finished"]))
     assert times[0][1] <= times[1][0]  # each point's own times, in the order they ran
+    assert "s3cret" not in (out / "server.json").read_text()
+
+
+def test_set_aside_keeps_everything_and_leaves_no_output(tmp_path: Path) -> None:
+    points, server = tmp_path / "points", tmp_path / "server.json"
+    points.mkdir()
+    (points / "rate-1.json").write_text("{}")
+    server.write_text("{}")
+    kept = sweep.set_aside([points, server], tmp_path / "failed")
+    assert not points.exists() and not server.exists()
+    assert (kept / "points" / "rate-1.json").is_file() and (kept / "server.json").is_file()
+    again = sweep.set_aside([points, server], tmp_path / "failed")  # nothing left: an empty one
+    assert again != kept and list(again.iterdir()) == []
 
 
 def test_failed_point_keeps_the_others(

@@ -121,17 +121,20 @@ TABBY_SRC = "resources/engines/exllamav2/src-01a5915a7bfd"
 
 
 def test_engine_sources_are_fetched_and_feed_their_jobs(tmp_path: Path) -> None:
-    """No source_dir: each engine's pinned checkout is one fetch job, an input of exactly the
-    jobs that run code from it (TensorRT-LLM's convert_checkpoint, TabbyAPI's server)."""
+    """No source_dir: each engine's pinned checkout is one fetch job, an input of the jobs that
+    run code from it (TensorRT-LLM's convert_checkpoint, TabbyAPI's server) and of the engine's
+    serve jobs (whose provenance records its commit); not of the other preparation steps."""
     cfg = copy.deepcopy(LARGE)
     del cfg["engines"]["trtllm"]["source_dir"]
     jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
     fetches = sorted(wc for rule, wc, _ in jobs if rule == "engine_source")
     assert fetches == ["engine=exllamav2, label=01a5915a7bfd", "engine=trtllm, label=v1.2.1"]
-    assert _fed_by(jobs, TRT_SRC) == [
-        ("prepare_model", f"engine=trtllm, model=l2, quant={q}, step=convert_checkpoint")
-        for q in ("fp16", "int4_wo")
-    ]
+    assert sorted(_fed_by(jobs, TRT_SRC)) == sorted(
+        [("prepare_model", f"engine=trtllm, model=l2, quant={q}, step=convert_checkpoint")
+         for q in ("fp16", "int4_wo")]
+        + [("serve_sweep", f"engine=trtllm, model=l2, quant={q}, sweep=default")
+           for q in ("fp16", "int4_wo")]
+    )  # fmt: skip
     assert _fed_by(jobs, TABBY_SRC) == [
         ("serve_sweep", "engine=exllamav2, model=l2, quant=4.0bpw, sweep=default")
     ]
@@ -148,7 +151,7 @@ def test_source_ref_override_and_source_dir(tmp_path: Path) -> None:
     assert [wc for rule, wc, _ in jobs if rule == "engine_source"] == [
         "engine=trtllm, label=release_1.3"
     ]
-    assert len(_fed_by(jobs, "resources/engines/trtllm/src-release_1.3")) == 2
+    assert len(_fed_by(jobs, "resources/engines/trtllm/src-release_1.3")) == 2 + 2  # convert, serve
     cfg = copy.deepcopy(LARGE)
     cfg["engines"]["exllamav2"]["source_dir"] = "/opt/tabbyAPI"
     jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
@@ -163,6 +166,7 @@ BAD = [
     (lambda c: c["sweeps"]["default"].update(request_rates=[1, 0]), "request_rates"),
     (lambda c: c["benchmarks"][0].update(sweeps=["nosweep"]), "'nosweep' is not defined"),
     (lambda c: c["sweeps"]["default"].update(request_rates=[], concurrency=[]), "no points"),
+    (lambda c: c["sweeps"]["default"].update(request_rates=[1, 1.0]), "rate-1 is listed twice"),
     (lambda c: c["benchmarks"].append(dict(c["benchmarks"][1])), "listed twice"),
     (lambda c: c.update(sweep={"request_rates": [1]}), "`sweep:` is now `sweeps:`"),
     (lambda c: c["benchmarks"][0].update(quants=["Q9_X"]), "unknown quantization 'Q9_X'"),

@@ -1,5 +1,6 @@
 """Faults: an engine that never becomes healthy fails its own job (with its log tail in the
-error) while the others go on, and neither a failed nor an interrupted run leaves a server."""
+error) while the others go on; neither a failed nor an interrupted run leaves a server, and what
+they measured is kept aside while the next run redoes them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.test_workflow_small import small_config
-from tests.workflow.plan import REPO, our_processes, run_workflow, scratch_workdir, write_config
+from tests.workflow.plan import (
+    REPO,
+    our_processes,
+    planned_jobs,
+    run_workflow,
+    scratch_workdir,
+    write_config,
+)
 
 pytestmark = pytest.mark.engines
 
@@ -40,8 +48,15 @@ def test_broken_engine_fails_alone_and_leaves_nothing(tmp_path: Path) -> None:
     assert "no-such-llama-flag" in out
     # keep-going: the other engine's sweep and table were still made
     assert (work / "results/transformers/tiny-llama/hf/default/table.csv").is_file()
-    assert not (work / "results/llamacpp/tiny-llama/f16/default/table.csv").exists()
+    run = work / "results/llamacpp/tiny-llama/f16/default"
+    assert not (run / "table.csv").exists()
     assert our_processes(work) == []
+    # what the failed job made is set aside, so the next run redoes it (and only it)
+    assert not (run / "server.json").exists() and not (run / "points").exists()
+    (kept,) = (run / "failed").iterdir()
+    assert "no-such-llama-flag" in json.loads((kept / "server.json").read_text())["error"]
+    jobs = planned_jobs(work, work / "c.yaml")
+    assert jobs["serve_sweep"] == 1 and jobs["engine_table"] == 1
 
 
 def test_interrupted_run_leaves_no_server_keeps_finished_points(tmp_path: Path) -> None:
@@ -77,7 +92,12 @@ def test_interrupted_run_leaves_no_server_keeps_finished_points(tmp_path: Path) 
             os.killpg(snake.pid, signal.SIGKILL)
     time.sleep(2)
     assert our_processes(work) == []
-    # the point completed before Ctrl-C is kept (keep-incomplete in the profile), whole
-    done = work / "results/llamacpp/tiny-llama/f16/default/points/rate-4.json"
+    # the point completed before Ctrl-C is kept, whole, set aside under failed/<time>/; the next
+    # run redoes the sweep (no "incomplete files" stop)
+    run = work / "results/llamacpp/tiny-llama/f16/default"
+    (kept,) = (run / "failed").iterdir()
+    done = kept / "points" / "rate-4.json"
     assert json.loads(done.read_text())["completed"] == 6
     assert len(done.with_suffix(".jsonl").read_text().splitlines()) == 6
+    assert not (run / "points").exists()
+    assert planned_jobs(work, configfile)["serve_sweep"] == 1

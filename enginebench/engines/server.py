@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Literal
 
+from enginebench.provenance import safe_env
+
 LOG_TAIL_LINES = 40
 # Passed through from our environment when set: what a process needs to run at all, plus the
 # variables that select devices or point at caches. Everything else is dropped.
@@ -64,8 +66,10 @@ def server_env(
 
 
 def redact(env: Mapping[str, str], secrets: Sequence[str]) -> dict[str, str]:
-    """`env` with secret values replaced, for logs and results."""
-    return {k: ("<redacted>" if k in secrets else v) for k, v in env.items()}
+    """`env` for logs and results: the values of the named secrets and of every secret-looking
+    name (`HF_TOKEN`, `*_API_KEY`, ...) replaced, credentials inside URLs masked."""
+    masked = safe_env(env, keep=["*"])  # drops secret-looking names, masks URL credentials
+    return {k: masked.get(k, "<redacted>") if k not in secrets else "<redacted>" for k in env}
 
 
 def log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> str:

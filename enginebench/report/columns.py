@@ -53,6 +53,7 @@ DETAILS = [
     Column("model source", "model_source", "text"),
     Column("model file sha256", "model_file_sha256", "hash"),
     Column("model path", "model_path", "text"),
+    Column("source commit", "source_commit", "hash"),
     Column("workload", "workload", "text"),
     Column("seed", "seed", "text"),
     Column("server argv", "server_argv", "text"),

@@ -172,6 +172,8 @@ DETAILS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "model_source": lambda r: r.get("model_source"),
     "model_file_sha256": lambda r: r.get("model_file_sha256"),
     "model_path": lambda r: r.get("model_path"),
+    # the git checkout an engine runs code from (TabbyAPI, TensorRT-LLM's scripts)
+    "source_commit": lambda r: r.get("source_commit"),
     "workload": lambda r: r.get("workload"),
     "seed": lambda r: r.get("seed"),
     "server_argv": _argv,
@@ -192,6 +194,8 @@ DETAILS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "finished": lambda r: r.get("finished"),
 }
 DETAIL_KEYS = tuple(DETAILS)
+# the point's own: blank for a point that was not measured (not the whole sweep's)
+POINT_DETAIL_KEYS = ("started", "finished")
 
 
 def _text(value: Any) -> str:
@@ -208,10 +212,15 @@ def details_of(
 ) -> dict[str, str | None]:
     """The rest of a point's provenance (DETAIL_KEYS), as text: from the summary's
     `provenance` first (its `started`/`finished` are the point's own), then `server.json`
-    (the whole sweep's), then the summary's `metadata`."""
+    (the whole sweep's), then the summary's `metadata`. Without a summary (the point was not
+    measured) `started`/`finished` stay blank; the run-level keys still come from
+    `server.json`."""
     sources = _records(server, summary)
     out: dict[str, str | None] = {}
     for key, get in DETAILS.items():
+        if summary is None and key in POINT_DETAIL_KEYS:
+            out[key] = None
+            continue
         found = (get(src) for src in sources)
         out[key] = next((_text(v) for v in found if not _unset(v)), None)
     return out

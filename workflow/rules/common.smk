@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import math
 import re
 import subprocess
 from pathlib import Path
@@ -15,6 +14,7 @@ from enginebench.engines.registry import ENGINES
 from enginebench.engines.source import check_ref, ref_label
 from enginebench.engines.spec import EngineConfigError
 from enginebench.models.gguf import QUANT_TYPES
+from enginebench.sweep import format_load
 
 if "sweep" in config:  # the key of enginebench <= 0.1, before named sweeps
     raise WorkflowError(
@@ -85,6 +85,10 @@ def _check_config():
     for name, sweep in config["sweeps"].items():
         if not sweep["request_rates"] and not sweep["concurrency"]:
             _fail(f"sweeps.{name}: no points; give request_rates and/or concurrency")
+        points = sweep_points(name)
+        if len(set(points)) < len(points):
+            dup = next(p for p in points if points.count(p) > 1)
+            _fail(f"sweeps.{name}: point {dup} is listed twice; list each rate once")
     for name, eng in config["engines"].items():
         if name not in ENGINES:
             _fail(
@@ -193,9 +197,8 @@ def bench_runs():
 
 
 def fmt_rate(rate):
-    if rate == "inf" or (isinstance(rate, float) and math.isinf(rate)):
-        return "inf"
-    return str(int(rate)) if float(rate).is_integer() else str(rate)
+    # the name enginebench.sweep gives the point's files: the two must agree
+    return format_load(float(rate))
 
 
 def sweep_points(name):
@@ -494,7 +497,8 @@ def serve_inputs(wildcards):
         "prompts": prompts_file(m, wildcards.sweep),
         "tokenizer": tokenizer_dir(m),
         "model_source": model_source_json(m),
-        **source_input(e, "serve"),
+        # the fetched checkout: run by the server (TabbyAPI) or recorded as provenance only
+        **({"source": engine_source_dir(e)} if engine_source(e) else {}),
     }
 
 
@@ -505,6 +509,9 @@ def serve_params(wildcards):
     return {
         "server_args": list(eng["server_args"]),
         "options": engine_options(e, "serve"),
+        "source_dir": eng.get(
+            "source_dir"
+        ),  # the user's own checkout: its HEAD is recorded
         "env": dict(eng["env"]),
         "readiness_timeout": eng["readiness_timeout"],
         "base_url": eng.get("base_url"),

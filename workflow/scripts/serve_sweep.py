@@ -1,13 +1,14 @@
 """Own one engine server for one named sweep: start, warm up, run the points in order, stop."""
 
+import contextlib
 import sys
 from pathlib import Path
 
 from enginebench.engines.prepare import context, prepared_model
-from enginebench.engines.source import RECORD
+from enginebench.engines.source import RECORD, SourceError, git_head
 from enginebench.models.sources import model_sha
 from enginebench.scriptio import logged, read_json
-from enginebench.sweep import SweepConfig, points_from_config, run_sweep
+from enginebench.sweep import SweepConfig, points_from_config, run_sweep, set_aside
 
 inp, p, w = snakemake.input, snakemake.params.p, snakemake.wildcards
 software = read_json(inp.software) if inp.get("software") else {}
@@ -17,8 +18,12 @@ if p["prepared_dir"]:  # MLC / TensorRT-LLM / EXL2: what the last preparation st
     pctx = context(w.engine, inp.tokenizer, p["prepared_dir"], w.quant, p["options"])
     model = prepared_model(w.engine, pctx)
 engine_commit = (software.get("source") or {}).get("commit")  # llama.cpp: what was built
-if inp.get("source"):  # TabbyAPI & co: server code run from a fetched checkout
-    engine_commit = read_json(Path(inp.source) / RECORD).get("commit")
+source_commit = None  # code run from a git checkout (TabbyAPI, TensorRT-LLM's scripts)
+if inp.get("source"):  # fetched by the workflow: its record
+    source_commit = read_json(Path(inp.source) / RECORD).get("commit")
+elif p["source_dir"]:  # the user's own checkout: its HEAD, when it is a git tree
+    with contextlib.suppress(SourceError):
+        source_commit = git_head(Path(p["source_dir"]))
 cfg = SweepConfig(
     engine=w.engine,
     model=model,
@@ -48,16 +53,24 @@ cfg = SweepConfig(
         "model_source": model_source.get("source"),
         "model_sha": model_sha(model_source),
         "engine_commit": engine_commit,
+        "source_commit": source_commit,
         "software_id": p["software_id"],
         "workload": p["workload"]["name"],
     },
 )
-with logged(snakemake.log.sweep):
-    status = run_sweep(cfg)
+out = snakemake.output
+attic = Path(out.server).parent / "failed"
+try:
+    with logged(snakemake.log.sweep):
+        status = run_sweep(cfg)
+except BaseException:  # interrupted (Ctrl-C, SIGTERM): keep what was measured, redo next run
+    set_aside([out.points, out.server], attic)
+    raise
 if status != 0:
     # the server's own error (with the tail of its log) goes into Snakemake's error message
-    server = Path(snakemake.output.server)
+    server = Path(out.server)
     error = read_json(server).get("error") if server.is_file() else None
-    where = f"see {snakemake.log.sweep} and {snakemake.log.server}"
+    kept = set_aside([out.points, out.server], attic)
+    where = f"completed points kept in {kept}; see {snakemake.log.sweep} and {snakemake.log.server}"
     what = error or "a sweep point failed"
     sys.exit(f"serve_sweep {w.engine}/{w.model}/{w.quant}/{w.sweep} failed: {what}; {where}")
