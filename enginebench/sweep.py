@@ -145,6 +145,7 @@ class SweepConfig:
     python: str | None = None  # venv python
     server_log: str | None = None  # default <out_dir>/server.log
     server_json: str | None = None  # default <out_dir>/server.json
+    hash_cache: str | None = None  # where weights_sha256 remembers the model's hash
     readiness_timeout: float | None = None  # default: the engine's
     warmups: int = 0
     seed: int = 0
@@ -310,7 +311,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     try:
         if spec.server_argv is not None:  # what the server loads, hashed once before it starts
             t0 = time.monotonic()
-            record["model_file_sha256"] = weights_sha256(cfg.model)
+            record["model_file_sha256"] = weights_sha256(cfg.model, cfg.hash_cache)
             _log(f"sha256 of {cfg.model}: {time.monotonic() - t0:.1f} s")
         record["version"] = engine_version(spec, ctx, env)
         if spec.server_argv is None:
@@ -535,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="where <point>.json/.jsonl and server.json go")
     p.add_argument("--server-log")
     p.add_argument("--server-json", help="default: <out-dir>/server.json")
+    p.add_argument("--hash-cache", help="folder that remembers the model's sha256 across runs")
     p.add_argument(
         "--server-arg",
         action="append",
@@ -603,6 +605,7 @@ def config_from_args(argv: Sequence[str]) -> SweepConfig:
         "out_dir",
         "server_log",
         "server_json",
+        "hash_cache",
         "bin_dir",
         "python",
         "readiness_timeout",

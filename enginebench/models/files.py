@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from enginebench.jsonfile import write_json
 from enginebench.provenance import sha256_file
 
 __all__ = ["atomic_dir", "file_lock", "files_digest", "hash_tree", "sha256_file", "weights_sha256"]
@@ -31,15 +33,31 @@ def files_digest(files: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
-def weights_sha256(path: str | os.PathLike[str]) -> str | None:
+def weights_sha256(
+    path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+) -> str | None:
     """What a server loads, hashed: a file's sha256, or a folder's files_digest of hash_tree
-    (for a synthetic or local model the same value as its model sha). None when absent."""
+    (for a synthetic or local model the same value as its model sha). None when absent.
+    `cache_dir`: remember the result under the files' identity (resolved path, size and mtime of
+    every file), so that the many sweeps of one model read its gigabytes once; any change to a
+    file changes the identity."""
     p = Path(path)
-    if p.is_file():
-        return sha256_file(p)
-    if p.is_dir():
-        return files_digest(hash_tree(p))
-    return None
+    if not (p.is_file() or p.is_dir()):
+        return None
+    entry = Path(cache_dir) / f"{_stat_identity(p)}.json" if cache_dir is not None else None
+    if entry is not None and entry.is_file():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return str(json.loads(entry.read_text())["sha256"])
+    digest = sha256_file(p) if p.is_file() else files_digest(hash_tree(p))
+    if entry is not None:
+        write_json(entry, {"path": str(p.resolve()), "sha256": digest})
+    return digest
+
+
+def _stat_identity(path: Path) -> str:
+    files = [path] if path.is_file() else sorted(q for q in path.rglob("*") if q.is_file())
+    stats = [(str(q.resolve()), q.stat().st_size, q.stat().st_mtime_ns) for q in files]
+    return hashlib.sha256(json.dumps([str(path.resolve()), stats]).encode()).hexdigest()
 
 
 @contextmanager

@@ -32,6 +32,7 @@ cfg = SweepConfig(
     sweep=w.sweep,
     out_dir=snakemake.output.points,
     server_json=snakemake.output.server,
+    hash_cache="resources/cache/sha256",  # the model's hash, read once for all its sweeps
     prompts_file=inp.prompts,
     tokenizer=inp.tokenizer,
     points=points_from_config(p["sweep"]),
