@@ -42,6 +42,7 @@ from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.models.files import weights_sha256
 from enginebench.provenance import redact_argv, run_provenance
+from enginebench.report.points import format_load  # the point names the report parses
 
 VERSION_TIMEOUT_S = 180
 
@@ -61,12 +62,6 @@ class SweepPoint:
     def name(self) -> str:
         """`rate-1`, `rate-2.5`, `rate-inf`, `conc-4` (the result file's stem)."""
         return f"{self.mode}-{format_load(self.load)}"
-
-
-def format_load(load: float) -> str:
-    if math.isinf(load):
-        return "inf"
-    return str(int(load)) if float(load).is_integer() else f"{load:g}"
 
 
 def parse_point(spec: str, defaults: Mapping[str, Any] | None = None) -> SweepPoint:

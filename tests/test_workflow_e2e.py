@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.workflow.plan import (
+    AGGREGATES,
     default_config,
     our_processes,
     planned_jobs,
@@ -153,10 +154,7 @@ def test_server_arg_reruns_only_that_engine(completed_run: dict) -> None:
     assert _plan(completed_run, mutate) == {
         "serve_sweep": 1,
         "engine_table": 1,
-        "comparison": 1,
-        "plots": 1,
-        "manifest": 1,
-        "all": 1,
+        **AGGREGATES,
     }
 
 
@@ -171,14 +169,8 @@ def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
         "quantize_gguf": 1,
         "serve_sweep": 2,
         "engine_table": 2,
-        "comparison": 1,
-        "plots": 1,
-        "manifest": 1,
-        "all": 1,
+        **AGGREGATES,
     }
-
-
-AGGREGATES = {"comparison": 1, "plots": 1, "manifest": 1, "all": 1}
 
 
 def test_rate_added_to_one_engines_sweep_reruns_that_sweep_only(completed_run: dict) -> None:

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.workflow.hubcache import add_snapshot
-from tests.workflow.plan import planned_jobs, run_workflow, scratch_workdir, write_config
+from tests.workflow.plan import (
+    AGGREGATES,
+    planned_jobs,
+    run_workflow,
+    scratch_workdir,
+    write_config,
+)
 
 pytestmark = pytest.mark.engines
 
@@ -101,8 +107,5 @@ def test_model_revision_reruns_that_model_only(small_run: dict) -> None:
         "materialize_prompts": 1,
         "serve_sweep": 1,
         "engine_table": 1,
-        "comparison": 1,
-        "plots": 1,
-        "manifest": 1,
-        "all": 1,
+        **AGGREGATES,
     }

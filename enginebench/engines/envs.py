@@ -10,8 +10,6 @@ holds the key, the pip list, the post-install steps and `pip freeze` (provenance
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -19,12 +17,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from enginebench.models.files import file_lock
 
 ENV_MARKER = ".enginebench-env.json"
 KEY_LEN = 12
@@ -97,18 +97,6 @@ def check_import(venv: str | Path, module: str, timeout: float = 300) -> str:
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    # Two jobs asking for the same venv: the second waits and then finds it built.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _run(argv: list[str], log: Path) -> None:
     with open(log, "a") as fh:
         fh.write(f"$ {' '.join(argv)}\n")
@@ -154,7 +142,8 @@ def build_venv(
     have = f"{sys.version_info.major}.{sys.version_info.minor}"
     if env.python and python == sys.executable and not have.startswith(env.python):
         raise EnvBuildError(f"{yaml_path} wants python {env.python}; this interpreter is {have}")
-    with _lock(dest.parent / f".{dest.name}.lock"):
+    # two jobs asking for the same venv: the second waits and then finds it built
+    with file_lock(dest.parent / f".{dest.name}.lock"):
         marker = read_marker(dest)
         if marker and marker.get("key") == key and marker.get("post_install") == steps:
             return marker

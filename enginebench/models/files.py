@@ -56,7 +56,7 @@ def weights_sha256(
 
 def _stat_identity(path: Path) -> str:
     files = [path] if path.is_file() else sorted(q for q in path.rglob("*") if q.is_file())
-    stats = [(str(q.resolve()), q.stat().st_size, q.stat().st_mtime_ns) for q in files]
+    stats = [(str(q.resolve()), st.st_size, st.st_mtime_ns) for q in files for st in [q.stat()]]
     return hashlib.sha256(json.dumps([str(path.resolve()), stats]).encode()).hexdigest()
 
 

@@ -40,6 +40,10 @@ def snakemake(workdir: Path, *args: str, timeout: float = 600) -> subprocess.Com
 _JOB_ROW = re.compile(r"^(\w+)\s+(\d+)$")
 
 
+# what any change to a result reruns after its own jobs: the cross-engine outputs and `all`
+AGGREGATES = {"comparison": 1, "plots": 1, "manifest": 1, "all": 1}
+
+
 def planned_jobs(workdir: Path, configfile: Path, *extra: str) -> Counter[str]:
     """rule -> number of jobs Snakemake would run now (a dry run)."""
     proc = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", str(configfile), *extra)

@@ -14,7 +14,7 @@ from enginebench.engines.registry import ENGINES
 from enginebench.engines.source import check_ref, ref_label
 from enginebench.engines.spec import EngineConfigError
 from enginebench.models.gguf import QUANT_TYPES
-from enginebench.sweep import format_load
+from enginebench.report.points import format_load
 
 if "sweep" in config:  # the key of enginebench <= 0.1, before named sweeps
     raise WorkflowError(
