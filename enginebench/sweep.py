@@ -121,6 +121,43 @@ def points_from_config(sweep: Mapping[str, Any]) -> list[SweepPoint]:
     return points
 
 
+def prompt_rows(points: Sequence[SweepPoint], warmups: int) -> tuple[list[int], int]:
+    """(first row of each point in the prompt file, rows the sweep needs).
+
+    The warm-up takes rows [0, warmups) and each point the next `num_prompts`, in the order they
+    run: within one server's lifetime no request repeats a prompt the server has seen (its prefix
+    cache would answer it). The rows depend only on this sweep's definition, and every engine
+    gets the same rows at the same point.
+    """
+    offsets, row = [], warmups
+    for point in points:
+        offsets.append(row)
+        row += point.num_prompts
+    return offsets, row
+
+
+class SweepConfigError(ValueError):
+    """A sweep that cannot run as configured (found before any server starts)."""
+
+
+def check_prompt_rows(cfg: SweepConfig) -> None:
+    """Raise SweepConfigError (one line) when the prompt file is too short for the sweep's fresh
+    rows, before a server is started."""
+    _, needed = prompt_rows(cfg.points, cfg.warmups)
+    try:
+        with open(cfg.prompts_file, encoding="utf-8") as f:
+            have = sum(1 for line in f if line.strip())
+    except OSError as exc:
+        raise SweepConfigError(f"cannot read the prompts file: {exc}") from exc
+    if have < needed:
+        raise SweepConfigError(
+            f"{cfg.prompts_file} has {have} prompts; this sweep sends {needed} distinct ones "
+            f"({cfg.warmups} warm-ups + {' + '.join(str(p.num_prompts) for p in cfg.points)}); "
+            f"fix: materialize {needed} (`enginebench bench --save-prompts ... --num-prompts "
+            f"{needed}`)"
+        )
+
+
 @dataclass
 class SweepConfig:
     engine: str
@@ -184,8 +221,10 @@ def bench_argv(
     model_check: bool,
     point: SweepPoint | None,
     warmup_n: int = 0,
+    first_row: int = 0,
 ) -> list[str]:
-    """The exact `enginebench bench` command of one point (or of the warm-up: point None)."""
+    """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
+    the prompt file's rows from `first_row` on (`prompt_rows`)."""
     argv = [
         sys.executable,
         "-m",
@@ -210,6 +249,8 @@ def bench_argv(
         argv.append("--no-model-check")
     if cfg.api_key_env:
         argv += ["--api-key-env", cfg.api_key_env]
+    if first_row:
+        argv += ["--prompt-offset", str(first_row)]
     if point is None:  # warm-up: all at once, nothing saved
         return [*argv, "--num-prompts", str(warmup_n), "--concurrency", str(min(warmup_n, 4))]
     argv += ["--num-prompts", str(point.num_prompts)]
@@ -304,6 +345,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     server_json.parent.mkdir(parents=True, exist_ok=True)
     failed = 0
     try:
+        check_prompt_rows(cfg)
         if spec.server_argv is not None:  # what the server loads, hashed once before it starts
             t0 = time.monotonic()
             record["model_file_sha256"] = weights_sha256(cfg.model, cfg.hash_cache)
@@ -313,7 +355,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
             failed = _sweep_external(cfg, spec, served, style, record)
         else:
             failed = _sweep_managed(cfg, spec, ctx, env, workdir, served, style, record)
-    except (ServerError, EngineConfigError) as exc:
+    except (ServerError, EngineConfigError, SweepConfigError) as exc:
         record["error"] = str(exc)
         _log(f"server failed: {exc}")
         failed = max(failed, 1)
@@ -466,7 +508,8 @@ def _points(
         _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
     failed = 0
     provenance = _summary_provenance(cfg, spec, record)
-    for point in cfg.points:
+    first_rows, _ = prompt_rows(cfg.points, cfg.warmups)
+    for point, first_row in zip(cfg.points, first_rows, strict=True):
         if server is not None and server.proc is not None and server.proc.poll() is not None:
             tail = log_tail(server.log_path, 20)
             record["points"].append(
@@ -479,7 +522,7 @@ def _points(
             _log(f"{point.name}: skipped, the server exited:\n{tail}")
             failed += 1
             continue
-        argv = bench_argv(cfg, base_url, served, style, model_check, point)
+        argv = bench_argv(cfg, base_url, served, style, model_check, point, first_row=first_row)
         _log(f"{point.name}: {' '.join(argv[3:])}")
         t0, started = time.monotonic(), _now()
         rc = subprocess.run(argv).returncode
@@ -650,6 +693,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_from_args(sys.argv[1:] if argv is None else argv)
         get_engine(cfg.engine)
+        check_prompt_rows(cfg)
     except (ValueError, KeyError) as exc:
         print(f"serve-sweep: {exc}", file=sys.stderr)
         return 2

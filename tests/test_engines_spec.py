@@ -80,6 +80,7 @@ def test_vllm_cpu() -> None:
     assert spec.server_argv(c) == [
         PY, "-m", "vllm.entrypoints.openai.api_server", "--model", HF,
         "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", "8123",
+        "--enable-prompt-tokens-details",
         "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--max-num-seqs", "8",
     ]  # fmt: skip
     assert spec.version_argv(c) == [PY, "-c", "import vllm; print(vllm.__version__)"]
@@ -114,7 +115,8 @@ def test_sglang() -> None:
     assert spec.server_argv is not None
     assert spec.server_argv(ctx(options={"mem_fraction_static": 0.8})) == [
         PY, "-m", "sglang.launch_server", "--model-path", HF, "--served-model-name", "tiny",
-        "--host", "127.0.0.1", "--port", "8123", "--mem-fraction-static", "0.8",
+        "--host", "127.0.0.1", "--port", "8123", "--enable-cache-report",
+        "--mem-fraction-static", "0.8",
     ]  # fmt: skip
     assert spec.uses_gpu({}) and spec.env_file == "envs/sglang.yaml"
 

@@ -1,4 +1,5 @@
-"""Arrival process: rate, burstiness (coefficient of variation), seeding, absolute schedule."""
+"""Arrival process: rate, burstiness (coefficient of variation), seeding, absolute schedule,
+and the exact send schedule of `vllm bench serve` for the same seed."""
 
 from __future__ import annotations
 
@@ -48,6 +49,60 @@ def test_constant_gaps_when_burstiness_is_infinite() -> None:
 
 def test_infinite_rate_sends_everything_at_zero() -> None:
     assert (arrival_offsets(50, math.inf, 1.0) == 0).all()
+
+
+def vllm_get_request_offsets(n: int, rate: float, burstiness: float, seed: int) -> list[float]:
+    """vLLM's `get_request` (vllm/benchmarks/serve.py) written out: numpy's legacy global
+    generator seeded once, one gamma draw per request, running sums, rescaled to end at n/rate.
+    """
+    saved = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        delay_ts: list[float] = []
+        for _ in range(n):
+            if rate == float("inf"):
+                delay_ts.append(0)
+            elif burstiness == float("inf"):
+                delay_ts.append(1.0 / rate)
+            else:
+                theta = 1.0 / (rate * burstiness)
+                delay_ts.append(np.random.gamma(shape=burstiness, scale=theta))
+        for i in range(1, len(delay_ts)):
+            delay_ts[i] += delay_ts[i - 1]
+        if delay_ts[-1] != 0:
+            normalize_factor = (n / rate) / delay_ts[-1]
+            delay_ts = [delay * normalize_factor for delay in delay_ts]
+        return [float(d) for d in delay_ts]
+    finally:
+        np.random.set_state(saved)
+
+
+@pytest.mark.parametrize(
+    ("seed", "rate", "burstiness"),
+    [
+        (0, 1.0, 1.0),
+        (0, 8.0, 0.25),  # shape < 1: numpy's rejection sampler, a variable number of draws
+        (1, 3.5, 1.0),
+        (42, 10.0, 4.0),
+        (1234, 0.5, 0.7),
+        (2**31 - 1, 100.0, 2.0),
+        (7, 2.0, math.inf),
+        (7, math.inf, 1.0),
+    ],
+)
+def test_same_schedule_as_vllm_bench_serve(seed: int, rate: float, burstiness: float) -> None:
+    for n in (1, 2, 37, 1000):
+        expected = vllm_get_request_offsets(n, rate, burstiness, seed)
+        got = arrival_offsets(n, rate, burstiness, seed).tolist()
+        assert got == expected  # bit for bit, not approximately
+
+
+def test_schedule_leaves_numpy_global_state_alone() -> None:
+    np.random.seed(5)
+    expected = np.random.random()
+    np.random.seed(5)
+    arrival_offsets(100, 2.0, 0.5, seed=9)
+    assert np.random.random() == expected
 
 
 def test_seeded_reproducibility() -> None:

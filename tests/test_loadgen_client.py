@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +20,7 @@ from enginebench.loadgen.client import (
     exact_length_fields,
     send,
 )
+from enginebench.loadgen.metrics import summarize
 
 Step = bytes | float  # bytes are written as one chunk, a float sleeps that long
 
@@ -185,41 +188,188 @@ def test_request_bodies_per_dialect() -> None:
     assert "ignore_eos" not in body
 
 
-def test_stale_keepalive_connection_is_retried_once() -> None:
-    """The server answers the first request of each connection and drops the connection on
-    the second one without answering (what a server closing an idle connection looks like)."""
-    body = comp("a") + DONE
-    response = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
+_SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def _http_chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+@pytest.mark.parametrize("when", ["before_answer", "after_headers", "mid_stream", "rst"])
+def test_connection_lost_mid_request_fails_and_is_not_resent(when: str) -> None:
+    """The server drops the connection at some point of its answer: the request is failed,
+    never resent (a resend hides the failure and restarts the clock); the server sees it once."""
+    seen = {"connections": 0, "requests": 0}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        served = 0
-        while True:
+        seen["connections"] += 1
+        try:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
-            if served:
-                writer.close()
-                return
-            writer.write(response)
-            await writer.drain()
-            served += 1
+        except asyncio.IncompleteReadError:
+            writer.close()
+            return
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        seen["requests"] += 1
+        if when != "before_answer":
+            writer.write(_SSE_HEAD)
+        if when in ("mid_stream", "rst"):
+            writer.write(_http_chunk(comp("a")))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        if when == "rst":  # SO_LINGER 0: close with a TCP reset, not a FIN
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
 
-    async def go() -> list[RequestRecord]:
+    async def go() -> RequestRecord:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         ep = Endpoint(url=f"http://127.0.0.1:{port}/v1/completions", model="m")
-        records = [RequestRecord(i, 1, 1) for i in range(3)]
+        rec = RequestRecord(0, 1, 1)
         async with server, aiohttp.ClientSession() as session:
-            for rec in records:
-                await send(session, ep, build_body(ep, "hi", 1), rec, 0.0)
-        return records
+            await send(session, ep, build_body(ep, "hi", 1), rec, 0.0)
+            await asyncio.sleep(0.1)  # a resend would have arrived by now
+        return rec
 
-    records = asyncio.run(go())
-    assert all(r.ok for r in records), [r.error for r in records]
-    assert [r.retried for r in records] == [False, True, True]
+    rec = asyncio.run(go())
+    assert rec.status == "failed", rec
+    assert rec.error_kind in ("disconnected", "stream_cut", "client_error"), rec.error
+    assert seen == {"connections": 1, "requests": 1}
+    assert "retried" not in rec.to_row()
+
+
+# llama-server's last chunk: an empty-delta choice with finish_reason, usage and timings
+LLAMACPP_TIMINGS = {
+    "cache_n": 120,
+    "prompt_n": 8,
+    "prompt_ms": 4.5,
+    "prompt_per_token_ms": 0.5625,
+    "prompt_per_second": 1777.8,
+    "predicted_n": 3,
+    "predicted_ms": 7.5,
+    "predicted_per_token_ms": 2.5,
+    "predicted_per_second": 400.0,
+}
+LLAMACPP_LAST = ev(
+    {
+        "choices": [{"index": 0, "text": "", "finish_reason": "length"}],
+        "usage": {
+            "prompt_tokens": 128,
+            "completion_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 119},  # timings' cache_n wins
+        },
+        "timings": LLAMACPP_TIMINGS,
+    }
+)
+# vLLM with --enable-prompt-tokens-details (and SGLang): the trailing usage-only chunk
+VLLM_USAGE = ev(
+    {
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 5,
+            "completion_tokens": 3,
+            "total_tokens": 8,
+            "prompt_tokens_details": {"cached_tokens": 4},
+        },
+    }
+)
+
+
+def test_llamacpp_timings_are_the_engines_own_account() -> None:
+    rec = run([comp("a"), comp("b"), comp("c"), LLAMACPP_LAST, DONE])
+    assert rec.ok, rec.error
+    assert rec.server_prompt_tokens == 128 and rec.server_completion_tokens == 3
+    assert rec.engine_account == "llama.cpp timings"
+    assert rec.engine_cached_tokens == 120 and rec.engine_prompt_n == 8
+    assert rec.engine_prompt_ms == 4.5 and rec.engine_predicted_n == 3
+    assert rec.engine_decode_ms_per_token == 2.5
+    row = rec.to_row()
+    assert row["engine_cached_tokens"] == 120 and row["engine_account"] == "llama.cpp timings"
+    assert row["shared_prefix_len"] == 0 and row["engine_decode_ms_per_token"] == 2.5
+
+
+def test_usage_prompt_tokens_details_cached_tokens() -> None:
+    rec = run([chat(role=True), chat("x"), chat("y"), VLLM_USAGE, DONE], chat_ep=True)
+    assert rec.ok, rec.error
+    assert rec.engine_account == "usage.prompt_tokens_details"
+    assert rec.engine_cached_tokens == 4
+    assert rec.engine_prompt_ms is None and rec.engine_decode_ms_per_token is None
+
+
+def test_timings_win_whichever_chunk_comes_first() -> None:
+    timings_first = ev({"choices": [], "timings": LLAMACPP_TIMINGS})
+    rec = run([comp("a"), timings_first, VLLM_USAGE, DONE])
+    assert rec.ok and rec.engine_account == "llama.cpp timings"
+    assert rec.engine_cached_tokens == 120 and rec.engine_prompt_ms == 4.5
+
+
+def test_no_engine_account_without_details_or_timings() -> None:
+    rec = run([comp("a"), USAGE, DONE])
+    assert rec.ok and rec.engine_account is None and rec.engine_cached_tokens is None
+    row = rec.to_row()
+    assert row["engine_account"] is None and row["engine_prompt_ms"] is None
+
+
+def test_non_streamed_response_with_timings_and_details() -> None:
+    body = {
+        "choices": [{"text": "abc"}],
+        "usage": {
+            "prompt_tokens": 128,
+            "completion_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 64},
+        },
+        "timings": LLAMACPP_TIMINGS,
+    }
+    rec = run([json.dumps(body).encode()], stream=False)
+    assert rec.ok and rec.engine_account == "llama.cpp timings"
+    assert rec.engine_cached_tokens == 120 and rec.engine_prompt_n == 8
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"timings": "fast"},
+        {"timings": {"cache_n": "many", "prompt_ms": "slow"}},
+        {"timings": {"cache_n": True}},
+        {"usage": {"completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": "4"}}},
+        {"usage": {"completion_tokens": 3, "prompt_tokens_details": None}},
+        {"timings": {"predicted_per_token_ms": float("nan")}},
+    ],
+)
+def test_odd_engine_accounts_are_ignored(extra: dict[str, Any]) -> None:
+    rec = run([comp("a", **extra), DONE])
+    assert rec.ok, rec.error
+    assert rec.engine_account is None and rec.engine_cached_tokens is None
+    assert rec.engine_decode_ms_per_token is None
+
+
+def test_engine_account_feeds_the_summary() -> None:
+    """A llama-server-like run and a vLLM-like run through the client, then summarize."""
+    llama = run([comp("a"), 0.02, comp("b"), 0.02, comp("c"), LLAMACPP_LAST, DONE])
+    vllm = run([comp("a"), comp("b"), comp("c"), VLLM_USAGE, DONE])
+    for r in (llama, vllm):
+        assert r.ok, r.error
+        r.output_len = r.server_completion_tokens
+    llama.shared_prefix_len = 100  # asked for 100 shared tokens; the engine reused 120
+    s = summarize([llama, vllm], 1.0)
+    assert s["engine_account"] == ["llama.cpp timings", "usage.prompt_tokens_details"]
+    assert s["engine_reported_requests"] == 2
+    assert s["engine_cached_prompt_tokens"] == 124
+    assert s["engine_cached_prompt_fraction"] == pytest.approx(124 / (128 + 5))
+    assert s["requests_with_cached_prompt_tokens"] == 2
+    assert s["unrequested_cached_prompt_tokens"] == 20 + 4
+    assert s["requests_with_unrequested_cache_hits"] == 2
+    assert s["mean_engine_prompt_ms"] == 4.5 and s["median_engine_prompt_ms"] == 4.5
+    assert s["median_engine_decode_ms_per_token"] == 2.5
+    assert llama.ttft_s is not None and llama.e2el_s is not None
+    assert s["harness_ttft_overhead_ms"] == pytest.approx(llama.ttft_s * 1000 - 4.5)
+    tpot_ms = (llama.e2el_s - llama.ttft_s) / 2 * 1000  # the empty last chunk has choices
+    assert s["harness_tpot_overhead_ms"] == pytest.approx(tpot_ms - 2.5)
+    # input tokens: the server's usage.prompt_tokens; the client's count kept apart
+    assert s["total_input_tokens"] == 128 + 5 and s["total_input_tokens_client"] == 5 + 5
 
 
 @pytest.mark.parametrize(

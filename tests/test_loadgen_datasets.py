@@ -31,13 +31,29 @@ def ids_by_prompt() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------ random
-@pytest.mark.parametrize("length", [1, 7, 128, 300])
+@pytest.mark.parametrize("length", [2, 7, 128, 300])
 def test_random_prompts_are_token_exact(tokenizer: Tokenizer, length: int) -> None:
+    """As vLLM: the tokenizer adds a BOS, so the text is one token shorter and the server (which
+    adds the same BOS) sees exactly `length` tokens."""
+    assert datasets.num_special_tokens(tokenizer) == 1
     prompts = datasets.random_prompts(tokenizer, 20, length, 9, seed=0)
     assert len(prompts) == 20
     for p in prompts:
-        assert p.prompt_len == length == len(tokenizer.encode(p.prompt, add_special_tokens=False))
-        assert p.output_len == 9
+        assert p.prompt_len == length == len(tokenizer.encode(p.prompt))
+        assert len(tokenizer.encode(p.prompt, add_special_tokens=False)) == length - 1
+        assert p.output_len == 9 and p.prefix_len == 0
+
+
+def test_random_prefix_is_shared_and_token_exact(tokenizer: Tokenizer) -> None:
+    prompts = datasets.random_prompts(tokenizer, 12, 40, 5, seed=3, prefix_len=24)
+    head = tokenizer.encode(prompts[0].prompt)[:25]  # BOS + the 24-token prefix
+    for p in prompts:
+        ids = tokenizer.encode(p.prompt)
+        assert len(ids) == p.prompt_len == 24 + 40  # prefix on top of input_len, as vLLM
+        assert ids[:25] == head
+        assert p.prefix_len == 25  # the BOS is shared too
+    # past the prefix the prompts differ: only the prefix is shared
+    assert len({tuple(tokenizer.encode(p.prompt)[25:27]) for p in prompts}) > 1
 
 
 def test_random_prompts_are_seeded(tokenizer: Tokenizer) -> None:
@@ -51,10 +67,11 @@ def test_random_range_ratio(tokenizer: Tokenizer) -> None:
     prompts = datasets.random_prompts(tokenizer, 200, 40, 20, range_ratio=0.5, seed=0)
     ins = [p.prompt_len or 0 for p in prompts]
     outs = [p.output_len for p in prompts]
+    # the range applies to the text (40 - 1 BOS = 39): [19, 59] + the BOS
     assert min(ins) >= 20 and max(ins) <= 60 and len(set(ins)) > 10
     assert min(outs) >= 10 and max(outs) <= 30
     for p in prompts:
-        assert p.prompt_len == len(tokenizer.encode(p.prompt, add_special_tokens=False))
+        assert p.prompt_len == len(tokenizer.encode(p.prompt))
 
 
 def test_random_rejects_bad_lengths(tokenizer: Tokenizer) -> None:
@@ -62,6 +79,8 @@ def test_random_rejects_bad_lengths(tokenizer: Tokenizer) -> None:
         datasets.random_prompts(tokenizer, 2, 0, 5)
     with pytest.raises(BenchError, match="range-ratio"):
         datasets.random_prompts(tokenizer, 2, 5, 5, range_ratio=1.5)
+    with pytest.raises(BenchError, match="special token"):
+        datasets.random_prompts(tokenizer, 2, 1, 5)  # the BOS alone is one token
 
 
 # ---------------------------------------------------------------------------- sharegpt
@@ -150,6 +169,9 @@ def test_fixed_prompts(tokenizer: Tokenizer) -> None:
     prompts = datasets.fixed_prompts(3)
     assert {p.prompt for p in prompts} == {datasets.FIXED_PROMPT}
     assert {p.output_len for p in prompts} == {128} and prompts[0].prompt_len is None
+    # the same prompt each time: the workload asks for the cache, all of it shared
+    tokenized = datasets.fixed_prompts(2, 16, tokenizer)
+    assert {p.prefix_len for p in tokenized} == {tokenized[0].prompt_len}
     assert datasets.fixed_prompts(1, 16, tokenizer)[0].prompt_len == len(
         tokenizer.encode(datasets.FIXED_PROMPT)
     )
@@ -174,7 +196,8 @@ def test_materialize_and_load_round_trip(tmp_path: Path, tokenizer_dir: Path) ->
     ]
     assert datasets.materialize(parse_args(argv)) == out
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 12 and set(rows[0]) == {"prompt", "prompt_len", "output_len"}
+    assert len(rows) == 12
+    assert set(rows[0]) == {"prompt", "prompt_len", "output_len", "prefix_len"}
     loaded = datasets.load_materialized(out)
     assert [p.prompt for p in loaded] == [r["prompt"] for r in rows]
     assert {p.prompt_len for p in loaded} == {16} and {p.output_len for p in loaded} == {4}
@@ -234,8 +257,29 @@ def test_materialize_dataset_function(tmp_path: Path, tokenizer_dir: Path) -> No
     )
     rows = datasets.load_materialized(out)
     assert len(rows) == 5 and {(p.prompt_len, p.output_len) for p in rows} == {(9, 3)}
+    shared = datasets.materialize_dataset(
+        tmp_path / "s.jsonl", "random", 3, tokenizer=tokenizer_dir, input_len=9, prefix_len=6
+    )
+    assert {(p.prompt_len, p.prefix_len) for p in datasets.load_materialized(shared)} == {(15, 7)}
     fixed = datasets.materialize_dataset(tmp_path / "f.jsonl", "fixed", 2, output_len=7)
     assert {p.output_len for p in datasets.load_materialized(fixed)} == {7}
+
+
+def test_prompt_offset_and_warmups_take_their_own_rows(
+    tmp_path: Path, tokenizer: Tokenizer
+) -> None:
+    rows = datasets.random_prompts(tokenizer, 10, 8, 2, seed=0)
+    path = datasets.write_prompts(tmp_path / "p.jsonl", rows)
+    args = parse_args(["--prompts-file", str(path), "--num-prompts", "3", "--prompt-offset", "4"])
+    assert datasets.build_prompts(args, None) == rows[4:7]
+    # two warm-ups: rows 4, 5; the measured ones 6, 7, 8
+    warm, measured = datasets.split_warmups(datasets.build_prompts(args, None, 2), 2)
+    assert warm == rows[4:6] and measured == rows[6:9]
+    short = parse_args(["--prompts-file", str(path), "--num-prompts", "7", "--prompt-offset", "4"])
+    with pytest.raises(BenchError, match="after --prompt-offset 4"):
+        datasets.build_prompts(short, None)
+    with pytest.raises(BenchError, match="needs --prompts-file"):
+        parse_args(["--prompt-offset", "2"])
 
 
 def test_prompts_file_defaults_to_every_row(tmp_path: Path) -> None:

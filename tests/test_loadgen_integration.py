@@ -138,7 +138,10 @@ def test_random_dataset_exact_lengths_and_output_format(
     } <= summary.keys()
     assert summary["completed"] == 30 and summary["failed"] == 0
     assert summary["num_prompts"] == 30 and summary["request_rate"] == 300
-    assert summary["total_input_tokens"] == 30 * 24 and summary["total_output_tokens"] == 30 * 12
+    # vLLM's total: the server's prompt_tokens (the fake server counts words); ours: the client's
+    assert summary["total_input_tokens"] == sum(r["server_prompt_tokens"] for r in rows)
+    assert summary["total_input_tokens_client"] == 30 * 24
+    assert summary["total_output_tokens"] == 30 * 12
     assert summary["short_outputs"] == 0
     assert summary["metadata"] == {"engine": "fake", "point": "rate-300"}
     assert summary["request_goodput"] > 0 and summary["argv"][0] == "--base-url"

@@ -132,3 +132,103 @@ def test_dispatch_lag_summary() -> None:
         r.dispatch_lag_s = lag
     lag_ms = summarize(records, 1.0)["dispatch_lag_ms"]
     assert lag_ms["max"] == pytest.approx(1.0) and lag_ms["p50"] == pytest.approx(0.2)
+
+
+def test_total_input_tokens_prefer_the_servers_count() -> None:
+    a, b, c = case()
+    a.server_prompt_tokens = 11  # the server counted a BOS on top of the client's 10
+    b.prompt_len = None  # no client count: neither side knows, counts 0
+    s = summarize([a, b, c], 2.0)
+    assert s["total_input_tokens"] == 11 and s["total_input_tokens_client"] == 10
+    assert s["input_throughput"] == pytest.approx(5.5)
+    assert s["total_token_throughput"] == pytest.approx((11 + 12) / 2.0)
+    b.server_prompt_tokens = 20
+    s = summarize([a, b, c], 2.0)
+    assert s["total_input_tokens"] == 31 and s["total_input_tokens_client"] == 10
+    a.prompt_len = None
+    assert summarize([a, b], 2.0)["total_input_tokens_client"] is None  # nobody counted
+    assert summarize([c], 2.0)["total_input_tokens_client"] == 0  # nothing completed
+
+
+def test_no_stream_reports_tpot_and_itl_as_not_measured() -> None:
+    records = case()
+    s = summarize(records, 2.0, percentiles=[50, 99], stream=False)
+    for name in ("tpot", "itl"):
+        for stat in ("mean", "median", "std", "p50", "p99"):
+            assert s[f"{stat}_{name}_ms"] is None, (stat, name)
+    assert s["mean_ttft_ms"] == pytest.approx(150.0) and s["mean_e2el_ms"] == pytest.approx(650.0)
+    # streamed with nothing to measure: 0 as vLLM (np.mean(x or 0))
+    one_token = [rec(0, 0.0, 0.1, 0.1, 1)]
+    assert summarize(one_token, 1.0)["mean_tpot_ms"] == 0.0
+    assert summarize(one_token, 1.0, stream=False)["mean_tpot_ms"] is None
+
+
+def test_no_stream_goodput_with_a_tpot_slo_cannot_be_judged() -> None:
+    def goodput(slo: dict[str, float], stream: bool) -> float | None:
+        value: float | None = summarize(case(), 2.0, goodput_slo_ms=slo, stream=stream)[
+            "request_goodput"
+        ]
+        return value
+
+    assert goodput({"tpot": 50}, stream=False) is None
+    assert goodput({"ttft": 150, "tpot": 50}, stream=False) is None
+    assert goodput({"ttft": 150}, stream=False) == pytest.approx(0.5)  # TTFT/E2EL still judged
+    assert goodput({"tpot": 50}, stream=True) == pytest.approx(0.5)
+
+
+def test_percentiles_0_and_100_are_min_and_max() -> None:
+    s = summarize(case(), 2.0, percentiles=[0, 100])
+    assert s["p0_ttft_ms"] == pytest.approx(100.0) and s["p100_ttft_ms"] == pytest.approx(200.0)
+    assert s["p0_e2el_ms"] == pytest.approx(200.0) and s["p100_e2el_ms"] == pytest.approx(1100.0)
+    assert percentile_key(0.0) == "p0" and percentile_key(100.0) == "p100"
+
+
+ENGINE_KEYS = (
+    "engine_account",
+    "engine_cached_prompt_tokens",
+    "engine_cached_prompt_fraction",
+    "requests_with_cached_prompt_tokens",
+    "unrequested_cached_prompt_tokens",
+    "requests_with_unrequested_cache_hits",
+    "mean_engine_prompt_ms",
+    "median_engine_prompt_ms",
+    "median_engine_decode_ms_per_token",
+    "harness_ttft_overhead_ms",
+    "harness_tpot_overhead_ms",
+)
+
+
+def test_engine_account_absent_is_none() -> None:
+    s = summarize(case(), 2.0)
+    assert all(s[k] is None for k in ENGINE_KEYS), {k: s[k] for k in ENGINE_KEYS}
+    assert s["engine_reported_requests"] == 0
+
+
+def test_engine_account_hand_computed() -> None:
+    a, b, c = case()  # a: TTFT 100 ms, TPOT 100 ms, prompt 10; b: one token, prompt 20
+    a.engine_cached_tokens, a.shared_prefix_len, a.server_prompt_tokens = 8, 8, 12
+    a.engine_prompt_ms, a.engine_decode_ms_per_token = 60.0, 90.0
+    a.engine_account = "llama.cpp timings"
+    b.engine_cached_tokens, b.engine_account = 16, "usage.prompt_tokens_details"
+    c.engine_cached_tokens, c.engine_account = 999, "usage.prompt_tokens_details"  # failed
+    s = summarize([a, b, c], 2.0)
+    assert s["engine_account"] == ["llama.cpp timings", "usage.prompt_tokens_details"]
+    assert s["engine_reported_requests"] == 2
+    assert s["engine_cached_prompt_tokens"] == 24
+    assert s["engine_cached_prompt_fraction"] == pytest.approx(24 / (12 + 20))
+    assert s["requests_with_cached_prompt_tokens"] == 2
+    # a's 8 were asked for (shared prefix); b shares nothing, so its 16 were not
+    assert s["unrequested_cached_prompt_tokens"] == 16
+    assert s["requests_with_unrequested_cache_hits"] == 1
+    assert s["mean_engine_prompt_ms"] == 60.0 and s["median_engine_decode_ms_per_token"] == 90.0
+    assert s["harness_ttft_overhead_ms"] == pytest.approx(100.0 - 60.0)
+    assert s["harness_tpot_overhead_ms"] == pytest.approx(100.0 - 90.0)
+    b.engine_cached_tokens = 0
+    s = summarize([a, b], 2.0)
+    assert s["requests_with_cached_prompt_tokens"] == 1
+    assert s["unrequested_cached_prompt_tokens"] == 0
+    assert s["requests_with_unrequested_cache_hits"] == 0
+    # without streaming the client's TTFT is the whole answer: no overhead to compare
+    s = summarize([a, b], 2.0, stream=False)
+    assert s["harness_ttft_overhead_ms"] is None and s["harness_tpot_overhead_ms"] is None
+    assert s["mean_engine_prompt_ms"] == 60.0

@@ -42,6 +42,12 @@ SEED_002 = [
     "P99 TPOT (ms)",
     "failed requests",
     "short outputs",
+    "shared prefix (tokens)",
+    "cached prompt tokens (engine)",
+    "unrequested cache hits",
+    "engine P50 TPOT (ms)",
+    "harness TPOT overhead (ms)",
+    "harness TTFT overhead (ms)",
     "engine",
     "engine version",
     "engine commit",
@@ -172,6 +178,32 @@ def test_values_map_from_summary_keys(tmp_path: Path) -> None:
     assert all(pd.isna(row[k]) for k in unknown)
     ints = pd.read_csv(d / "table.csv").dtypes
     assert ints["num-prompts"].kind == "i" and ints["total generated tokens"].kind == "i"
+
+
+def test_engine_account_beside_ours_and_unrequested_cache_hits_marked(sweep: Path) -> None:
+    points = sweep / "points"
+    account = {"engine_cached_prompt_tokens": 0, "requests_with_unrequested_cache_hits": 0,
+               "median_engine_decode_ms_per_token": 11.0, "harness_tpot_overhead_ms": 0.4,
+               "harness_ttft_overhead_ms": 1.5, "shared_prefix_len": 0}  # fmt: skip
+    _write(points / "rate-1.json", _summary("rate-1") | account)
+    hits = account | {"engine_cached_prompt_tokens": 640, "requests_with_unrequested_cache_hits": 5}
+    _write(points / "rate-2.json", _summary("rate-2") | hits)
+    shared = account | {"engine_cached_prompt_tokens": 3300, "shared_prefix_len": 33}
+    _write(points / "rate-8.json", _summary("rate-8") | shared)
+    # rate-10: an engine that reports nothing: blank, not 0
+    paths = [points / f"{p}.json" for p in ("rate-1", "rate-2", "rate-8", "rate-10")]
+    write_engine_table(paths, sweep / "server.json", *_outs(sweep))
+    table = pd.read_csv(sweep / "table.csv")
+    assert list(table["unrequested cache hits"][:3]) == [0, 5, 0]
+    assert list(table["shared prefix (tokens)"][:3]) == [0, 0, 33]
+    assert list(table["cached prompt tokens (engine)"][:3]) == [0, 640, 3300]
+    assert table["engine P50 TPOT (ms)"][0] == 11.0
+    assert table.iloc[3][["cached prompt tokens (engine)", "unrequested cache hits"]].isna().all()
+    rows = _Table.parse((sweep / "table.html").read_text()).row_classes
+    assert rows == ["", "warn", "", ""]  # only the hits nobody asked for are marked
+    write_comparison([sweep / "table.csv"], *_outs(sweep.parent / "cmp"))
+    cmp = pd.read_csv(sweep.parent / "cmp" / "table.csv")
+    assert list(cmp["unrequested cache hits"][:3]) == [0, 5, 0]
 
 
 def test_input_throughput_and_num_prompts_fallbacks(tmp_path: Path) -> None:
@@ -305,7 +337,7 @@ def test_markdown_formatting(sweep: Path) -> None:
     assert cells[1] == "100"
     assert cells[8] == "2,000.00"  # P50 TTFT, thousands separator and 2 decimals, kept as is
     assert cells[5] == "7.840"  # req/s with 3 decimals
-    assert cells[18] == "0123456789ab" and cells[20] == "f" * 12  # hashes shortened
+    assert cells[24] == "0123456789ab" and cells[26] == "f" * 12  # hashes shortened
     assert len(cells) == 1 + len(SEED_002) and cells[-1] == "default"  # the sweep, last
 
 
@@ -613,8 +645,10 @@ COMPARISON = [
     "P99 TTFT (ms)",
     "P50 TPOT (ms)",
     "P99 TPOT (ms)",
+    "engine P50 TPOT (ms)",
     "failed requests",
     "short outputs",
+    "unrequested cache hits",
 ]
 
 

@@ -85,6 +85,8 @@ def test_bench_argv_closed_loop_and_dialects(tmp_path: Path) -> None:
     assert json.loads(mlc[mlc.index("--extra-body") + 1]) == {"debug_config": {"ignore_eos": True}}
     warm = bench_argv(cfg, "http://h", "m", "ignore_eos", True, None, warmup_n=6)
     assert warm[-4:] == ["--num-prompts", "6", "--concurrency", "4"] and "--save-result" not in warm
+    fresh = bench_argv(cfg, "http://h", "m", "ignore_eos", True, pt, first_row=7)
+    assert fresh[fresh.index("--prompt-offset") + 1] == "7" and "--prompt-offset" not in argv
 
 
 def test_config_from_args(tmp_path: Path) -> None:
@@ -139,7 +141,7 @@ def prompts_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
     path = tmp_path_factory.mktemp("prompts") / "p.jsonl"
     subprocess.run(
         [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(path),
-         "--dataset-name", "random", "--num-prompts", "8", "--random-input-len", "16",
+         "--dataset-name", "random", "--num-prompts", "24", "--random-input-len", "16",
          "--random-output-len", "8", "--tokenizer", str(tiny_model_dir)],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -221,10 +223,18 @@ def test_set_aside_keeps_everything_and_leaves_no_output(tmp_path: Path) -> None
 def test_failed_point_keeps_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
 ) -> None:
-    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 10.0, 999),  # > rows in file
-           SweepPoint("conc", 2.0, 4)]  # fmt: skip
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 10.0, 4), SweepPoint("conc", 2.0, 4)]
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts)  # fmt: skip
+    real = sweep.bench_argv
+
+    def second_fails(*a, **kw):  # type: ignore[no-untyped-def]
+        point = a[5] if len(a) > 5 else kw.get("point")
+        if point is not None and point.name == "rate-10":
+            return [sys.executable, "-c", "raise SystemExit(1)"]
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sweep, "bench_argv", second_fails)
     assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 1
     out = Path(cfg.out_dir)
     assert (out / "rate-inf.json").is_file() and (out / "conc-2.json").is_file()
@@ -294,8 +304,34 @@ def test_external_endpoint(tmp_path: Path, prompts_file: Path, tiny_model_dir: P
     assert server["ignore_eos_style"] == "none"
 
 
-def test_misconfigured_engine_fails_with_server_json(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, python=None, points=[SweepPoint("rate", 1.0, 1)])  # vllm needs a venv
+def test_every_point_and_the_warmup_get_fresh_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    """No request repeats a prompt the server has seen: warm-up rows 0-2, then 4 per point."""
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 50.0, 4), SweepPoint("conc", 2.0, 4)]
+    assert sweep.prompt_rows(pts, 3) == ([3, 7, 11], 15)
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts, warmups=3)  # fmt: skip
+    assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 0
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    offsets = []
+    for argv in [server["warmup"]["argv"], *(p["argv"] for p in server["points"])]:
+        offsets.append(
+            int(argv[argv.index("--prompt-offset") + 1]) if "--prompt-offset" in argv else 0
+        )
+    assert offsets == [0, 3, 7, 11]
+    for name in ("rate-inf", "rate-50", "conc-2"):
+        assert json.loads((Path(cfg.out_dir) / f"{name}.json").read_text())["prompt_offset"] > 0
+    # a prompt file too short for fresh rows stops the sweep before any server starts
+    cfg = dataclasses.replace(cfg, out_dir=str(tmp_path / "short"), warmups=20)
+    assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 1
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    assert "this sweep sends 32 distinct ones" in server["error"] and "server" not in server
+
+
+def test_misconfigured_engine_fails_with_server_json(tmp_path: Path, prompts_file: Path) -> None:
+    cfg = _cfg(tmp_path, python=None, points=[SweepPoint("rate", 1.0, 1)],
+               prompts_file=str(prompts_file))  # vllm needs a venv  # fmt: skip
     assert sweep.run_sweep(cfg) == 1
     server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
     assert "ServerContext.python is unset" in server["error"]

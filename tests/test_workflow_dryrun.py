@@ -86,7 +86,8 @@ def test_large_config_job_counts(tmp_path: Path) -> None:
     assert jobs["convert_gguf"] == 2  # tiny and l2 f16
     assert jobs["quantize_gguf"] == 3  # tiny Q8_0, Q4_K_M; l2 Q4_K_M
     assert jobs["plots"] == 4  # one per benchmarked model
-    # one prompt file per model and count: 64 for every model, 500 for the `long` sweep of tiny
+    # one prompt file per model and count (warm-ups + every point's own rows): 372 for every
+    # model, 504 for the `long` sweep of tiny
     assert jobs["materialize_prompts"] == 4 + 1
     # MLC: 3 steps; TensorRT-LLM: 2 steps x 2 quants; EXL2: 1 step
     assert jobs["prepare_model"] == 3 + 4 + 1
@@ -200,11 +201,11 @@ def test_lint_clean(tmp_path: Path) -> None:
 
 
 def test_a_sweep_added_to_one_benchmark(tmp_path: Path) -> None:
-    """A second named sweep on vLLM only: one more serve job and table; its prompts (64, the
-    same count) are shared with the default sweep."""
+    """A second named sweep on vLLM only: one more serve job and table, and a prompt file of its
+    own size (4 warm-ups + 64: every point gets fresh rows); the default sweep's is untouched."""
     cfg = default_config()
     cfg["sweeps"]["extra"] = {"request_rates": [3], "concurrency": []}
     cfg["benchmarks"][1]["sweeps"] = ["default", "extra"]  # vllm
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
     assert jobs["serve_sweep"] == 5 and jobs["engine_table"] == 5
-    assert jobs["materialize_prompts"] == 1
+    assert jobs["materialize_prompts"] == 2

@@ -177,15 +177,21 @@ def test_rate_added_to_one_engines_sweep_reruns_that_sweep_only(completed_run: d
     def mutate(c: dict) -> None:
         c["sweeps"]["vllm"]["request_rates"] = [*c["sweeps"]["vllm"]["request_rates"], 3]
 
-    assert _plan(completed_run, mutate) == {"serve_sweep": 1, "engine_table": 1, **AGGREGATES}
+    # one more point needs 8 more fresh prompt rows: a bigger prompt file for that sweep alone
+    assert _plan(completed_run, mutate) == {
+        "materialize_prompts": 1, "serve_sweep": 1, "engine_table": 1, **AGGREGATES,
+    }  # fmt: skip
 
 
 def test_rate_added_to_the_shared_sweep_reruns_its_benchmarks(completed_run: dict) -> None:
     def mutate(c: dict) -> None:
         c["sweeps"]["default"]["request_rates"] = [*c["sweeps"]["default"]["request_rates"], 3]
 
-    # llama.cpp f16 and Q4_K_M, transformers: not vLLM (its own sweep), no build, no prompts
-    assert _plan(completed_run, mutate) == {"serve_sweep": 3, "engine_table": 3, **AGGREGATES}
+    # llama.cpp f16 and Q4_K_M, transformers: not vLLM (its own sweep, its own prompt file), no
+    # build; one bigger prompt file (the new point's fresh rows)
+    assert _plan(completed_run, mutate) == {
+        "materialize_prompts": 1, "serve_sweep": 3, "engine_table": 3, **AGGREGATES,
+    }  # fmt: skip
 
 
 def test_sweep_added_runs_only_the_new_points(completed_run: dict) -> None:

@@ -24,6 +24,8 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--served-model-name", ctx.served_name,
         "--host", ctx.host,
         "--port", str(ctx.port),
+        # usage.prompt_tokens_details.cached_tokens: prompt tokens its radix cache served
+        "--enable-cache-report",
         *opt_flags(ctx.options, OPTION_FLAGS),
         *ctx.extra_args,
     ]  # fmt: skip

@@ -34,6 +34,9 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--served-model-name", ctx.served_name,
         "--host", ctx.host,
         "--port", str(ctx.port),
+        # usage.prompt_tokens_details.cached_tokens: the engine's own count of prompt tokens
+        # served from its prefix cache, recorded beside every request
+        "--enable-prompt-tokens-details",
         *opt_flags(ctx.options, OPTION_FLAGS),
         *ctx.extra_args,
     ]  # fmt: skip

@@ -1,10 +1,17 @@
 """Open-loop arrival schedule: absolute send offsets (seconds from the start), seeded.
 
-Gaps follow Gamma(shape=burstiness, scale=1/(rate*burstiness)): burstiness 1 is a Poisson
-process, larger is more regular, infinite is a constant gap, smaller is burstier. As in
-`vllm bench serve`, the cumulative times are rescaled so the last request lands exactly at
-N/rate: the sum of N random gaps misses N/rate by a few percent, which would otherwise move
-the offered load from seed to seed.
+The schedule is `vllm bench serve`'s (`get_request` in vllm/benchmarks/serve.py), draw for
+draw: vLLM seeds numpy's legacy global generator (`np.random.seed(seed)`) and draws one
+`np.random.gamma(shape=burstiness, scale=1/(rate*burstiness))` per request, so the same
+seed, rate and burstiness give the same send times here and there. Burstiness 1 is a
+Poisson process, larger is more regular, smaller is burstier; burstiness inf is a constant
+gap 1/rate, rate inf sends everything at t=0. The cumulative times are rescaled so the last
+request lands exactly at N/rate (the sum of N random gaps misses N/rate by a few percent,
+which would otherwise move the offered load from seed to seed).
+
+A local `np.random.RandomState(seed)` yields the same stream as the legacy global generator
+after `np.random.seed(seed)`, without touching global state. (vLLM's random dataset draws
+from its own `default_rng`, so nothing consumes the global stream before `get_request`.)
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ def arrival_offsets(
     if math.isinf(burstiness):
         gaps = np.full(num_requests, 1.0 / request_rate)
     else:
-        rng = np.random.default_rng(seed)
+        # one array draw consumes the legacy stream exactly as N scalar draws do
+        rng = np.random.RandomState(seed)
         gaps = rng.gamma(
             shape=burstiness, scale=1.0 / (request_rate * burstiness), size=num_requests
         )
-    offsets = np.cumsum(gaps)
+    offsets = np.cumsum(gaps)  # sequential sums, as vLLM's running `+=`
     if offsets[-1] > 0:
+        # same operation order as vLLM (factor first, then one multiply each): bit-identical
         offsets *= (num_requests / request_rate) / offsets[-1]
     return offsets

@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--random-input-len", type=int, default=1024)
     ds.add_argument("--random-output-len", type=int, default=128)
     ds.add_argument("--random-range-ratio", type=float, default=0.0)
+    ds.add_argument(
+        "--random-prefix-len",
+        type=_non_negative_int,
+        default=0,
+        help="random tokens shared by every prompt, before its own input (prefix caching)",
+    )
     ds.add_argument("--sharegpt-output-len", type=_positive_int, default=None)
     ds.add_argument("--fixed-output-len", type=_positive_int, default=128)
     ds.add_argument("--seed", type=int, default=0)
@@ -120,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--prompts-file",
         metavar="PATH",
         help="replay a materialized prompt file (JSONL) instead of a dataset",
+    )
+    ds.add_argument(
+        "--prompt-offset",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="start at row N of --prompts-file (a sweep gives each point fresh rows)",
     )
     ds.add_argument(
         "--save-prompts",
@@ -230,6 +243,13 @@ def check_args(args: argparse.Namespace) -> None:
             f"--dataset-path is only read by --dataset-name sharegpt (got {args.dataset_name})",
             "add --dataset-name sharegpt or drop --dataset-path",
         )
+    if args.prompt_offset and not args.prompts_file:
+        raise BenchError("--prompt-offset needs --prompts-file", "add --prompts-file or drop it")
+    if args.random_prefix_len and args.dataset_name != "random":
+        raise BenchError(
+            f"--random-prefix-len is only read by --dataset-name random (got {args.dataset_name})",
+            "drop --random-prefix-len",
+        )
     if args.prompts_file and args.save_prompts:
         raise BenchError("--prompts-file and --save-prompts exclude each other", "use one")
 
@@ -252,11 +272,11 @@ def _percentiles(text: str) -> list[float]:
         raise BenchError(
             f"--metric-percentiles {text!r} is not a list of numbers", "pass e.g. 50,90,99"
         ) from None
-    bad = [v for v in values if not 0 < v < 100]
+    bad = [v for v in values if not 0 <= v <= 100]  # as numpy (and so vLLM): p0/p100 = min/max
     if bad or not values:
         raise BenchError(
-            f"--metric-percentiles: {bad or text!r} outside (0, 100)",
-            "use percentiles strictly between 0 and 100, e.g. 50,90,99",
+            f"--metric-percentiles: {bad or text!r} outside [0, 100]",
+            "use percentiles from 0 to 100, e.g. 50,90,99",
         )
     return values
 

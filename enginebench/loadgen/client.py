@@ -4,6 +4,14 @@ TTFT is the first SSE data message whose `choices` is non-empty (a chat server's
 first chunk counts, as in vLLM); `ttft_content` is the first one carrying text. E2EL ends at
 the last message with choices (the trailing usage-only chunk carries no token). Usage is read
 from any chunk, with or without choices.
+
+The engine's own account of a request, when the server reports one, is kept beside the
+client's measurement: `usage.prompt_tokens_details.cached_tokens` (vLLM with
+--enable-prompt-tokens-details, SGLang) and llama-server's `timings` object (cache_n,
+prompt_n, prompt_ms, predicted_n, predicted_per_token_ms). Where both come, timings win.
+
+A request is sent once: a connection reset or closed mid-request is a failed request, never
+resent (a resend would hide a server failure and restart the request's clock).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +30,8 @@ from yarl import URL
 from enginebench.loadgen.sse import SSEParser
 
 IGNORE_EOS_STYLES = ("ignore_eos", "min_tokens", "generation_config")
+ACCOUNT_USAGE_DETAILS = "usage.prompt_tokens_details"
+ACCOUNT_LLAMACPP_TIMINGS = "llama.cpp timings"
 
 
 @dataclass(slots=True)
@@ -47,7 +58,14 @@ class RequestRecord:
     http_status: int | None = None
     error: str | None = None
     error_kind: str | None = None
-    retried: bool = False  # resent once after a stale kept-alive connection (see `send`)
+    # the engine's own account (None where the server reports nothing; see the module doc)
+    engine_cached_tokens: int | None = None  # prompt tokens served from the engine's cache
+    engine_prompt_n: int | None = None  # prompt tokens the engine evaluated (llama.cpp)
+    engine_prompt_ms: float | None = None
+    engine_predicted_n: int | None = None
+    engine_decode_ms_per_token: float | None = None
+    engine_account: str | None = None  # where they came from: an ACCOUNT_* name
+    shared_prefix_len: int = 0  # prompt tokens the workload shares on purpose (set by the runner)
     text: str = ""  # generated text (not written per request; used for client token counts)
 
     @property
@@ -79,7 +97,13 @@ class RequestRecord:
             "http_status": self.http_status,
             "error": self.error,
             "error_kind": self.error_kind,
-            "retried": self.retried,
+            "engine_cached_tokens": self.engine_cached_tokens,
+            "engine_prompt_n": self.engine_prompt_n,
+            "engine_prompt_ms": self.engine_prompt_ms,
+            "engine_predicted_n": self.engine_predicted_n,
+            "engine_decode_ms_per_token": self.engine_decode_ms_per_token,
+            "engine_account": self.engine_account,
+            "shared_prefix_len": self.shared_prefix_len,
         }
 
 
@@ -140,29 +164,16 @@ class _StreamError(Exception):
 async def send(
     session: aiohttp.ClientSession, ep: Endpoint, body: bytes, rec: RequestRecord, t0: float
 ) -> None:
-    """POST `body`, fill `rec` (never raises except on cancellation).
-
-    One retry, on a fresh send time, when a kept-alive connection turns out to have been
-    closed by the server before it answered anything (servers drop idle connections after a
-    few seconds; the request never reached them): a client artefact, not a server failure.
-    """
-    for attempt in (0, 1):
-        st = time.perf_counter()
-        rec.sent_s = st - t0
-        try:
-            await _attempt(session, ep, body, rec, st)
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            stale = rec.http_status is None and not isinstance(exc, aiohttp.ClientConnectorError)
-            if attempt == 0 and stale:
-                rec.retried = True
-                continue
-            _record_error(rec, exc)
-        except asyncio.CancelledError:
-            rec.fail("cancelled", "cancelled before completion")
-            raise
-        except Exception as exc:  # anything a broken server provokes is a failed request
-            _record_error(rec, exc)
-        break
+    """POST `body` once, fill `rec` (never raises except on cancellation)."""
+    st = time.perf_counter()
+    rec.sent_s = st - t0
+    try:
+        await _attempt(session, ep, body, rec, st)
+    except asyncio.CancelledError:
+        rec.fail("cancelled", "cancelled before completion")
+        raise
+    except Exception as exc:  # anything a broken server provokes is a failed request
+        _record_error(rec, exc)
     rec.end_s = time.perf_counter() - t0
     if rec.status == "pending":
         rec.status = "ok"
@@ -239,6 +250,8 @@ class _StreamState:
         rec = self.rec
         if (usage := data.get("usage")) and isinstance(usage, dict):
             _read_usage(rec, usage)
+        if isinstance(timings := data.get("timings"), dict):
+            _read_timings(rec, timings)
         choices = data.get("choices")
         if choices:
             choice = choices[0] if isinstance(choices, list) else None
@@ -269,8 +282,44 @@ class _StreamState:
 
 def _read_usage(rec: RequestRecord, usage: dict[str, Any]) -> None:
     completion, prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
-    rec.server_completion_tokens = completion if isinstance(completion, int) else None
-    rec.server_prompt_tokens = prompt if isinstance(prompt, int) else None
+    rec.server_completion_tokens = _int(completion)
+    rec.server_prompt_tokens = _int(prompt)
+    details = usage.get("prompt_tokens_details")
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if cached is None:
+        return
+    # llama-server may send both: its timings are the fuller account, and its cache_n wins
+    # (whichever chunk comes first); usage's count only fills in where timings had none
+    if rec.engine_account != ACCOUNT_LLAMACPP_TIMINGS:
+        rec.engine_cached_tokens, rec.engine_account = cached, ACCOUNT_USAGE_DETAILS
+    elif rec.engine_cached_tokens is None:
+        rec.engine_cached_tokens = cached
+
+
+def _read_timings(rec: RequestRecord, timings: dict[str, Any]) -> None:
+    """llama-server's per-request `timings` (final chunk, or the non-streamed body)."""
+    cached = _int(timings.get("cache_n"))
+    prompt_n, prompt_ms = _int(timings.get("prompt_n")), _num(timings.get("prompt_ms"))
+    predicted_n = _int(timings.get("predicted_n"))
+    per_token = _num(timings.get("predicted_per_token_ms"))
+    if all(v is None for v in (cached, prompt_n, prompt_ms, predicted_n, per_token)):
+        return  # not llama.cpp's object
+    if cached is not None:
+        rec.engine_cached_tokens = cached
+    rec.engine_prompt_n, rec.engine_prompt_ms = prompt_n, prompt_ms
+    rec.engine_predicted_n, rec.engine_decode_ms_per_token = predicted_n, per_token
+    rec.engine_account = ACCOUNT_LLAMACPP_TIMINGS
+
+
+def _int(value: Any) -> int | None:
+    """A token count as the server sent it; anything else (a string, a bool) is not trusted."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 async def _read_json(
@@ -286,6 +335,8 @@ async def _read_json(
         raise _StreamError("malformed_json", f"malformed JSON response: {raw[:120]!r}") from exc
     if isinstance(usage := data.get("usage"), dict):
         _read_usage(rec, usage)
+    if isinstance(timings := data.get("timings"), dict):
+        _read_timings(rec, timings)
     # without streaming the first token arrives with the last: TTFT = E2EL
     rec.ttft_s = rec.e2el_s = now - st
     if text:

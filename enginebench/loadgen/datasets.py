@@ -7,8 +7,11 @@ Write one with the CLI (`enginebench bench --save-prompts PATH --dataset-name ..
 DIR --num-prompts N --seed S`: no server is contacted) or, from Python, `materialize_dataset`
 (keywords) or `materialize(cli_args.parse_args(argv))`; read one with `load_materialized`.
 
-Token counting follows `vllm bench serve`: random prompts are counted without special tokens
-(the server adds its BOS on top), ShareGPT and fixed prompts with them.
+Token counting follows `vllm bench serve`: a random prompt's text is `input_len` minus the
+tokenizer's special tokens, so that the server (which adds its BOS) sees exactly `input_len`;
+`prompt_len` counts what the server sees. `prefix_len` is how many leading tokens a row
+deliberately shares with the others (a `--random-prefix-len` prefix, a repeated ShareGPT row,
+the fixed prompt): cache hits up to that many tokens are what the workload asked for.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Prompt:
     prompt: str
     prompt_len: int | None  # client tokenizer count; None when no tokenizer was available
     output_len: int  # max_tokens asked (and the exact length expected with --ignore-eos)
+    prefix_len: int = 0  # leading tokens shared with every other prompt (asked-for prefix sharing)
 
 
 # ---------------------------------------------------------------------------- random
@@ -58,31 +62,62 @@ def random_prompts(
     output_len: int,
     range_ratio: float = 0.0,
     seed: int = 0,
+    prefix_len: int = 0,
 ) -> list[Prompt]:
-    """Prompts of random vocabulary tokens, exactly `input_len` tokens after a round trip.
+    """Prompts of random vocabulary tokens that the server sees as exactly `input_len` tokens.
 
-    Lengths are drawn uniformly from [len*(1-r), len*(1+r)] as in vLLM (r=0: all equal).
+    As in `vllm bench serve`: the special tokens the tokenizer adds (a BOS) count towards
+    `input_len`, so the text itself is `input_len - n_special` tokens; lengths are drawn
+    uniformly from [len*(1-r), len*(1+r)] of that (r=0: all equal); `prefix_len` random tokens,
+    the same for every prompt, come first (on top of `input_len`, as `--random-prefix-len`).
+    `prompt_len` is what the server should count: prefix + text + special tokens.
     """
-    if input_len < 1 or output_len < 1:
+    if input_len < 1 or output_len < 1 or prefix_len < 0:
         raise BenchError(
-            f"random dataset lengths must be >= 1 (input {input_len}, output {output_len})",
+            f"random dataset lengths must be >= 1 (input {input_len}, output {output_len}, "
+            f"prefix {prefix_len} >= 0)",
             "pass positive --random-input-len and --random-output-len",
         )
     if not 0.0 <= range_ratio < 1.0:
         raise BenchError(
             f"--random-range-ratio {range_ratio} is outside [0, 1)", "use a value in [0, 1)"
         )
+    n_special = num_special_tokens(tok)
+    if input_len <= n_special:
+        raise BenchError(
+            f"--random-input-len {input_len} leaves no room beside the tokenizer's "
+            f"{n_special} special token(s)",
+            f"pass --random-input-len > {n_special}",
+        )
     rng = np.random.default_rng(seed)
-    in_lens = _lengths(rng, num_prompts, input_len, range_ratio)
+    in_lens = _lengths(rng, num_prompts, input_len - n_special, range_ratio)
     out_lens = _lengths(rng, num_prompts, output_len, range_ratio)
     candidates = _plain_tokens(tok)
     if candidates.size == 0:
         raise BenchError("the tokenizer has no non-special tokens", "pass another --tokenizer")
+    prefix: list[int] = []
+    if prefix_len:
+        text, n = _exact_length_text(tok, rng, candidates, prefix_len)
+        prefix = tok.encode(text, add_special_tokens=False)
+        if n != prefix_len:
+            raise BenchError(
+                f"could not make a {prefix_len}-token prefix with this tokenizer",
+                "pick another --random-prefix-len",
+            )
+    shared = prefix_len + n_special if prefix_len else 0  # a BOS is part of what is shared
     prompts = []
     for n_in, n_out in zip(in_lens, out_lens, strict=True):
-        text, actual = _exact_length_text(tok, rng, candidates, int(n_in))
-        prompts.append(Prompt(text, actual, int(n_out)))
+        text, _ = _exact_length_text(tok, rng, candidates, int(n_in), prefix)
+        # what the server will count (exactly prefix + n_in + n_special once converged)
+        prompts.append(Prompt(text, len(tok.encode(text)), int(n_out), shared))
     return prompts
+
+
+def num_special_tokens(tok: Tokenizer) -> int:
+    """Tokens the tokenizer adds to a prompt (BOS, ...): the server adds them too."""
+    return len(tok.encode("a", add_special_tokens=True)) - len(
+        tok.encode("a", add_special_tokens=False)
+    )
 
 
 def _plain_tokens(tok: Tokenizer) -> np.ndarray:
@@ -103,20 +138,32 @@ def _lengths(rng: np.random.Generator, n: int, length: int, ratio: float) -> np.
 
 
 def _exact_length_text(
-    tok: Tokenizer, rng: np.random.Generator, candidates: np.ndarray, target: int
+    tok: Tokenizer,
+    rng: np.random.Generator,
+    candidates: np.ndarray,
+    target: int,
+    prefix: list[int] | None = None,
 ) -> tuple[str, int]:
-    """Decode random ids, re-encode, and trim or top up until the round trip has `target` ids.
+    """Decode `prefix` + random ids, re-encode, and trim or top up the random part until the
+    round trip has `prefix` unchanged followed by `target` ids. Returns (text, len - prefix).
 
     Adjacent random tokens often merge (or split) when the decoded text is re-encoded, so
     one pass rarely lands on the target; each round works on the re-encoded ids, which are
     stable under another round trip far more often.
     """
+    head = list(prefix or [])
+    k = len(head)
     text, n = "", 0
     for _ in range(_RANDOM_RESTARTS):
         ids = rng.choice(candidates, size=target).tolist()
         for _ in range(_RANDOM_MAX_ROUNDS):
-            text = tok.decode(ids)
+            text = tok.decode(head + ids)
             again = tok.encode(text, add_special_tokens=False)
+            if again[:k] != head:  # the prefix merged with the first random token: redraw it
+                ids[0] = int(rng.choice(candidates))
+                n = len(again) - k
+                continue
+            again = again[k:]
             n = len(again)
             if n == target:
                 return text, n
@@ -183,8 +230,13 @@ def sharegpt_prompts(
             f"note: ShareGPT gave {len(prompts)} prompts; oversampling to {num_prompts}",
             file=sys.stderr,
         )
+        # a repeat is a prompt the server has seen: marked as shared as a whole, so that its
+        # cache hits count as asked for
         rng = random.Random(seed)
-        prompts += [rng.choice(prompts) for _ in range(num_prompts - len(prompts))]
+        repeats = [rng.choice(prompts) for _ in range(num_prompts - len(prompts))]
+        prompts += [
+            Prompt(p.prompt, p.prompt_len, p.output_len, p.prompt_len or 0) for p in repeats
+        ]
     return prompts
 
 
@@ -212,8 +264,11 @@ def _valid_lengths(prompt_len: int, output_len: int, check_output: bool) -> bool
 def fixed_prompts(
     num_prompts: int, output_len: int = FIXED_OUTPUT_LEN, tok: Tokenizer | None = None
 ) -> list[Prompt]:
+    """One prompt sent again and again: every request after the first shares all of it (the
+    workload asks for the cache)."""
     prompt_len = len(tok.encode(FIXED_PROMPT)) if tok is not None else None
-    return [Prompt(FIXED_PROMPT, prompt_len, output_len) for _ in range(num_prompts)]
+    shared = prompt_len if prompt_len is not None else len(FIXED_PROMPT)  # tokens <= characters
+    return [Prompt(FIXED_PROMPT, prompt_len, output_len, shared) for _ in range(num_prompts)]
 
 
 # ------------------------------------------------------------------ materialized files
@@ -243,6 +298,7 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
             try:
                 row = json.loads(line)
                 prompt, plen, olen = row["prompt"], row.get("prompt_len"), row["output_len"]
+                shared = row.get("prefix_len", 0)
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise BenchError(f"{p}:{lineno}: not a prompt row ({exc!r})", fix) from exc
             ok = (
@@ -250,10 +306,14 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
                 and (plen is None or (isinstance(plen, int) and plen >= 0))
                 and isinstance(olen, int)
                 and olen >= 1
+                and isinstance(shared, int)
+                and shared >= 0
             )
             if not ok:
-                raise BenchError(f"{p}:{lineno}: bad prompt/prompt_len/output_len types", fix)
-            prompts.append(Prompt(prompt, plen, olen))
+                raise BenchError(
+                    f"{p}:{lineno}: bad prompt/prompt_len/output_len/prefix_len types", fix
+                )
+            prompts.append(Prompt(prompt, plen, olen, shared))
     if not prompts:
         raise BenchError(f"prompts file {str(p)!r} is empty", fix)
     return prompts
@@ -263,22 +323,33 @@ def needs_tokenizer(dataset_name: str) -> bool:
     return dataset_name in ("random", "sharegpt")
 
 
-def build_prompts(args: argparse.Namespace, tok: Tokenizer | None) -> list[Prompt]:
-    """The prompts the `bench` flags ask for (dataset generation, or a materialized file)."""
+def split_warmups(prompts: list[Prompt], warmups: int) -> tuple[list[Prompt], list[Prompt]]:
+    """(warm-up prompts, measured prompts) of `build_prompts(args, tok, warmups)`."""
+    return prompts[:warmups], prompts[warmups:]
+
+
+def build_prompts(args: argparse.Namespace, tok: Tokenizer | None, extra: int = 0) -> list[Prompt]:
+    """The prompts the `bench` flags ask for (dataset generation, or a materialized file), with
+    `extra` more in front (the warm-up's: fresh rows, not the measured ones)."""
     if args.prompts_file:
-        prompts = load_materialized(args.prompts_file)
+        # rows [offset, offset + n): a sweep gives each point its own rows, so that no request
+        # repeats a prompt the server has already seen
+        prompts = load_materialized(args.prompts_file)[args.prompt_offset :]
         if args.num_prompts is None:
-            args.num_prompts = len(prompts)
-        if len(prompts) < args.num_prompts:
+            args.num_prompts = len(prompts) - extra
+        n = args.num_prompts + extra
+        if args.num_prompts < 1 or len(prompts) < n:
             raise BenchError(
-                f"prompts file {args.prompts_file!r} has {len(prompts)} rows but "
-                f"--num-prompts is {args.num_prompts}",
-                "lower --num-prompts or materialize more prompts",
+                f"prompts file {args.prompts_file!r} has {len(prompts)} rows after "
+                f"--prompt-offset {args.prompt_offset}; {args.num_prompts} prompts and "
+                f"{extra} warm-ups need {n}",
+                "lower --num-prompts / --num-warmups or materialize more prompts",
             )
-        return prompts[: args.num_prompts]
+        return prompts[:n]
+    n = args.num_prompts + extra
     name = args.dataset_name
     if name == "fixed":
-        return fixed_prompts(args.num_prompts, args.fixed_output_len, tok)
+        return fixed_prompts(n, args.fixed_output_len, tok)
     if tok is None:
         raise BenchError(
             f"--dataset-name {name} needs a tokenizer",
@@ -287,11 +358,12 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None) -> list[Promp
     if name == "random":
         return random_prompts(
             tok,
-            args.num_prompts,
+            n,
             args.random_input_len,
             args.random_output_len,
             args.random_range_ratio,
             args.seed,
+            args.random_prefix_len,
         )
     if name == "sharegpt":
         if not args.dataset_path:
@@ -299,7 +371,7 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None) -> list[Promp
                 "--dataset-name sharegpt needs a file", "pass --dataset-path FILE.json"
             )
         entries = read_sharegpt(args.dataset_path)
-        return sharegpt_prompts(tok, entries, args.num_prompts, args.sharegpt_output_len, args.seed)
+        return sharegpt_prompts(tok, entries, n, args.sharegpt_output_len, args.seed)
     raise BenchError(f"unknown dataset {name!r}", "use --dataset-name random, sharegpt or fixed")
 
 
@@ -323,6 +395,7 @@ def materialize_dataset(
     output_len: int | None = None,
     range_ratio: float = 0.0,
     dataset_path: str | os.PathLike[str] | None = None,
+    prefix_len: int = 0,
 ) -> Path:
     """`enginebench bench --save-prompts PATH ...` as a function (for the workflow's scripts).
 
@@ -333,6 +406,8 @@ def materialize_dataset(
 
     argv = ["--dataset-name", dataset_name, "--num-prompts", str(num_prompts), "--seed", str(seed)]
     argv += ["--save-prompts", str(path), "--random-range-ratio", str(range_ratio)]
+    if prefix_len:
+        argv += ["--random-prefix-len", str(prefix_len)]
     if tokenizer is not None:
         argv += ["--tokenizer", str(tokenizer)]
     if dataset_path is not None:

@@ -3,11 +3,34 @@
 * TPOT_i = (E2EL_i - TTFT_i) / (n_out_i - 1), only for requests with n_out_i > 1;
 * ITL: the gaps between chunks of every request, pooled;
 * throughputs divide by the duration D (end of the last request - start of scheduling);
+* total_input_tokens: per request the server's `usage.prompt_tokens` when it reported one,
+  else the client's count (`prompt_len`), as current vLLM counts it; the client's own sum is
+  `total_input_tokens_client` (None when no request had a client count);
 * mean / median / std (population) / percentiles (numpy linear interpolation), in ms; an empty
   list reports 0 like vLLM (`np.mean(x or 0)`);
+* without streaming (`stream=False`) TPOT and ITL are not measured (the whole answer arrives
+  at once): their keys are None, not 0, and goodput with a TPOT SLO is None (not judgeable);
 * goodput: requests meeting every SLO (ms) divided by D, with TPOT taken as 0 for one-token
   outputs;
 * max_concurrent_requests: peak of a sweep over the successful requests' [send, end) intervals.
+
+The engine's own account (ours; successful requests that reported it, else None). Counts
+come from the server, except `shared_prefix_len`, which is the workload's (client side):
+* engine_account: the sorted sources seen ("usage.prompt_tokens_details": vLLM with
+  --enable-prompt-tokens-details, SGLang; "llama.cpp timings": llama-server's `timings`);
+* engine_reported_requests: requests that reported a cached-token count (0 when none did);
+* engine_cached_prompt_tokens: the sum of those counts (server);
+* engine_cached_prompt_fraction: that sum over the same requests' prompt tokens (the server's
+  `usage.prompt_tokens`, else the client's count);
+* requests_with_cached_prompt_tokens: requests with a cached count > 0;
+* unrequested_cached_prompt_tokens: sum of max(0, cached_i - shared_prefix_len_i): cache hits
+  the workload did not ask for (e.g. a prompt row replayed at every sweep point);
+  requests_with_unrequested_cache_hits: requests where that is > 0;
+* mean/median_engine_prompt_ms, median_engine_decode_ms_per_token: the engine's own prompt
+  time and time per generated token (llama.cpp's prompt_ms, predicted_per_token_ms);
+* harness_ttft_overhead_ms: median of (client TTFT_i - engine prompt_ms_i), streaming only;
+  harness_tpot_overhead_ms: median of (client TPOT_i - engine ms/token_i), over requests with
+  both: what the client, HTTP and the server's front end add to the engine's own times.
 """
 
 from __future__ import annotations
@@ -88,6 +111,10 @@ def goodput_count(records: Sequence[RequestRecord], slo_ms: dict[str, float]) ->
     return good
 
 
+# Not measured without streaming: the answer arrives in one piece, so E2EL - TTFT is 0.
+_STREAM_ONLY = ("tpot", "itl")
+
+
 def summarize(
     records: Sequence[RequestRecord],
     duration_s: float,
@@ -95,6 +122,7 @@ def summarize(
     percentile_metrics: Sequence[str] = ("ttft", "tpot", "itl", "e2el"),
     goodput_slo_ms: dict[str, float] | None = None,
     ignore_eos: bool = False,
+    stream: bool = True,
 ) -> dict[str, Any]:
     """The metric part of the summary JSON (vLLM keys first, then ours)."""
     ok = [r for r in records if r.ok]
@@ -110,6 +138,9 @@ def summarize(
         "ttft_content": [r.ttft_content_s for r in ok if r.ttft_content_s is not None],
         "client_queue_time": [r.queue_s for r in ok],
     }
+    goodput: float | None = None
+    if goodput_slo_ms and (stream or "tpot" not in goodput_slo_ms):
+        goodput = goodput_count(records, goodput_slo_ms) / dur
     out: dict[str, Any] = {
         "duration": duration_s,
         "completed": len(ok),
@@ -117,9 +148,7 @@ def summarize(
         "total_input_tokens": total_in,
         "total_output_tokens": total_out,
         "request_throughput": len(ok) / dur,
-        "request_goodput": (
-            goodput_count(records, goodput_slo_ms) / dur if goodput_slo_ms else None
-        ),
+        "request_goodput": goodput,
         "output_throughput": total_out / dur,
         "total_token_throughput": (total_in + total_out) / dur,
         "max_output_tokens_per_s": peak_output_tokens_per_s(records),
@@ -129,8 +158,10 @@ def summarize(
     selected = list(dict.fromkeys([*percentile_metrics, "ttft_content"]))
     for name in selected:
         for stat, value in stats_ms(series[name], percentiles).items():
-            out[f"{stat}_{name}_ms"] = value
+            out[f"{stat}_{name}_ms"] = None if not stream and name in _STREAM_ONLY else value
     out["input_throughput"] = total_in / dur
+    known = [r.prompt_len for r in ok if r.prompt_len is not None]
+    out["total_input_tokens_client"] = sum(known) if known or not ok else None
     out["achieved_request_rate"] = achieved_rate(records)
     lags = np.asarray([r.dispatch_lag_s for r in records] or [0.0]) * 1000.0
     out["dispatch_lag_ms"] = {
@@ -149,7 +180,50 @@ def summarize(
     out["http_status_counts"] = {
         str(k): v for k, v in Counter(r.http_status for r in records).most_common()
     }
+    out.update(engine_account(ok, stream))
     return out
+
+
+def engine_account(ok: Sequence[RequestRecord], stream: bool = True) -> dict[str, Any]:
+    """The engine's own account, summed over successful requests (module docstring)."""
+    sources = sorted({r.engine_account for r in ok if r.engine_account is not None})
+    reported = [r for r in ok if r.engine_cached_tokens is not None]
+    cached = [r.engine_cached_tokens or 0 for r in reported]
+    unrequested = [max(0, c - r.shared_prefix_len) for c, r in zip(cached, reported, strict=True)]
+    # the fraction over requests whose prompt length is known (server's count first)
+    pairs = [(c, p) for c, r in zip(cached, reported, strict=True) if (p := _prompt_tokens(r))]
+    prompt_ms = [r.engine_prompt_ms for r in ok if r.engine_prompt_ms is not None]
+    decode_ms = [
+        r.engine_decode_ms_per_token for r in ok if r.engine_decode_ms_per_token is not None
+    ]
+    ttft_gap = [
+        r.ttft_s * 1000.0 - r.engine_prompt_ms
+        for r in ok
+        if stream and r.ttft_s is not None and r.engine_prompt_ms is not None
+    ]
+    tpot_gap = [
+        t * 1000.0 - r.engine_decode_ms_per_token
+        for r in ok
+        if stream and r.engine_decode_ms_per_token is not None and (t := tpot_s(r)) is not None
+    ]
+    return {
+        "engine_account": sources or None,
+        "engine_reported_requests": len(reported),
+        "engine_cached_prompt_tokens": sum(cached) if reported else None,
+        "engine_cached_prompt_fraction": (
+            sum(c for c, _ in pairs) / sum(p for _, p in pairs) if pairs else None
+        ),
+        "requests_with_cached_prompt_tokens": sum(c > 0 for c in cached) if reported else None,
+        "unrequested_cached_prompt_tokens": sum(unrequested) if reported else None,
+        "requests_with_unrequested_cache_hits": (
+            sum(u > 0 for u in unrequested) if reported else None
+        ),
+        "mean_engine_prompt_ms": float(np.mean(prompt_ms)) if prompt_ms else None,
+        "median_engine_prompt_ms": float(np.median(prompt_ms)) if prompt_ms else None,
+        "median_engine_decode_ms_per_token": float(np.median(decode_ms)) if decode_ms else None,
+        "harness_ttft_overhead_ms": float(np.median(ttft_gap)) if ttft_gap else None,
+        "harness_tpot_overhead_ms": float(np.median(tpot_gap)) if tpot_gap else None,
+    }
 
 
 def achieved_rate(records: Sequence[RequestRecord]) -> float | None:
@@ -161,9 +235,12 @@ def achieved_rate(records: Sequence[RequestRecord]) -> float | None:
 
 
 def _input_tokens(r: RequestRecord) -> int:
-    if r.prompt_len is not None:
-        return r.prompt_len
-    return r.server_prompt_tokens or 0
+    """vLLM: the server's usage.prompt_tokens when reported, else the client's count."""
+    return _prompt_tokens(r) or 0
+
+
+def _prompt_tokens(r: RequestRecord) -> int | None:
+    return r.server_prompt_tokens if r.server_prompt_tokens is not None else r.prompt_len
 
 
 def _discrepancy(records: Sequence[RequestRecord], pair: Any) -> dict[str, Any]:

@@ -64,6 +64,7 @@ def build_summary(
             args.percentile_metrics,
             args.goodput or None,
             ignore_eos=args.ignore_eos,
+            stream=ep.stream,
         )
     )
     summary.update(
@@ -126,6 +127,19 @@ _HEADERS = {
     "client_queue_time": ("Client Queue Time", "Client-side Queueing"),
 }
 
+_ENGINE_ROWS = (
+    ("Requests reporting cached tokens:", "engine_reported_requests"),
+    ("Cached prompt tokens:", "engine_cached_prompt_tokens"),
+    ("Cached prompt fraction:", "engine_cached_prompt_fraction"),
+    ("Requests with cached prompt tokens:", "requests_with_cached_prompt_tokens"),
+    ("Unrequested cached prompt tokens:", "unrequested_cached_prompt_tokens"),
+    ("Requests with unrequested cache hits:", "requests_with_unrequested_cache_hits"),
+    ("Median engine prompt time (ms):", "median_engine_prompt_ms"),
+    ("Median engine decode time/token (ms):", "median_engine_decode_ms_per_token"),
+    ("Harness TTFT overhead, median (ms):", "harness_ttft_overhead_ms"),
+    ("Harness TPOT overhead, median (ms):", "harness_tpot_overhead_ms"),
+)
+
 
 def format_table(
     summary: dict[str, Any], metrics: Sequence[str], percentiles: Sequence[float]
@@ -164,6 +178,8 @@ def format_table(
     if summary["errors_by_kind"]:
         row("Errors by kind:", ", ".join(f"{k}={v}" for k, v in summary["errors_by_kind"].items()))
     for name in dict.fromkeys([*metrics, "ttft_content"]):
+        if summary.get(f"mean_{name}_ms") is None:
+            continue  # not measured (TPOT, ITL without streaming)
         short, header = _HEADERS[name]
         lines.append(f"{header:-^60}")
         row(f"Mean {short} (ms):", summary[f"mean_{name}_ms"])
@@ -171,5 +187,11 @@ def format_table(
         for p in percentiles:
             key = percentile_key(p)
             row(f"P{key[1:]} {short} (ms):", summary[f"{key}_{name}_ms"])
+    if summary.get("engine_account"):
+        lines.append("{:-^60}".format("Engine's own account"))
+        row("Source:", ", ".join(summary["engine_account"]))
+        for label, key in _ENGINE_ROWS:
+            fmt = "{:<10.3f}" if key.endswith("fraction") else "{:<10.2f}"
+            row(label, summary.get(key), fmt)
     lines.append("=" * 60)
     return "\n".join(lines)

@@ -130,17 +130,19 @@ class _Bench:
             if not self.stop.is_set():
                 await self._send(rec, body)
 
-    async def warmup(self, n: int, limit: int | None) -> None:
-        """`n` requests with the first prompt (vLLM's choice), concurrently, then discarded."""
+    async def warmup(self, bodies: list[bytes], limit: int | None) -> None:
+        """One request per body, concurrently, then discarded. vLLM sends its first prompt
+        n times; here the warm-up has prompts of its own, so that the measured requests do not
+        find theirs in a prefix cache."""
+        n = len(bodies)
         recs = [RequestRecord(-1, self.records[0].expected_output_len, None) for _ in range(n)]
-        body = self.bodies[0]
         cap = asyncio.Semaphore(limit or n)
 
-        async def one(rec: RequestRecord) -> None:
+        async def one(rec: RequestRecord, body: bytes) -> None:
             async with cap:
                 await send(self.session, self.ep, body, rec, time.perf_counter())
 
-        await asyncio.gather(*(one(r) for r in recs))
+        await asyncio.gather(*(one(r, b) for r, b in zip(recs, bodies, strict=True)))
         failures = [r for r in recs if not r.ok]
         if failures and len(failures) == n and (fatal := fatal_error(failures[0], self.ep)):
             raise fatal
@@ -221,7 +223,10 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     tok = tokenizer_for(
         args, required=not args.prompts_file and datasets.needs_tokenizer(args.dataset_name)
     )
-    prompts = datasets.build_prompts(args, tok)
+    # the warm-up's own prompts come first, the measured ones after them
+    warm, prompts = datasets.split_warmups(
+        datasets.build_prompts(args, tok, args.num_warmups), args.num_warmups
+    )
     base = cli_args.base_url(args)
     cap = args.max_concurrency or args.concurrency
     # A new connection per request (as if each had its own session): llama-server closes
@@ -236,12 +241,15 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         model = await resolve_model(session, base, args)
         ep = make_endpoint(args, base, model)
         bodies = [build_body(ep, p.prompt, p.output_len) for p in prompts]
-        records = [RequestRecord(i, p.output_len, p.prompt_len) for i, p in enumerate(prompts)]
+        records = [
+            RequestRecord(i, p.output_len, p.prompt_len, shared_prefix_len=p.prefix_len)
+            for i, p in enumerate(prompts)
+        ]
         show = sys.stderr.isatty() and not args.disable_tqdm
         bench = _Bench(session, ep, bodies, records, args.max_concurrency, show)
         if args.num_warmups:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
-            await bench.warmup(args.num_warmups, cap)
+            await bench.warmup([build_body(ep, p.prompt, p.output_len) for p in warm], cap)
         _announce(args, ep)
         outcome = await _measure(bench, args)
     if bench.pbar is not None:
@@ -312,9 +320,11 @@ def _finish(
         max_inflight_observed=bench.max_inflight,
         num_sent=len(finished) + cancelled,
         cancelled=cancelled,
-        connection_retries=sum(r.retried for r in finished),
         interrupted=outcome.interrupted,
         error=str(outcome.fatal) if outcome.fatal else None,
+        # the workload's deliberate sharing (tables label such points) and where its rows began
+        shared_prefix_len=max((r.shared_prefix_len for r in records), default=0),
+        prompt_offset=args.prompt_offset,
     )
     if args.save_result:
         json_path, jsonl_path = result_paths(

@@ -74,6 +74,17 @@ DETAILS = [
     Column("finished", "finished", "text"),
 ]
 
+# the engine's own account beside ours (blank where the engine reports none); a cache hit beyond
+# the workload's shared prefix marks the row
+ENGINE_ACCOUNT = [
+    Column("shared prefix (tokens)", "shared_prefix_len", "int"),
+    Column("cached prompt tokens (engine)", "engine_cached_prompt_tokens", "int"),
+    Column("unrequested cache hits", "requests_with_unrequested_cache_hits", "int"),
+    Column("engine P50 TPOT (ms)", "median_engine_decode_ms_per_token", "ms"),
+    Column("harness TPOT overhead (ms)", "harness_tpot_overhead_ms", "ms"),
+    Column("harness TTFT overhead (ms)", "harness_ttft_overhead_ms", "ms"),
+]
+
 # the per-engine table after its offered-load column
 ENGINE_METRICS = [
     Column("num-prompts", "num_prompts", "int"),
@@ -87,6 +98,7 @@ ENGINE_METRICS = [
     *_percentiles("tpot"),
     Column("failed requests", "failed", "int"),
     Column("short outputs", "short_outputs", "int"),
+    *ENGINE_ACCOUNT,
 ]
 
 
@@ -115,6 +127,8 @@ COMPARISON = [
     Column("P99 TTFT (ms)", "p99_ttft_ms", "ms"),
     Column("P50 TPOT (ms)", "p50_tpot_ms", "ms"),
     Column("P99 TPOT (ms)", "p99_tpot_ms", "ms"),
+    Column("engine P50 TPOT (ms)", "median_engine_decode_ms_per_token", "ms"),
     Column("failed requests", "failed", "int"),
     Column("short outputs", "short_outputs", "int"),
+    Column("unrequested cache hits", "requests_with_unrequested_cache_hits", "int"),
 ]

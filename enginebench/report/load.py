@@ -28,6 +28,16 @@ RATE_KEYS = (
     "total_token_throughput",
     "achieved_request_rate",
 )
+# the engine's own account (None in the summary: the engine reports none -> blank)
+ENGINE_KEYS = (
+    "shared_prefix_len",
+    "engine_cached_prompt_tokens",
+    "engine_cached_prompt_fraction",
+    "requests_with_unrequested_cache_hits",
+    "median_engine_decode_ms_per_token",
+    "harness_tpot_overhead_ms",
+    "harness_ttft_overhead_ms",
+)
 PROVENANCE_KEYS = (
     "engine", "engine_version", "engine_commit", "model", "model_sha", "quant", "sweep",
 )  # fmt: skip
@@ -239,11 +249,11 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
     row |= provenance_of(server, summary, path)
     row |= details_of(server, summary)
     if summary is None:
-        row |= {k: math.nan for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS)}
+        row |= {k: math.nan for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS, *ENGINE_KEYS)}
         row |= {latency_key(m, p): math.nan for m in LATENCIES for p in PERCENTILES}
         row["status"] = MISSING
         return row
-    row |= {k: _num(summary.get(k)) for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS)}
+    row |= {k: _num(summary.get(k)) for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS, *ENGINE_KEYS)}
     if math.isnan(row["num_prompts"]):
         row["num_prompts"] = _num(summary.get("completed")) + _num(summary.get("failed"))
     if math.isnan(row["input_throughput"]) and row["duration"] > 0:
@@ -262,7 +272,7 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
 def load_points(summary_paths: Iterable[Path], server_json: Path | None = None) -> pd.DataFrame:
     """One row per sweep point, ordered (open loop by rate, `inf` last; then closed loop).
     Columns: point, mode, load, PROVENANCE_KEYS, DETAIL_KEYS, COUNT_KEYS, TOKEN_KEYS,
-    RATE_KEYS, p{50,90,99}_{ttft,tpot,itl,e2el}_ms, status."""
+    RATE_KEYS, ENGINE_KEYS, p{50,90,99}_{ttft,tpot,itl,e2el}_ms, status."""
     server = read_json(server_json) if server_json is not None else None
     rows = [point_row(Path(p), server) for p in summary_paths]
     if not rows:

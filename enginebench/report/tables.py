@@ -37,6 +37,15 @@ NOTES = (
     "failed requests: errors or HTTP failures; short outputs: completed with fewer tokens "
     "than asked (the output length is pinned).",
     "— : not measured (the sweep point is missing, or no request completed).",
+    "Each point is sent prompts no earlier point (nor the warm-up) sent to that server. "
+    "shared prefix: leading tokens every prompt shares on purpose (workload prefix_len). "
+    "cached prompt tokens (engine): prompt tokens the engine reports it served from its cache "
+    "(llama.cpp timings.cache_n; vLLM/SGLang usage.prompt_tokens_details.cached_tokens; blank: "
+    "not reported); unrequested cache hits: requests with more cached tokens than the shared "
+    "prefix (marked rows).",
+    "engine P50 TPOT: the engine's own per-token decode time (llama.cpp "
+    "timings.predicted_per_token_ms); harness overheads: median of client TPOT (TTFT) minus the "
+    "engine's per-token (prompt) time, per request.",
 )
 
 
@@ -71,16 +80,22 @@ def engine_frame(
 
 
 def row_classes(frame: pd.DataFrame) -> list[str]:
-    """`missing` for rows without latencies, `warn` for rows with failures or short outputs."""
+    """`missing` for rows without latencies, `warn` for rows with failures, short outputs or
+    cache hits the workload did not ask for."""
     classes = []
     for row in frame.to_dict("records"):
         cls = []
         if _blank(row.get("num_prompts")) or _blank(row.get("p50_ttft_ms")):
             cls.append("missing")
-        if (row.get("failed") or 0) > 0 or (row.get("short_outputs") or 0) > 0:
+        flagged = ("failed", "short_outputs", "requests_with_unrequested_cache_hits")
+        if any(_count(row.get(k)) > 0 for k in flagged):
             cls.append("warn")
         classes.append(" ".join(cls))
     return classes
+
+
+def _count(value: Any) -> float:
+    return 0.0 if _blank(value) else float(value)
 
 
 def _blank(value: Any) -> bool:

@@ -15,6 +15,7 @@ from enginebench.engines.source import check_ref, ref_label
 from enginebench.engines.spec import EngineConfigError
 from enginebench.models.gguf import QUANT_TYPES
 from enginebench.report.points import format_load
+from enginebench.sweep import points_from_config, prompt_rows
 
 if "sweep" in config:  # the key of enginebench <= 0.1, before named sweeps
     raise WorkflowError(
@@ -76,6 +77,12 @@ def _check_config():
                     f"{where}.sweeps: {sweep!r} is not defined under `sweeps:`; "
                     f"defined: {', '.join(sorted(config['sweeps']))}"
                 )
+    workload = config["workload"]
+    if workload["prefix_len"] and workload["dataset"] != "random":
+        _fail(
+            f"workload.prefix_len: only the random dataset has a shared prefix "
+            f"(dataset is {workload['dataset']}); drop prefix_len"
+        )
     runs = bench_runs()
     if len(set(runs)) < len(runs):
         dup = next(r for r in runs if runs.count(r) > 1)
@@ -421,8 +428,11 @@ def engine_uses_gpu(engine):
 
 # workload -------------------------------------------------------------------
 def prompts_needed(sweep):
+    """Rows of the sweep's prompt file: the warm-up and every point get rows of their own
+    (enginebench.sweep.prompt_rows), so that no request repeats a prompt the server has seen.
+    """
     spec = config["sweeps"][sweep]
-    return max(spec["num_prompts"], spec["concurrency_num_prompts"])
+    return prompt_rows(points_from_config(spec), spec["warmups"])[1]
 
 
 def prompts_file(model, sweep):

@@ -14,6 +14,8 @@ argv = [
     "--seed", str(w["seed"]),
     "--save-prompts", snakemake.output[0],
 ]  # fmt: skip
+if w["prefix_len"]:
+    argv += ["--random-prefix-len", str(w["prefix_len"])]
 if w.get("dataset_path"):
     argv += ["--dataset-path", w["dataset_path"]]
 with logged(snakemake.log[0]):
