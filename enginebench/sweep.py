@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,10 @@ from enginebench.provenance import redact_argv, run_provenance
 from enginebench.report.points import format_load  # the point names the report parses
 
 VERSION_TIMEOUT_S = 180
+# how often a running point checks that its server is still alive, and how long the load
+# generator gets to write what completed once told to stop
+WATCH_S = 0.5
+STOP_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -525,20 +530,59 @@ def _points(
         argv = bench_argv(cfg, base_url, served, style, model_check, point, first_row=first_row)
         _log(f"{point.name}: {' '.join(argv[3:])}")
         t0, started = time.monotonic(), _now()
-        rc = subprocess.run(argv).returncode
+        rc, died = run_point(argv, server)
         seconds = round(time.monotonic() - t0, 3)
+        outcome = {"name": point.name, "returncode": rc, "seconds": seconds}
         record["points"].append(
-            {"name": point.name, "returncode": rc, "seconds": seconds, "argv": redact_argv(argv)}
+            {**outcome, "argv": redact_argv(argv), **({"error": died} if died else {})}
         )
         point_prov = {**provenance, "started": started, "finished": _now()}
         _stamp(Path(cfg.out_dir) / f"{point.name}.json", point_prov)
+        if died:
+            failed += 1
+            _log(f"{point.name}: FAILED, {died}; its completed requests were kept")
         # failed requests are data (counted in the summary and the tables), not a failed point
-        if rc == EXIT_FAILED_REQUESTS:
+        elif rc == EXIT_FAILED_REQUESTS:
             _log(f"{point.name}: done, with failed requests (counted in its summary)")
         elif rc != 0:
             failed += 1
             _log(f"{point.name}: FAILED (exit {rc}); going on with the next point")
     return failed
+
+
+def run_point(argv: Sequence[str], server: ManagedServer | None) -> tuple[int, str | None]:
+    """Run one point's load generator; (exit status, why it was stopped or None).
+
+    A server that exits mid-point ends the point within WATCH_S: the load generator gets
+    SIGINT, writes the requests that completed and stops, instead of sending the rest of its
+    schedule to a dead port. A SIGTERM or Ctrl-C of the sweep does the same before it goes on
+    up (the server's teardown follows).
+    """
+    proc = subprocess.Popen(list(argv))
+    try:
+        while True:
+            try:
+                return proc.wait(timeout=WATCH_S), None
+            except subprocess.TimeoutExpired:
+                pass
+            if server is not None and server.proc is not None and server.proc.poll() is not None:
+                _stop(proc)
+                return proc.returncode, f"server exited ({server.proc.returncode}) during the point"
+    except BaseException:  # Terminated, KeyboardInterrupt: keep what completed
+        _stop(proc)
+        raise
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT (the load generator writes its completed requests), then SIGKILL after a grace."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # CLI ---------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_random_prompts_are_token_exact(tokenizer: Tokenizer, length: int) -> No
     for p in prompts:
         assert p.prompt_len == length == len(tokenizer.encode(p.prompt))
         assert len(tokenizer.encode(p.prompt, add_special_tokens=False)) == length - 1
-        assert p.output_len == 9 and p.prefix_len == 0
+        assert p.output_len == 9 and p.prefix_len == 1  # the BOS every prompt starts with
 
 
 def test_random_prefix_is_shared_and_token_exact(tokenizer: Tokenizer) -> None:

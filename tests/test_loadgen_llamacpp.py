@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from enginebench.loadgen.runner import main
@@ -119,8 +120,19 @@ def test_bench_against_llama_server(
     assert summary["completed"] == NUM_PROMPTS and summary["failed"] == 0
     assert summary["model_id"] == ALIAS and summary["request_rate"] == 4
     assert summary["short_outputs"] == 0 and summary["errors_by_kind"] == {}
+    # the server's count (vLLM's definition): exactly the asked 128, its BOS included
     assert summary["total_input_tokens"] == NUM_PROMPTS * 128
+    assert summary["total_input_tokens_client"] == NUM_PROMPTS * 128
     assert summary["total_output_tokens"] == NUM_PROMPTS * 128
+    # the engine's own account: fresh prompts (the warm-ups had their own); llama-server counts
+    # the BOS that every prompt starts with as cached, and nothing else
+    assert summary["engine_account"] == ["llama.cpp timings"]
+    assert summary["engine_reported_requests"] == NUM_PROMPTS
+    assert summary["shared_prefix_len"] == 1
+    assert summary["engine_cached_prompt_tokens"] <= NUM_PROMPTS
+    assert summary["requests_with_unrequested_cache_hits"] == 0
+    assert summary["median_engine_decode_ms_per_token"] > 0
+    assert summary["harness_tpot_overhead_ms"] is not None
     for key in ("mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms", "median_e2el_ms"):
         assert summary[key] > 0, key
     assert 0 < summary["request_throughput"] <= 5
@@ -131,7 +143,59 @@ def test_bench_against_llama_server(
         assert r["status"] == "ok", r["error"]
         # exactly 128 tokens by the server's count, which is the one the metrics use
         assert r["server_completion_tokens"] == 128 == r["output_len"] == r["expected_output_len"]
-        assert r["prompt_len"] == 128
-        # llama.cpp adds BOS; its tokenizer agrees with the HF one on the prompt
-        assert r["server_prompt_tokens"] in (128, 129)
+        # llama.cpp adds the BOS the client counted: the server sees exactly the asked length
+        assert r["prompt_len"] == 128 == r["server_prompt_tokens"]
         assert len(r["itl_s"]) >= 1 and r["ttft_s"] < r["e2el_s"]
+        assert r["engine_cached_tokens"] in (0, 1)  # at most the BOS
+        assert r["engine_cached_tokens"] + r["engine_prompt_n"] == 128
+        assert r["engine_predicted_n"] == 128 and r["engine_decode_ms_per_token"] > 0
+
+
+def _point(server: str, prompts: Path, tok: Path, out: Path, name: str, offset: int) -> dict:
+    """One open-loop point over rows [offset, offset + 8) of `prompts`; its summary."""
+    argv = ["--base-url", server, "--model", ALIAS, "--tokenizer", str(tok),
+            "--prompts-file", str(prompts), "--prompt-offset", str(offset), "--num-prompts", "8",
+            "--request-rate", "8", "--ignore-eos", "--save-result", "--result-dir", str(out),
+            "--result-filename", f"{name}.json"]  # fmt: skip
+    assert main(argv) == 0
+    return dict(json.loads((out / f"{name}.json").read_text()))
+
+
+@pytest.mark.engines
+def test_prefix_cache_hits_counted_and_told_apart(
+    llama_server: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """llama-server's own cache counter, through two sweep-like points on one server: a shared
+    prefix the workload asks for is served from cache and labelled as asked for; replaying rows
+    the server has seen (what every point after the first did before fresh rows) is flagged."""
+    from enginebench.loadgen.datasets import materialize_dataset
+    from enginebench.report.tables import write_engine_table
+
+    shared = materialize_dataset(tmp_path / "shared.jsonl", "random", 24, tiny_model_dir,
+                                 input_len=32, output_len=16, prefix_len=96)  # fmt: skip
+    out = tmp_path / "points"
+    first = _point(llama_server, shared, tiny_model_dir, out, "rate-8", 0)
+    second = _point(llama_server, shared, tiny_model_dir, out, "rate-9", 8)
+    for summary in (first, second):
+        assert summary["shared_prefix_len"] == 97  # the prefix and the BOS before it
+        assert summary["requests_with_unrequested_cache_hits"] == 0
+    # every slot has held a prompt with the prefix by the second point
+    rows = [json.loads(x) for x in (out / "rate-9.jsonl").read_text().splitlines()]
+    assert all(r["engine_cached_tokens"] >= 97 - 1 for r in rows), rows
+    assert second["engine_cached_prompt_fraction"] > 0.5
+    # rows the server has already seen: cache hits nobody asked for, and flagged as such
+    # another seed: with the same one, its first row would begin with the prefix's 96 random
+    # tokens (same generator state), and llama-server would rightly report them as cached
+    fresh = materialize_dataset(tmp_path / "fresh.jsonl", "random", 8, tiny_model_dir,
+                                input_len=128, output_len=16, seed=1)  # fmt: skip
+    _point(llama_server, fresh, tiny_model_dir, out, "rate-1", 0)
+    again = _point(llama_server, fresh, tiny_model_dir, out, "rate-2", 0)
+    assert again["requests_with_unrequested_cache_hits"] > 0
+    assert again["unrequested_cached_prompt_tokens"] > 0
+    csv, md, html = (tmp_path / f"table.{ext}" for ext in ("csv", "md", "html"))
+    names = ("rate-1", "rate-2", "rate-8", "rate-9")
+    write_engine_table([out / f"{n}.json" for n in names], None, csv, md, html)
+    frame = pd.read_csv(csv)
+    assert list(frame["shared prefix (tokens)"]) == [1, 1, 97, 97]  # the BOS; prefix + BOS
+    assert frame["unrequested cache hits"][0] == 0 and frame["unrequested cache hits"][1] > 0
+    assert 'class="warn"' in html.read_text()

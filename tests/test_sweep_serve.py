@@ -141,7 +141,7 @@ def prompts_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
     path = tmp_path_factory.mktemp("prompts") / "p.jsonl"
     subprocess.run(
         [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(path),
-         "--dataset-name", "random", "--num-prompts", "24", "--random-input-len", "16",
+         "--dataset-name", "random", "--num-prompts", "48", "--random-input-len", "16",
          "--random-output-len", "8", "--tokenizer", str(tiny_model_dir)],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -258,6 +258,36 @@ def test_server_that_dies_fails_the_remaining_points(
     assert server["points"][-1]["error"].startswith("server exited")
 
 
+def test_server_that_dies_mid_point_ends_it_within_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    """A 20 s schedule (40 requests at 2 req/s); the server dies 8 s into the point (past the
+    load generator's start-up): the point stops within seconds instead of sending the rest to a
+    dead port, keeps what completed, and fails."""
+    import threading
+
+    pts = [SweepPoint("rate", 2.0, 40), SweepPoint("conc", 1.0, 2)]
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts)  # fmt: skip
+    trigger = tmp_path / "die"
+    real = sweep.run_point
+
+    def kill_server_into_the_point(argv, server):  # type: ignore[no-untyped-def]
+        if "rate-2.json" in argv:
+            threading.Timer(8.0, trigger.touch).start()
+        return real(argv, server)
+
+    monkeypatch.setattr(sweep, "run_point", kill_server_into_the_point)
+    assert _run(monkeypatch, _fake_engine(tmp_path, die_when=trigger), cfg) == 1
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    first, second = server["points"]
+    assert first["error"].startswith("server exited") and first["seconds"] < 14
+    assert second["error"].startswith("server exited") and second["returncode"] is None
+    summary = json.loads((Path(cfg.out_dir) / "rate-2.json").read_text())
+    assert summary["interrupted"] and 1 <= summary["completed"] < 40
+    assert summary["provenance"]["finished"]
+
+
 def _crash_during_first(real, trigger: Path):  # type: ignore[no-untyped-def]
     """The first point makes the server crash, and waits until it is gone."""
     calls = {"n": 0}
@@ -323,10 +353,10 @@ def test_every_point_and_the_warmup_get_fresh_rows(
     for name in ("rate-inf", "rate-50", "conc-2"):
         assert json.loads((Path(cfg.out_dir) / f"{name}.json").read_text())["prompt_offset"] > 0
     # a prompt file too short for fresh rows stops the sweep before any server starts
-    cfg = dataclasses.replace(cfg, out_dir=str(tmp_path / "short"), warmups=20)
+    cfg = dataclasses.replace(cfg, out_dir=str(tmp_path / "short"), warmups=40)
     assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 1
     server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
-    assert "this sweep sends 32 distinct ones" in server["error"] and "server" not in server
+    assert "this sweep sends 52 distinct ones" in server["error"] and "server" not in server
 
 
 def test_misconfigured_engine_fails_with_server_json(tmp_path: Path, prompts_file: Path) -> None:

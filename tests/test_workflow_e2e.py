@@ -97,6 +97,32 @@ def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
         assert [r["output_len"] for r in records] == [OUTPUT_LEN] * n, summary
 
 
+def test_no_request_hits_a_cache_it_did_not_ask_for(completed_run: dict) -> None:
+    """The engine's own counter, on every request of every point (the warm-up ran before
+    them): llama.cpp's timings.cache_n and vLLM's prompt_tokens_details.cached_tokens report no
+    cached prompt token beyond the BOS every prompt starts with (llama-server counts it, vLLM
+    caches whole blocks only), because each point is sent rows no earlier request sent;
+    transformers serve reports no such count (blank, never 0)."""
+    accounts = {"llamacpp": "llama.cpp timings", "vllm": "usage.prompt_tokens_details"}
+    for summary in _summaries(completed_run["work"]):
+        engine = summary.parts[-6]
+        data = json.loads(summary.read_text())
+        records = [json.loads(x) for x in summary.with_suffix(".jsonl").read_text().splitlines()]
+        if engine not in accounts:
+            assert data["engine_account"] is None and data["engine_cached_prompt_tokens"] is None
+            continue
+        assert data["engine_account"] == [accounts[engine]], summary
+        assert all(r["engine_cached_tokens"] <= r["shared_prefix_len"] == 1 for r in records)
+        assert data["requests_with_unrequested_cache_hits"] == 0, summary
+        assert data["total_input_tokens"] == 128 * len(records), summary  # the server's count
+    offsets = {
+        json.loads(s.read_text())["prompt_offset"]
+        for s in _summaries(completed_run["work"])
+        if s.parts[-6] == "llamacpp" and s.parts[-4] == "f16"
+    }
+    assert len(offsets) == 6 and min(offsets) == 2  # after the 2 warm-up rows, one per point
+
+
 def test_provenance_in_every_result(completed_run: dict) -> None:
     work = completed_run["work"]
     manifest = json.loads((work / "results" / "manifest.json").read_text())

@@ -10,8 +10,10 @@ DIR --num-prompts N --seed S`: no server is contacted) or, from Python, `materia
 Token counting follows `vllm bench serve`: a random prompt's text is `input_len` minus the
 tokenizer's special tokens, so that the server (which adds its BOS) sees exactly `input_len`;
 `prompt_len` counts what the server sees. `prefix_len` is how many leading tokens a row
-deliberately shares with the others (a `--random-prefix-len` prefix, a repeated ShareGPT row,
-the fixed prompt): cache hits up to that many tokens are what the workload asked for.
+shares with the others by construction: the tokenizer's special tokens (a BOS), plus a
+`--random-prefix-len` prefix; all of a repeated ShareGPT row or the fixed prompt. Cache hits up
+to that many tokens are what the workload asked for (llama-server counts the shared BOS as one
+cached token).
 """
 
 from __future__ import annotations
@@ -104,7 +106,9 @@ def random_prompts(
                 f"could not make a {prefix_len}-token prefix with this tokenizer",
                 "pick another --random-prefix-len",
             )
-    shared = prefix_len + n_special if prefix_len else 0  # a BOS is part of what is shared
+    # every prompt starts with the same special tokens (a BOS): an engine may count that token as
+    # served from its cache (llama-server does), and that is no hit the workload did not ask for
+    shared = prefix_len + n_special
     prompts = []
     for n_in, n_out in zip(in_lens, out_lens, strict=True):
         text, _ = _exact_length_text(tok, rng, candidates, int(n_in), prefix)
@@ -204,6 +208,7 @@ def sharegpt_prompts(
 ) -> list[Prompt]:
     """vLLM's ShareGPT sampling: >= 2 turns, seeded shuffle, length pruning, oversampling."""
     convs = [e for e in entries if _turns(e) >= 2]
+    n_special = num_special_tokens(tok)  # the BOS every prompt starts with
     random.Random(seed).shuffle(convs)
     prompts: list[Prompt] = []
     for entry in convs:
@@ -217,7 +222,7 @@ def sharegpt_prompts(
         out_len = len(tok.encode(completion)) if output_len is None else output_len
         if not _valid_lengths(prompt_len, out_len, check_output=output_len is None):
             continue
-        prompts.append(Prompt(prompt, prompt_len, out_len))
+        prompts.append(Prompt(prompt, prompt_len, out_len, n_special))
     if not prompts:
         raise BenchError(
             "no ShareGPT conversation survived the filters (>= 2 turns, prompt and reply >= 4 "
