@@ -21,6 +21,7 @@ localrules:
     all,
     engine_table,
     comparison,
+    capacity,
     plots,
     manifest,
 

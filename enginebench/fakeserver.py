@@ -52,6 +52,7 @@ class FakeServerConfig:
     reject_unknown_fields: bool = False  # HTTP 422 on ignore_eos/min_tokens (transformers serve)
     check_model: bool = True  # HTTP 404 for another model name
     keep_bodies: int = 1000  # the last request bodies, for tests to inspect
+    max_running: int = 0  # generate for this many requests at once, queue the rest (0: any)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class FakeServer:
         self.stats = _Stats(bodies=collections.deque(maxlen=self.config.keep_bodies))
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._slots: asyncio.Semaphore | None = None
 
     @property
     def base_url(self) -> str:
@@ -150,6 +152,17 @@ class FakeServer:
             return _error(422, "Unrecognized request argument: ignore_eos/min_tokens")
         if _every(cfg.fail_fraction, k):
             return _error(500, "injected failure")
+        if not cfg.max_running:
+            return await self._respond(request, body, chat, k)
+        if self._slots is None:  # made in the server's own event loop
+            self._slots = asyncio.Semaphore(cfg.max_running)
+        async with self._slots:  # a server that batches no more than this: it can be overloaded
+            return await self._respond(request, body, chat, k)
+
+    async def _respond(
+        self, request: web.Request, body: dict[str, Any], chat: bool, k: int
+    ) -> web.StreamResponse:
+        cfg = self.config
         n = output_length(body, cfg.tokens, chat)
         prompt_tokens = _prompt_tokens(body, chat)
         if not body.get("stream"):
@@ -320,12 +333,14 @@ def _parse(argv: list[str]) -> tuple[FakeServerConfig, int]:
     p.add_argument("--coalesce", action="store_true", help="one write per stream (zero delay)")
     p.add_argument("--reject-unknown-fields", action="store_true")
     p.add_argument("--any-model", action="store_true", help="accept any model name")
+    p.add_argument("--max-running", type=int, default=0, help="requests generated at once")
     a = p.parse_args(argv)
     cfg = FakeServerConfig(
         model=a.model,
         tokens=a.tokens,
         token_text=a.token_text,
         first_token_delay_s=a.first_token_delay_ms / 1000,
+        max_running=a.max_running,
         token_delay_s=a.token_delay_ms / 1000,
         fail_fraction=a.fail_fraction,
         cut_fraction=a.cut_fraction,

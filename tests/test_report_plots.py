@@ -145,3 +145,29 @@ def test_x_axis_positions() -> None:
     assert pos == {math.inf: 1.0} and not log
     pos, log = _x_positions([4.0, math.inf])
     assert pos[math.inf] == 8.0
+
+
+def test_invalid_points_hollow_and_the_offered_line_is_y_equals_x() -> None:
+    """A flagged point (validity other than ok) is drawn hollow; the y = x line of the offered
+    rate stays y = x on the log axis (a two-point segment read 3.3 at an offered 2)."""
+    import pandas as pd
+
+    from enginebench.report.plots import _throughput_figure
+
+    frame = pd.DataFrame(
+        {
+            "engine": "e", "quant": "q", "sweep": "s", "model": "m", "mode": "rate",
+            "load": [1.0, 2.0, 5.0, 8.0],
+            "output_throughput": [100.0, 200.0, 300.0, 310.0],
+            "request_throughput": [1.0, 2.0, 3.0, 3.1],
+            "validity": ["ok", "ok", "saturated", "saturated, too_short"],
+        }
+    )  # fmt: skip
+    fig = _throughput_figure(frame, _styles(frame), "m", "rate")
+    right = fig.axes[1]
+    assert right.get_xscale() == "log"
+    (offered,) = [ln for ln in right.get_lines() if ln.get_label() == "y = x (offered)"]
+    xs, ys = offered.get_xdata(), offered.get_ydata()
+    assert len(xs) > 2 and list(xs) == list(ys) and min(xs) == 1 and max(xs) == 8
+    hollow = [ln for ln in right.get_lines() if ln.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [5.0, 8.0]

@@ -42,6 +42,8 @@ SEED_002 = [
     "P99 TPOT (ms)",
     "failed requests",
     "short outputs",
+    "validity",
+    "achieved / offered",
     "shared prefix (tokens)",
     "cached prompt tokens (engine)",
     "unrequested cache hits",
@@ -337,7 +339,7 @@ def test_markdown_formatting(sweep: Path) -> None:
     assert cells[1] == "100"
     assert cells[8] == "2,000.00"  # P50 TTFT, thousands separator and 2 decimals, kept as is
     assert cells[5] == "7.840"  # req/s with 3 decimals
-    assert cells[24] == "0123456789ab" and cells[26] == "f" * 12  # hashes shortened
+    assert cells[26] == "0123456789ab" and cells[28] == "f" * 12  # hashes shortened
     assert len(cells) == 1 + len(SEED_002) and cells[-1] == "default"  # the sweep, last
 
 
@@ -649,6 +651,7 @@ COMPARISON = [
     "failed requests",
     "short outputs",
     "unrequested cache hits",
+    "validity",
 ]
 
 
@@ -766,3 +769,35 @@ def test_sweep_point_labels() -> None:
         "rate-0.25",
         "rate-inf",
     ]
+
+
+def test_validity_column_and_capacity(tmp_path: Path) -> None:
+    """validity reads "ok" or the flags; capacity is the top of the steady run from the lowest
+    rate up (a steady-looking rate above a saturated one does not count), inf left out."""
+    from enginebench.report.tables import capacity_frame, write_capacity
+
+    d = tmp_path / "results" / "eng" / "tiny" / "q4" / "default"
+    flags = {"rate-1": [], "rate-2": ["too_short"], "rate-5": ["saturated"], "rate-8": [],
+             "rate-inf": ["saturated"]}  # fmt: skip
+    for label, v in flags.items():
+        _write(d / "points" / f"{label}.json", _summary(label) | {"validity": v})
+    _write(d / "server.json", synthetic_server("eng", "tiny", "q4") | {"sweep": "default"})
+    paths = sorted((d / "points").glob("*.json"))
+    write_engine_table(paths, d / "server.json", *_outs(d))
+    table = pd.read_csv(d / "table.csv", keep_default_na=False)
+    assert list(table["validity"]) == ["ok", "too_short", "saturated", "ok", "saturated"]
+    assert _Table.parse((d / "table.html").read_text()).row_classes == [
+        "",
+        "warn",
+        "warn",
+        "",
+        "warn",
+    ]
+    cap = capacity_frame([d / "table.csv"])
+    row = cap.iloc[0]
+    assert (row["engine"], row["capacity"], row["first_saturated"]) == ("eng", 2.0, 5.0)
+    assert row["rates"] == "1, 2, 5, 8" and row["output_throughput"] > 0
+    out = tmp_path / "cap"
+    write_capacity([d / "table.csv"], out / "c.csv", out / "c.md", out / "c.html")
+    assert pd.read_csv(out / "c.csv")["capacity (req/s)"][0] == 2
+    assert "lower bound" in (out / "c.md").read_text()

@@ -24,6 +24,7 @@ def test_default_config_plans_every_engine(tmp_path: Path) -> None:
     assert jobs["engine_env"] == 2  # vllm and transformers
     assert jobs["materialize_prompts"] == 1
     assert jobs["comparison"] == 1 and jobs["manifest"] == 1 and jobs["plots"] == 1
+    assert jobs["capacity"] == 1
 
 
 LARGE = {

@@ -59,11 +59,15 @@ def test_broken_engine_fails_alone_and_leaves_nothing(tmp_path: Path) -> None:
     assert jobs["serve_sweep"] == 1 and jobs["engine_table"] == 1
 
 
-def test_interrupted_run_leaves_no_server_keeps_finished_points(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm-to-snakemake"])
+def test_interrupted_run_leaves_no_server_keeps_finished_points(tmp_path: Path, how: str) -> None:
+    """Ctrl-C in a terminal (SIGINT to the whole process group), or SIGTERM to Snakemake alone
+    (as `kill`, a scheduler or a cancelled CI job sends it: Snakemake by itself would wait for
+    the running job to finish its sweep, minutes here): the run stops within seconds."""
     cfg = _llamacpp_only()
-    # a short rate point, then a closed-loop point long enough to interrupt
+    # a short rate point, then a closed-loop point far too long to wait for (~3 min)
     cfg["sweeps"]["default"].update(
-        request_rates=[4], num_prompts=6, concurrency=[1], concurrency_num_prompts=300
+        request_rates=[4], num_prompts=6, concurrency=[1], concurrency_num_prompts=2000
     )
     work = scratch_workdir(tmp_path)
     configfile = write_config(work / "c.yaml", cfg)
@@ -85,8 +89,13 @@ def test_interrupted_run_leaves_no_server_keeps_finished_points(tmp_path: Path) 
         else:
             pytest.fail("the sweep never started")
         assert any("llama-server" in p for p in our_processes(work))
-        os.killpg(snake.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        stop = time.monotonic()
+        if how == "ctrl-c":
+            os.killpg(snake.pid, signal.SIGINT)
+        else:
+            os.kill(snake.pid, signal.SIGTERM)
         snake.wait(timeout=120)
+        assert time.monotonic() - stop < 45
     finally:
         if snake.poll() is None:
             os.killpg(snake.pid, signal.SIGKILL)

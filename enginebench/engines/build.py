@@ -9,6 +9,7 @@ a branch or tag is resolved to the commit actually built.
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -44,6 +45,23 @@ CMAKE_FLAGS = (
 LINK_FLAGS = ("-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON",)
 BACKENDS = ("cpu", "cuda")
 _SDIST_RE = re.compile(r"llama_cpp_python-(?P<version>[^/]+)\.tar\.gz$")
+
+
+# AMX: on a host whose CPU advertises it (seen: a Firecracker VM with AMX-INT8/BF16 in
+# /proc/cpuinfo), -march=native (GGML_NATIVE) compiles ggml's AMX kernels in, and llama-server
+# (llama-cpp-python 0.3.36's tree) died with SIGILL at `tilezero` on the first Q4_K_M matmul
+# (F16 ran). Small programs that request the tile state and use it (threads, context switches)
+# ran there, so no cheap probe tells; the CPU build leaves AMX out wherever it is advertised
+# (GCC's explicit -mno-* win over what -march=native implies) and says so in build.json.
+# `cmake_flags: ["-DCMAKE_C_FLAGS=", "-DCMAKE_CXX_FLAGS="]` puts it back.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+
+
+def amx_advertised() -> bool:
+    try:
+        return platform.machine() == "x86_64" and "amx_" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
 
 
 class BuildError(RuntimeError):
@@ -236,6 +254,10 @@ def build_llamacpp(
     # Beside bin/ by default: not inside the source tree, which is another rule's output.
     build_dir = Path(build_dir or out_dir / "build").resolve()
     cmake, ninja = find_tool("cmake"), find_tool("ninja")
+    no_amx = amx_advertised()
+    if no_amx:  # first: a user's own CMAKE_*_FLAGS in cmake_flags still win
+        extra_cmake_flags = [f"-DCMAKE_C_FLAGS={NO_AMX}", f"-DCMAKE_CXX_FLAGS={NO_AMX}",
+                             *extra_cmake_flags]  # fmt: skip
     configure = cmake_configure_argv(
         src_dir, build_dir, backend, extra_cmake_flags,
         cuda_architectures=cuda_architectures, cmake=cmake,
@@ -257,6 +279,7 @@ def build_llamacpp(
     version = _run([str(server), "--version"], what="llama-server --version").strip()
     return {
         "backend": backend,
+        "amx": f"left out ({NO_AMX}): see enginebench.engines.build.NO_AMX" if no_amx else None,
         "src_dir": str(src_dir),
         "configure_argv": configure,
         "build_argv": build,

@@ -371,6 +371,42 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+def relay_sigterm(marker: str) -> None:
+    """In the Snakemake process: pass a SIGTERM on to the running jobs whose command line holds
+    `marker`, then let Snakemake's own handler run.
+
+    Sent to Snakemake alone (`kill`, a scheduler, a cancelled CI job), SIGTERM asks it to stop
+    scheduling and wait for the running jobs, and a serve job owns its server for the whole
+    sweep (minutes to hours). Told directly, the job stops its point (keeping what completed),
+    its server, and sets its results aside (`sweep.set_aside`), in seconds.
+    """
+    import psutil
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def relay(signum: int, frame: FrameType | None) -> None:
+        jobs = {}
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if any(marker in part for part in child.cmdline()):
+                    jobs[child.pid] = child
+            except psutil.Error:  # gone meanwhile, or not ours to read
+                continue
+        # the job itself, not the shell that runs it (a shell would die and orphan it)
+        shells = set()
+        for job in jobs.values():
+            with contextlib.suppress(psutil.Error):
+                shells.add(job.ppid())
+        for pid, job in jobs.items():
+            if pid not in shells:
+                with contextlib.suppress(psutil.Error):
+                    job.send_signal(signal.SIGTERM)
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, relay)
+
+
 def install_signal_handlers() -> None:
     """SIGTERM -> `Terminated`, SIGINT -> KeyboardInterrupt: Snakemake's kill reaches `finally`."""
 

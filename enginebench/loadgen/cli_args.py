@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="send no new request after SECONDS (in-flight ones finish and count)",
     )
     load.add_argument("--num-warmups", type=_non_negative_int, default=0)
+    load.add_argument(
+        "--early-stop",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stop an open-loop point once it is clearly over-saturated (recorded as such)",
+    )
     load.add_argument("--no-stream", action="store_true", help="ask for non-streamed responses")
     load.add_argument(
         "--ignore-eos", action="store_true", help="ask for exactly the dataset's output length"
@@ -200,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="exit 3 when more than this fraction of requests failed (default 0)",
+    )
+    res.add_argument(
+        "--min-duration",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="flag a point shorter than S seconds as too_short (default 5)",
     )
     res.add_argument("--disable-tqdm", action="store_true")
     return p

@@ -173,6 +173,10 @@ def format_table(
     row("Total token throughput (tok/s):", summary["total_token_throughput"])
     lag = summary["dispatch_lag_ms"]
     row("Dispatch lag p50/p99/max (ms):", f"{lag['p50']:.3f} / {lag['p99']:.3f} / {lag['max']:.3f}")
+    if "validity" in summary:
+        row("Validity:", ", ".join(summary["validity"]) or "steady state")
+    if summary.get("throughput_ratio") is not None:
+        row("Achieved / offered (latency-adjusted):", summary["throughput_ratio"])
     if summary.get("short_outputs"):
         row("Short outputs (fewer tokens than asked):", summary["short_outputs"])
     if summary["errors_by_kind"]:

@@ -35,11 +35,16 @@ from enginebench.loadgen.errors import (
 from enginebench.loadgen.results import build_summary, format_table, result_paths, write_results
 from enginebench.loadgen.target import fatal_error, make_endpoint, request_headers, resolve_model
 from enginebench.loadgen.tokenizer import Tokenizer, count_tokens, tokenizer_for
+from enginebench.loadgen.validity import judge, overloaded
 
 # Wake this long before a send time and yield-spin the rest: the event loop's timers wake up
 # to ~1 ms late (epoll's millisecond timeout), too coarse for the dispatch-lag target.
 _SPIN_S = 0.0015
 _REQUEST_TIMEOUT_S = 6 * 3600.0  # vLLM's default total timeout
+# early stop of an over-saturated open-loop point (validity.overloaded): checked this often, from
+# this far into the schedule on
+_WATCH_S = 1.0
+_WATCH_FROM_S = 5.0
 # Drop pooled connections idle this long: servers (uvicorn, llama.cpp's httplib) close theirs
 # after 5 s, and reusing one they are closing makes the request fail.
 
@@ -94,6 +99,7 @@ class _Bench:
         self.max_inflight = 0
         self.any_ok = False
         self.fatal: BenchError | None = None
+        self.early_stopped = False
         self.stop = asyncio.Event()
         self.pbar: Any = None
         if show_progress:
@@ -147,12 +153,38 @@ class _Bench:
         if failures and len(failures) == n and (fatal := fatal_error(failures[0], self.ep)):
             raise fatal
 
+    async def _watch(self, rate: float) -> None:
+        """Stop the point once it is clearly over-saturated (validity.overloaded)."""
+        start = max(_WATCH_FROM_S, 0.25 * len(self.records) / rate)
+        while not self.stop.is_set():
+            await asyncio.sleep(_WATCH_S)
+            if time.perf_counter() - self.t0 < start:
+                continue
+            done = [r for r in self.records if r.status != "pending"]
+            if overloaded(done, self.inflight, rate):
+                print(
+                    f"over-saturated: {self.inflight} requests in flight and TTFT growing; "
+                    "stopping this point early (recorded as saturated)",
+                    file=sys.stderr,
+                )
+                self.early_stopped = True
+                self.stop.set()
+                return
+
     async def open_loop(
-        self, rate: float, burstiness: float, seed: int, duration: float | None
+        self,
+        rate: float,
+        burstiness: float,
+        seed: int,
+        duration: float | None,
+        early_stop: bool = True,
     ) -> None:
         offsets = arrival_offsets(len(self.records), rate, burstiness, seed)
         tasks: list[asyncio.Task[None]] = []
         self.t0 = t0 = time.perf_counter()
+        watch = (
+            asyncio.create_task(self._watch(rate)) if early_stop and math.isfinite(rate) else None
+        )
         try:
             for rec, offset in zip(self.records, offsets.tolist(), strict=True):
                 if duration is not None and offset > duration:
@@ -171,6 +203,9 @@ class _Bench:
         except asyncio.CancelledError:
             await _cancel(tasks)
             raise
+        finally:
+            if watch is not None:
+                watch.cancel()
 
     async def closed_loop(self, users: int, duration: float | None) -> None:
         indices = iter(range(len(self.records)))
@@ -267,7 +302,9 @@ async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
         if args.concurrency:
             await bench.closed_loop(args.concurrency, args.duration)
         else:
-            await bench.open_loop(args.request_rate, args.burstiness, args.seed, args.duration)
+            await bench.open_loop(
+                args.request_rate, args.burstiness, args.seed, args.duration, args.early_stop
+            )
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us; keep what completed
         interrupted = True
         task = asyncio.current_task()
@@ -325,7 +362,10 @@ def _finish(
         # the workload's deliberate sharing (tables label such points) and where its rows began
         shared_prefix_len=max((r.shared_prefix_len for r in records), default=0),
         prompt_offset=args.prompt_offset,
+        early_stopped=bench.early_stopped,
     )
+    offered = None if args.concurrency else args.request_rate
+    summary.update(judge(summary, finished, offered, args.min_duration))
     if args.save_result:
         json_path, jsonl_path = result_paths(
             args.result_dir,

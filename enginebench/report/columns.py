@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # how a cell is formatted in Markdown/HTML (CSV keeps full precision)
-Kind = Literal["load", "int", "sec", "req", "tok", "ms", "text", "hash"]
+Kind = Literal["load", "int", "sec", "req", "tok", "ms", "ratio", "text", "hash"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,13 @@ ENGINE_ACCOUNT = [
     Column("harness TTFT overhead (ms)", "harness_ttft_overhead_ms", "ms"),
 ]
 
+# whether the point is a steady-state measurement (enginebench.loadgen.validity): "ok" or the
+# flags raised; achieved / offered is the throughput test behind `saturated`
+VALIDITY = [
+    Column("validity", "validity", "text"),
+    Column("achieved / offered", "throughput_ratio", "ratio"),
+]
+
 # the per-engine table after its offered-load column
 ENGINE_METRICS = [
     Column("num-prompts", "num_prompts", "int"),
@@ -98,6 +105,7 @@ ENGINE_METRICS = [
     *_percentiles("tpot"),
     Column("failed requests", "failed", "int"),
     Column("short outputs", "short_outputs", "int"),
+    *VALIDITY,
     *ENGINE_ACCOUNT,
 ]
 
@@ -111,6 +119,20 @@ def engine_csv_columns(load_header: str) -> list[Column]:
     """The per-engine table's CSV: the shown columns, then DETAILS."""
     return [*engine_columns(load_header), *DETAILS]
 
+
+# capacity: one row per engine x model x quant x sweep (open-loop points only)
+CAPACITY = [
+    Column("model", "model", "text"),
+    Column("engine", "engine", "text"),
+    Column("quant", "quant", "text"),
+    Column("sweep", "sweep", "text"),
+    Column("capacity (req/s)", "capacity", "load"),
+    Column("output token throughput there (tok/s)", "output_throughput", "tok"),
+    Column("P99 TTFT there (ms)", "p99_ttft_ms", "ms"),
+    Column("P99 TPOT there (ms)", "p99_tpot_ms", "ms"),
+    Column("first saturated rate (req/s)", "first_saturated", "load"),
+    Column("rates measured", "rates", "text"),
+]
 
 # the cross-engine comparison: one row per engine x model x quant x sweep x point
 COMPARISON = [
@@ -131,4 +153,5 @@ COMPARISON = [
     Column("failed requests", "failed", "int"),
     Column("short outputs", "short_outputs", "int"),
     Column("unrequested cache hits", "requests_with_unrequested_cache_hits", "int"),
+    Column("validity", "validity", "text"),
 ]

@@ -251,6 +251,7 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
     if summary is None:
         row |= {k: math.nan for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS, *ENGINE_KEYS)}
         row |= {latency_key(m, p): math.nan for m in LATENCIES for p in PERCENTILES}
+        row |= {"validity": None, "throughput_ratio": math.nan}
         row["status"] = MISSING
         return row
     row |= {k: _num(summary.get(k)) for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS, *ENGINE_KEYS)}
@@ -261,12 +262,21 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
     if math.isnan(row["short_outputs"]):
         row["short_outputs"] = 0.0
     row |= _latencies(summary)
+    row |= validity_of(summary)
     row["status"] = OK
     if not row["completed"] > 0:
         # latencies of zero requests are not zero: blank them
         row |= {latency_key(m, p): math.nan for m in LATENCIES for p in PERCENTILES}
         row["status"] = NONE_COMPLETED
     return row
+
+
+def validity_of(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """`validity`: "ok" (a steady-state measurement) or its flags, comma-separated; None for a
+    summary written before points were judged. `throughput_ratio`: achieved / offered."""
+    flags = summary.get("validity")
+    text = (", ".join(map(str, flags)) or "ok") if isinstance(flags, list) else None
+    return {"validity": text, "throughput_ratio": _num(summary.get("throughput_ratio"))}
 
 
 def load_points(summary_paths: Iterable[Path], server_json: Path | None = None) -> pd.DataFrame:

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from enginebench.report.points import Mode, format_load
-from enginebench.report.tables import read_engine_table
+from enginebench.report.tables import read_engine_table, valid
 
 PathLike = str | os.PathLike[str]
 
@@ -122,9 +123,11 @@ def _draw(
     label: str,
     style: dict[str, Any],
 ) -> None:
-    """Solid (or the quant's dash) over finite loads; dotted on to the `inf` point."""
+    """Solid (or the quant's dash) over finite loads; dotted on to the `inf` point; a point that
+    is not a steady-state measurement (its `validity` names flags) drawn hollow."""
     xs = [pos[x] for x in rows["load"]]
     ys = list(rows[key])
+    flagged = [i for i, v in enumerate(rows.get("validity", [None] * len(xs))) if not valid(v)]
     finite = [i for i, x in enumerate(rows["load"]) if math.isfinite(x)]
     measured = [i for i in finite if not math.isnan(ys[i])]
     ax.plot([xs[i] for i in finite], [ys[i] for i in finite], label=label, **style)
@@ -135,6 +138,11 @@ def _draw(
         if measured and not math.isnan(ys[i]):
             j = measured[-1]
             ax.plot([xs[j], xs[i]], [ys[j], ys[i]], color=style["color"], linestyle=":", alpha=0.6)
+    if flagged:
+        ax.plot(
+            [xs[i] for i in flagged], [ys[i] for i in flagged], linestyle="none",
+            marker=style["marker"], markeredgecolor=style["color"], markerfacecolor="white",
+        )  # fmt: skip
 
 
 def _xlabel(mode: Mode) -> str:
@@ -184,10 +192,13 @@ def _throughput_figure(frame: pd.DataFrame, styles: Styles, model: str, mode: Mo
     right.set_ylabel("completed requests/s")
     finite = [x for x in pos if math.isfinite(x)]
     if mode == "rate" and finite:
+        # sampled densely: a two-point segment is straight on the screen, and on a log x axis
+        # that is not y = x (it read 3.3 at an offered 2 between 1 and 8)
         lo, hi = min(finite), max(finite)
+        line = np.geomspace(lo, hi, 64) if log else np.linspace(lo, hi, 2)
         right.plot(
-            [lo, hi],
-            [lo, hi],
+            line,
+            line,
             color="#888888",
             linestyle="--",
             linewidth=1,

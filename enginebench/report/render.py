@@ -55,7 +55,7 @@ def format_cell(col: Column, value: Any) -> str:
         return f"{int(value):,d}"
     if col.kind in ("sec", "tok", "ms"):
         return f"{float(value):,.2f}"
-    if col.kind == "req":
+    if col.kind in ("req", "ratio"):
         return f"{float(value):,.3f}"
     if col.kind == "hash":
         return str(value)[:12]

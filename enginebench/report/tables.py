@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from enginebench.report.columns import (
+    CAPACITY,
     COMPARISON,
     CONC_HEADER,
     LOAD_HEADERS,
@@ -37,6 +38,11 @@ NOTES = (
     "failed requests: errors or HTTP failures; short outputs: completed with fewer tokens "
     "than asked (the output length is pinned).",
     "— : not measured (the sweep point is missing, or no request completed).",
+    "validity: ok (a steady-state measurement) or the flags raised: saturated (open loop: "
+    "completed / (duration - median E2EL) under 95% of the offered rate, shown as achieved / "
+    "offered; or TTFT or client queue growing through the run: Mann-Kendall p < 0.01 and the "
+    "last quarter's median over twice the first's), too_short (duration under the minimum), "
+    "failed_requests, unrequested_cache_hits, interrupted. Marked rows; hollow markers in plots.",
     "Each point is sent prompts no earlier point (nor the warm-up) sent to that server. "
     "shared prefix: leading tokens every prompt shares on purpose (workload prefix_len). "
     "cached prompt tokens (engine): prompt tokens the engine reports it served from its cache "
@@ -88,10 +94,15 @@ def row_classes(frame: pd.DataFrame) -> list[str]:
         if _blank(row.get("num_prompts")) or _blank(row.get("p50_ttft_ms")):
             cls.append("missing")
         flagged = ("failed", "short_outputs", "requests_with_unrequested_cache_hits")
-        if any(_count(row.get(k)) > 0 for k in flagged):
+        if any(_count(row.get(k)) > 0 for k in flagged) or not valid(row.get("validity")):
             cls.append("warn")
         classes.append(" ".join(cls))
     return classes
+
+
+def valid(validity: Any) -> bool:
+    """A row is valid unless its `validity` names flags ("ok", or unknown: blank)."""
+    return _blank(validity) or str(validity) in ("", "ok")
 
 
 def _count(value: Any) -> float:
@@ -194,6 +205,54 @@ def comparison_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
     order = ["model", "_mode", "load", "engine", "quant", "sweep"]
     frame = frame.sort_values(order, kind="stable")
     return frame.drop(columns="_mode").reset_index(drop=True)
+
+
+def capacity_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
+    """Per engine x model x quant x sweep: the highest offered rate whose point is not
+    saturated (its validity), with its output throughput and P99 latencies, and the lowest
+    rate that was. A rate above a saturated one that reads as steady does not count: capacity
+    is the top of the steady run from the lowest rate up. `inf` points are bursts, left out."""
+    frame = comparison_frame(table_csvs)
+    rows = []
+    if frame.empty:
+        return pd.DataFrame(columns=[c.key for c in CAPACITY])
+    rates = frame[(frame["mode"] == "rate") & frame["load"].map(math.isfinite)]
+    for key, points in rates.groupby(["model", "engine", "quant", "sweep"], sort=True):
+        points = points.sort_values("load")
+        steady = None
+        first_saturated = math.nan
+        for point in points.to_dict("records"):
+            if "saturated" in str(point.get("validity") or ""):
+                first_saturated = point["load"]
+                break
+            if not _blank(point.get("validity")) and point.get("status", "ok") == "ok":
+                steady = point
+        row = dict(zip(("model", "engine", "quant", "sweep"), key, strict=True))
+        row["capacity"] = steady["load"] if steady else math.nan
+        for metric in ("output_throughput", "p99_ttft_ms", "p99_tpot_ms"):
+            row[metric] = steady.get(metric, math.nan) if steady else math.nan
+        row["first_saturated"] = first_saturated
+        row["rates"] = ", ".join(format_load(x) for x in points["load"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[c.key for c in CAPACITY])
+
+
+def write_capacity(
+    table_csvs: Sequence[PathLike], out_csv: PathLike, out_md: PathLike, out_html: PathLike
+) -> pd.DataFrame:
+    """The capacity table (`capacity_frame`) as CSV, Markdown and HTML."""
+    frame = capacity_frame(table_csvs)
+    notes = (
+        "capacity: the highest offered rate (req/s) measured as steady state, going up from "
+        "the lowest rate until the first saturated point (validity: achieved / offered under "
+        "0.95, or TTFT or queue growing through the run); — : no steady rate measured.",
+        "A capacity equal to the highest rate measured is a lower bound: add higher rates.",
+    )
+    write_all(
+        frame, CAPACITY, "Capacity", Path(out_csv), Path(out_md), Path(out_html),
+        [""] * len(frame), notes,
+    )  # fmt: skip
+    return frame
 
 
 def _group_classes(frame: pd.DataFrame) -> list[str]:

@@ -51,6 +51,27 @@ rule comparison:
         "../scripts/comparison.py"
 
 
+rule capacity:
+    input:
+        all_table_csvs,
+    output:
+        csv="results/capacity.csv",
+        md="results/capacity.md",
+        html=report(
+            "results/capacity.html",
+            caption="../report/capacity.rst",
+            category="Comparison",
+            subcategory="all engines",
+            labels={"item": "capacity"},
+        ),
+    log:
+        "logs/capacity/capacity.log",
+    conda:
+        "../../envs/enginebench.yaml"
+    script:
+        "../scripts/capacity.py"
+
+
 rule plots:
     input:
         model_table_csvs,

@@ -11,6 +11,7 @@ from snakemake.utils import validate
 
 from enginebench.engines.prepare import PREPARED_FORMATS, check_quant
 from enginebench.engines.registry import ENGINES
+from enginebench.engines.server import relay_sigterm
 from enginebench.engines.source import check_ref, ref_label
 from enginebench.engines.spec import EngineConfigError
 from enginebench.models.gguf import QUANT_TYPES
@@ -461,7 +462,11 @@ def final_outputs():
     outs = []
     for run in bench_runs():
         outs += table_outputs(*run)
-    outs += [f"results/comparison.{ext}" for ext in ("csv", "md", "html")]
+    outs += [
+        f"results/{name}.{ext}"
+        for name in ("comparison", "capacity")
+        for ext in ("csv", "md", "html")
+    ]
     outs += [
         f"results/plots/{m}-{name}" for m in plot_models() for name in plot_names()
     ]

@@ -2,6 +2,11 @@
 # whole sweep.
 
 
+onstart:
+    # a SIGTERM to Snakemake alone reaches the serve jobs too (they stop in seconds)
+    relay_sigterm("serve_sweep.py")
+
+
 rule materialize_prompts:
     input:
         tokenizer=prompts_tokenizer,

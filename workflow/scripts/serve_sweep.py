@@ -49,6 +49,9 @@ cfg = SweepConfig(
     endpoint=p["workload"]["endpoint"],
     base_url=p["base_url"],
     api_key_env=p["api_key_env"],
+    bench_args=(
+        ["--min-duration", str(p["sweep"]["min_duration"])] if "min_duration" in p["sweep"] else []
+    ),
     metadata={
         "model": w.model,
         "model_source": model_source.get("source"),

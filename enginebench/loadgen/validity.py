@@ -1,0 +1,136 @@
+"""Is a sweep point a steady-state measurement? The flags of one point, from its records.
+
+* `saturated` (open loop at a finite rate only): the server did not keep up with the offered
+  rate, by either test:
+  - throughput: completed / (duration - median E2EL) < 95% of the offered rate. The duration
+    runs to the last completion; a server that keeps up finishes about one typical latency after
+    the last send, so that latency is taken off before comparing (without it a short point at a
+    high rate would read as saturated);
+  - growth: TTFT (and the client-side queue, under --max-concurrency) grows through the run:
+    a Mann-Kendall trend test over arrival order (p < 0.01) and the median of the last quarter
+    of arrivals more than twice that of the first quarter (a real backlog, not a tiny drift).
+* `early_stopped`: stopped as over-saturated before its schedule ended (below).
+* `too_short`: duration under the minimum (`--min-duration`): too few seconds to trust a rate.
+* `failed_requests`: some requests failed (counted, never dropped).
+* `unrequested_cache_hits`: the engine's own counter says it served prompt tokens from cache
+  beyond what the workload shares on purpose.
+* `interrupted`: the point was stopped before its schedule ended (Ctrl-C, the server exited).
+
+Early stop (as GuideLLM's over-saturation stop): during an open-loop point the load generator
+asks `overloaded` every second; once a quarter of the schedule (and at least 5 s) has passed, a
+point whose TTFT grows (the test above) while more requests are in flight than twice what the
+offered rate and the unloaded latency call for (Little's law: rate x median E2EL of the first
+quarter of arrivals, + 4) is stopped: nothing more is sent, in-flight requests are cancelled
+(counted as `cancelled`), and the point is recorded `saturated` with `early_stopped`. An
+overloaded server would otherwise spend minutes draining a queue that says nothing new.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from enginebench.loadgen.client import RequestRecord
+
+THROUGHPUT_FLOOR = 0.95
+TREND_P = 0.01
+GROWTH = 2.0
+_MAX_TREND_N = 2000  # the O(n^2) trend statistic on an even subsample beyond this
+FLAGS = (
+    "saturated", "early_stopped", "too_short", "failed_requests", "unrequested_cache_hits",
+    "interrupted",
+)  # fmt: skip
+
+
+def mann_kendall(values: Sequence[float]) -> tuple[float, float]:
+    """(Kendall's tau against order, two-sided p) of the Mann-Kendall trend test (normal
+    approximation, no tie correction); (0, 1) for fewer than 4 values."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n < 4:
+        return 0.0, 1.0
+    if n > _MAX_TREND_N:
+        x = x[np.linspace(0, n - 1, _MAX_TREND_N).astype(int)]
+        n = len(x)
+    s = float(np.sum(np.triu(np.sign(x[None, :] - x[:, None]), k=1)))
+    var = n * (n - 1) * (2 * n + 5) / 18.0
+    z = (s - math.copysign(1.0, s)) / math.sqrt(var) if s else 0.0
+    return s / (n * (n - 1) / 2.0), math.erfc(abs(z) / math.sqrt(2.0))
+
+
+def growth(values: Sequence[float]) -> float | None:
+    """Median of the last quarter over the median of the first (None: too few, or a zero)."""
+    q = len(values) // 4
+    if q < 2:
+        return None
+    first, last = float(np.median(values[:q])), float(np.median(values[-q:]))
+    return last / first if first > 0 else None
+
+
+def _growing(series: Sequence[float]) -> dict[str, Any]:
+    tau, p = mann_kendall(series)
+    g = growth(series)
+    return {"tau": tau, "p": p, "growth": g, "growing": bool(p < TREND_P and (g or 0) > GROWTH)}
+
+
+def overloaded(done: Sequence[RequestRecord], inflight: int, rate: float) -> bool:
+    """Whether an open-loop point is clearly over-saturated (module docstring), from the
+    requests completed so far and the number in flight."""
+    ok = sorted((r for r in done if r.ok and r.ttft_s is not None), key=lambda r: r.scheduled_s)
+    q = len(ok) // 4
+    if q < 2:
+        return False
+    unloaded = float(np.median([r.e2el_s or 0.0 for r in ok[:q]]))
+    backlog = inflight > 2.0 * rate * unloaded + 4
+    return backlog and _growing([r.ttft_s or 0.0 for r in ok])["growing"]
+
+
+def judge(
+    summary: dict[str, Any],
+    records: Sequence[RequestRecord],
+    offered_rate: float | None,
+    min_duration_s: float,
+) -> dict[str, Any]:
+    """The validity keys of a point's summary: `validity` (the flags raised, [] = a steady-state
+    measurement), `saturated` (None where the test does not apply: closed loop, rate inf),
+    `throughput_ratio` and the `ttft_trend` / `queue_trend` statistics behind it."""
+    ok = sorted((r for r in records if r.ok), key=lambda r: r.scheduled_s)
+    ratio = trend = queue = None
+    saturated: bool | None = None
+    if offered_rate is not None and math.isfinite(offered_rate) and ok:
+        e2el = [r.e2el_s for r in ok if r.e2el_s is not None]
+        window = summary["duration"] - (float(np.median(e2el)) if e2el else 0.0)
+        ratio = len(ok) / window / offered_rate if window > 0 else None
+        trend = _growing([r.ttft_s for r in ok if r.ttft_s is not None])
+        queue = _growing([r.queue_s for r in ok]) if any(r.queue_s > 0 for r in ok) else None
+        saturated = bool(
+            (ratio is not None and ratio < THROUGHPUT_FLOOR)
+            or trend["growing"]
+            or (queue is not None and queue["growing"])
+        )
+    if summary.get("early_stopped"):
+        saturated = True
+    flags = []
+    if saturated:
+        flags.append("saturated")
+    if summary.get("early_stopped"):
+        flags.append("early_stopped")
+    if summary["duration"] < min_duration_s:
+        flags.append("too_short")
+    if summary["failed"]:
+        flags.append("failed_requests")
+    if summary.get("requests_with_unrequested_cache_hits"):
+        flags.append("unrequested_cache_hits")
+    if summary.get("interrupted"):
+        flags.append("interrupted")
+    return {
+        "validity": flags,
+        "saturated": saturated,
+        "throughput_ratio": ratio,
+        "ttft_trend": trend,
+        "queue_trend": queue,
+        "min_duration_s": min_duration_s,
+    }

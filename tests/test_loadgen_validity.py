@@ -1,0 +1,118 @@
+"""Validity of a sweep point on synthetic records: a steady series, a saturated one, the rest."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from enginebench.loadgen.client import RequestRecord
+from enginebench.loadgen.metrics import summarize
+from enginebench.loadgen.validity import judge, mann_kendall
+
+
+def _records(n: int, rate: float, service_s: float, seed: int = 0) -> list[RequestRecord]:
+    """n arrivals at `rate` into one FIFO server taking `service_s` per request (with noise):
+    below capacity the queue stays short, above it TTFT grows with every arrival."""
+    rng = np.random.default_rng(seed)
+    free, out = 0.0, []
+    for i in range(n):
+        arrive = i / rate
+        start = max(arrive, free)
+        service = service_s * float(rng.uniform(0.8, 1.2))
+        free = start + service
+        rec = RequestRecord(i, 16, 16, scheduled_s=arrive, sent_s=arrive)
+        rec.ttft_s = start - arrive + 0.1 * service
+        rec.e2el_s = free - arrive
+        rec.end_s = free
+        rec.output_len = 16
+        rec.status = "ok"
+        out.append(rec)
+    return out
+
+
+def _judge(records: list[RequestRecord], rate: float | None, min_s: float = 5.0) -> dict:
+    duration = max(r.end_s for r in records)
+    summary = summarize(records, duration)
+    return judge(summary, records, rate, min_s)
+
+
+def test_steady_point_is_valid() -> None:
+    # 2 req/s offered, 0.2 s of service: 40% busy
+    v = _judge(_records(64, 2.0, 0.2), 2.0)
+    assert v["validity"] == [] and v["saturated"] is False
+    assert v["throughput_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert not v["ttft_trend"]["growing"]
+
+
+def test_overloaded_point_is_saturated() -> None:
+    # 5 req/s offered, 0.5 s of service: capacity 2 req/s, the backlog grows with each arrival
+    v = _judge(_records(64, 5.0, 0.5), 5.0)
+    assert v["saturated"] is True and "saturated" in v["validity"]
+    assert v["throughput_ratio"] < 0.95
+    trend = v["ttft_trend"]
+    assert trend["growing"] and trend["p"] < 1e-6 and trend["tau"] > 0.9 and trend["growth"] > 2
+
+
+def test_short_failed_and_closed_loop() -> None:
+    recs = _records(8, 4.0, 0.1)  # ~2 s
+    recs[3].status, recs[3].error_kind = "failed", "http_500"
+    v = _judge(recs, 4.0)
+    assert "too_short" in v["validity"] and "failed_requests" in v["validity"]
+    # closed loop (no offered rate) and rate inf: saturation does not apply
+    assert _judge(_records(64, 2.0, 0.2), None)["saturated"] is None
+    assert _judge(_records(64, 2.0, 0.2), math.inf)["saturated"] is None
+
+
+def test_mann_kendall_against_known_values() -> None:
+    tau, p = mann_kendall([1, 2, 3, 4, 5, 6, 7, 8])
+    # S = 28, var = 8*7*21/18, z = 27/sqrt(var) = 3.340: two-sided p = 0.000837
+    assert tau == 1.0 and p == pytest.approx(0.000837, abs=1e-5)
+    assert mann_kendall([3, 1, 4, 1, 5])[0] == pytest.approx(0.3)  # S = 6 - 3 of 10 pairs
+    tau, p = mann_kendall(list(np.random.default_rng(1).normal(size=200)))
+    assert abs(tau) < 0.1 and p > 0.05
+    assert mann_kendall([1, 2]) == (0.0, 1.0)
+
+
+def test_overloaded_needs_a_backlog_and_growing_ttft() -> None:
+    from enginebench.loadgen.validity import overloaded
+
+    saturated = _records(40, 5.0, 0.5)  # capacity 2 req/s at 5 offered
+    assert overloaded(saturated, inflight=30, rate=5.0)
+    assert not overloaded(saturated, inflight=3, rate=5.0)  # no backlog: not (yet) overloaded
+    assert not overloaded(_records(40, 2.0, 0.2), inflight=30, rate=2.0)  # TTFT flat
+    assert not overloaded(saturated[:6], inflight=30, rate=5.0)  # too few completed to tell
+
+
+def _bench(url: str, out: Path, rate: str, n: str) -> dict:
+    import json
+
+    from enginebench.loadgen.runner import main
+
+    argv = ["--base-url", url, "--model", "fake", "--dataset-name", "fixed",
+            "--fixed-output-len", "16", "--num-prompts", n, "--request-rate", rate,
+            "--save-result", "--result-dir", str(out), "--result-filename", "p.json"]  # fmt: skip
+    main(argv)
+    return dict(json.loads((out / "p.json").read_text()))
+
+
+def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -> None:
+    """A server that generates one request at a time, 16 tokens x 5 ms: ~12 req/s at most."""
+    import time
+
+    from enginebench.fakeserver import FakeServerConfig, serve_in_thread
+
+    cfg = FakeServerConfig(model="fake", tokens=16, token_delay_s=0.005, max_running=1)
+    with serve_in_thread(cfg) as srv:
+        t0 = time.monotonic()
+        # 400 requests at 50 req/s: an 8 s schedule, then ~25 s of queue to drain
+        over = _bench(srv.base_url, tmp_path / "over", "50", "400")
+        took = time.monotonic() - t0
+        steady = _bench(srv.base_url, tmp_path / "steady", "4", "24")
+    assert over["early_stopped"] and over["saturated"] and took < 15
+    assert over["validity"][:2] == ["saturated", "early_stopped"]
+    assert over["cancelled"] > 0 and over["completed"] + over["cancelled"] <= 400
+    assert not steady["early_stopped"] and steady["saturated"] is False
+    assert steady["completed"] == 24
