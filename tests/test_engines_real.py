@@ -48,10 +48,11 @@ def _venv(repo_root: Path, engine: str) -> Path:
 
 @pytest.fixture(scope="module")
 def prompts(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """2 warm-ups + 8 + 4 rows: every request of a sweep gets a row of its own."""
     path = tmp_path_factory.mktemp("prompts") / "p.jsonl"
     subprocess.run(
         [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(path),
-         "--dataset-name", "random", "--num-prompts", "8", "--random-input-len", str(IN_LEN),
+         "--dataset-name", "random", "--num-prompts", "14", "--random-input-len", str(IN_LEN),
          "--random-output-len", str(OUT_LEN), "--tokenizer", str(tiny_model_dir)],
         check=True, capture_output=True,
     )  # fmt: skip

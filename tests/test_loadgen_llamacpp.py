@@ -179,10 +179,11 @@ def test_prefix_cache_hits_counted_and_told_apart(
     for summary in (first, second):
         assert summary["shared_prefix_len"] == 97  # the prefix and the BOS before it
         assert summary["requests_with_unrequested_cache_hits"] == 0
-    # every slot has held a prompt with the prefix by the second point
-    rows = [json.loads(x) for x in (out / "rate-9.jsonl").read_text().splitlines()]
-    assert all(r["engine_cached_tokens"] >= 97 - 1 for r in rows), rows
-    assert second["engine_cached_prompt_fraction"] > 0.5
+    # by the second point the prefix is in the cache: a request that lands on a slot which held
+    # a prefixed prompt reuses all of it (a slot still empty, or busy, gives no hit)
+    cached = [json.loads(x)["engine_cached_tokens"] for x in (out / "rate-9.jsonl").open()]
+    assert sum(c >= 96 for c in cached) >= len(cached) // 2, cached
+    assert max(cached) <= 97  # never more than what is shared
     # rows the server has already seen: cache hits nobody asked for, and flagged as such
     # another seed: with the same one, its first row would begin with the prefix's 96 random
     # tokens (same generator state), and llama-server would rightly report them as cached
