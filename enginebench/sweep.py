@@ -126,6 +126,22 @@ def points_from_config(sweep: Mapping[str, Any]) -> list[SweepPoint]:
     return points
 
 
+SLO_METRICS = ("ttft", "tpot")
+
+
+def sweep_bench_args(sweep: Mapping[str, Any]) -> list[str]:
+    """`enginebench bench` flags that a config sweep sets for all its points: `min_duration`
+    (too_short below it) and `slo` ({ttft_ms, tpot_ms}: goodput counts the requests within
+    both, as `vllm bench serve --goodput`)."""
+    args = []
+    if sweep.get("min_duration") is not None:
+        args += ["--min-duration", f"{sweep['min_duration']:g}"]
+    slo = sweep.get("slo") or {}
+    if slo:
+        args += ["--goodput", *(f"{m}:{slo[f'{m}_ms']:g}" for m in SLO_METRICS if f"{m}_ms" in slo)]
+    return args
+
+
 def prompt_rows(points: Sequence[SweepPoint], warmups: int) -> tuple[list[int], int]:
     """(first row of each point in the prompt file, rows the sweep needs).
 

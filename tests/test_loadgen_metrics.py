@@ -85,6 +85,9 @@ def test_goodput_like_vllm() -> None:
     assert goodput_count(records, {"e2el": 1100}) == 2  # SLO is inclusive
     s = summarize(records, 2.0, goodput_slo_ms={"ttft": 150})
     assert s["request_goodput"] == pytest.approx(0.5)
+    good = [r for r in records if r.ok and (r.ttft_s or 0) <= 0.150]
+    assert s["output_goodput"] == pytest.approx(sum(r.output_len or 0 for r in good) / 2.0)
+    assert summarize(records, 2.0)["output_goodput"] is None
 
 
 def test_empty_and_all_failed_report_zero_like_vllm() -> None:

@@ -34,6 +34,8 @@ SEED_002 = [
     "request throughput (req/s)",
     "input token throughput (tok/s)",
     "output token throughput (tok/s)",
+    "request goodput (req/s)",
+    "output goodput (tok/s)",
     "P50 TTFT (ms)",
     "P90 TTFT (ms)",
     "P99 TTFT (ms)",
@@ -337,9 +339,9 @@ def test_markdown_formatting(sweep: Path) -> None:
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "inf"
     assert cells[1] == "100"
-    assert cells[8] == "2,000.00"  # P50 TTFT, thousands separator and 2 decimals, kept as is
+    assert cells[10] == "2,000.00"  # P50 TTFT, thousands separator and 2 decimals, kept as is
     assert cells[5] == "7.840"  # req/s with 3 decimals
-    assert cells[26] == "0123456789ab" and cells[28] == "f" * 12  # hashes shortened
+    assert cells[28] == "0123456789ab" and cells[30] == "f" * 12  # hashes shortened
     assert len(cells) == 1 + len(SEED_002) and cells[-1] == "default"  # the sweep, last
 
 
@@ -797,7 +799,17 @@ def test_validity_column_and_capacity(tmp_path: Path) -> None:
     row = cap.iloc[0]
     assert (row["engine"], row["capacity"], row["first_saturated"]) == ("eng", 2.0, 5.0)
     assert row["rates"] == "1, 2, 5, 8" and row["output_throughput"] > 0
+    assert row["slo"] is None and math.isnan(row["slo_capacity"])
+    # an SLO between the P99 TTFT at rate 1 and at rate 2: the SLO capacity is rate 1
+    frame = pd.read_csv(d / "table.csv")
+    p99 = dict(zip(frame["request-rate (req/s)"], frame["P99 TTFT (ms)"], strict=True))
+    slo = {"default": {"ttft_ms": (p99[1] + p99[2]) / 2}}
+    row = capacity_frame([d / "table.csv"], slo).iloc[0]
+    assert (row["capacity"], row["slo_capacity"]) == (2.0, 1.0) and row["slo"].startswith(
+        "P99 TTFT"
+    )
     out = tmp_path / "cap"
-    write_capacity([d / "table.csv"], out / "c.csv", out / "c.md", out / "c.html")
+    write_capacity([d / "table.csv"], out / "c.csv", out / "c.md", out / "c.html", slo)
     assert pd.read_csv(out / "c.csv")["capacity (req/s)"][0] == 2
+    assert pd.read_csv(out / "c.csv")["SLO capacity (req/s)"][0] == 1
     assert "lower bound" in (out / "c.md").read_text()

@@ -89,6 +89,12 @@ def test_bench_argv_closed_loop_and_dialects(tmp_path: Path) -> None:
     assert fresh[fresh.index("--prompt-offset") + 1] == "7" and "--prompt-offset" not in argv
 
 
+def test_sweep_bench_args() -> None:
+    assert sweep.sweep_bench_args({"request_rates": [1]}) == []
+    got = sweep.sweep_bench_args({"min_duration": 10, "slo": {"tpot_ms": 50, "ttft_ms": 500.5}})
+    assert got == ["--min-duration", "10", "--goodput", "ttft:500.5", "tpot:50"]
+
+
 def test_config_from_args(tmp_path: Path) -> None:
     args = ["--engine", "llamacpp", "--model", "/m/q.gguf", "--out-dir", str(tmp_path),
             "--prompts-file", "/p.jsonl", "--server-arg=-np", "--server-arg", "8",

@@ -11,7 +11,7 @@
 * without streaming (`stream=False`) TPOT and ITL are not measured (the whole answer arrives
   at once): their keys are None, not 0, and goodput with a TPOT SLO is None (not judgeable);
 * goodput: requests meeting every SLO (ms) divided by D, with TPOT taken as 0 for one-token
-  outputs;
+  outputs; `output_goodput` (ours): those requests' output tokens divided by D;
 * max_concurrent_requests: peak of a sweep over the successful requests' [send, end) intervals.
 
 The engine's own account (ours; successful requests that reported it, else None). Counts
@@ -100,15 +100,22 @@ def peak_output_tokens_per_s(records: Sequence[RequestRecord]) -> float:
     return float(buckets.max())
 
 
-def goodput_count(records: Sequence[RequestRecord], slo_ms: dict[str, float]) -> int:
-    good = 0
+def good_requests(
+    records: Sequence[RequestRecord], slo_ms: dict[str, float]
+) -> list[RequestRecord]:
+    """The successful requests that meet every SLO (vLLM's goodput definition)."""
+    good = []
     for r in records:
         if not r.ok:
             continue
         values = {"ttft": r.ttft_s or 0.0, "tpot": tpot_s(r) or 0.0, "e2el": r.e2el_s or 0.0}
         if all(values[name] <= limit / 1000.0 for name, limit in slo_ms.items()):
-            good += 1
+            good.append(r)
     return good
+
+
+def goodput_count(records: Sequence[RequestRecord], slo_ms: dict[str, float]) -> int:
+    return len(good_requests(records, slo_ms))
 
 
 # Not measured without streaming: the answer arrives in one piece, so E2EL - TTFT is 0.
@@ -138,9 +145,11 @@ def summarize(
         "ttft_content": [r.ttft_content_s for r in ok if r.ttft_content_s is not None],
         "client_queue_time": [r.queue_s for r in ok],
     }
-    goodput: float | None = None
+    goodput = output_goodput = None
     if goodput_slo_ms and (stream or "tpot" not in goodput_slo_ms):
-        goodput = goodput_count(records, goodput_slo_ms) / dur
+        good = good_requests(records, goodput_slo_ms)
+        goodput = len(good) / dur
+        output_goodput = sum(r.output_len or 0 for r in good) / dur
     out: dict[str, Any] = {
         "duration": duration_s,
         "completed": len(ok),
@@ -160,6 +169,7 @@ def summarize(
         for stat, value in stats_ms(series[name], percentiles).items():
             out[f"{stat}_{name}_ms"] = None if not stream and name in _STREAM_ONLY else value
     out["input_throughput"] = total_in / dur
+    out["output_goodput"] = output_goodput  # ours: output tokens/s of the requests meeting the SLO
     known = [r.prompt_len for r in ok if r.prompt_len is not None]
     out["total_input_tokens_client"] = sum(known) if known or not ok else None
     out["achieved_request_rate"] = achieved_rate(records)

@@ -101,6 +101,8 @@ ENGINE_METRICS = [
     Column("request throughput (req/s)", "request_throughput", "req"),
     Column("input token throughput (tok/s)", "input_throughput", "tok"),
     Column("output token throughput (tok/s)", "output_throughput", "tok"),
+    Column("request goodput (req/s)", "request_goodput", "req"),
+    Column("output goodput (tok/s)", "output_goodput", "tok"),
     *_percentiles("ttft"),
     *_percentiles("tpot"),
     Column("failed requests", "failed", "int"),
@@ -131,6 +133,10 @@ CAPACITY = [
     Column("P99 TTFT there (ms)", "p99_ttft_ms", "ms"),
     Column("P99 TPOT there (ms)", "p99_tpot_ms", "ms"),
     Column("first saturated rate (req/s)", "first_saturated", "load"),
+    Column("SLO", "slo", "text"),
+    Column("SLO capacity (req/s)", "slo_capacity", "load"),
+    Column("request goodput there (req/s)", "request_goodput", "req"),
+    Column("output goodput there (tok/s)", "output_goodput", "tok"),
     Column("rates measured", "rates", "text"),
 ]
 

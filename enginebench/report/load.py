@@ -27,6 +27,8 @@ RATE_KEYS = (
     "output_throughput",
     "total_token_throughput",
     "achieved_request_rate",
+    "request_goodput",
+    "output_goodput",
 )
 # the engine's own account (None in the summary: the engine reports none -> blank)
 ENGINE_KEYS = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,46 +207,78 @@ def comparison_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
     return frame.drop(columns="_mode").reset_index(drop=True)
 
 
-def capacity_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
+SloMap = Mapping[str, Mapping[str, float] | None]
+
+
+def capacity_frame(table_csvs: Sequence[PathLike], slo: SloMap | None = None) -> pd.DataFrame:
     """Per engine x model x quant x sweep: the highest offered rate whose point is not
     saturated (its validity), with its output throughput and P99 latencies, and the lowest
     rate that was. A rate above a saturated one that reads as steady does not count: capacity
-    is the top of the steady run from the lowest rate up. `inf` points are bursts, left out."""
+    is the top of the steady run from the lowest rate up. `inf` points are bursts, left out.
+    With an SLO for the sweep (`slo`: sweep name -> {ttft_ms, tpot_ms}), also the highest of
+    those steady rates whose P99 TTFT and TPOT are within it, and the goodput there."""
     frame = comparison_frame(table_csvs)
-    rows = []
     if frame.empty:
         return pd.DataFrame(columns=[c.key for c in CAPACITY])
+    rows = []
     rates = frame[(frame["mode"] == "rate") & frame["load"].map(math.isfinite)]
     for key, points in rates.groupby(["model", "engine", "quant", "sweep"], sort=True):
-        points = points.sort_values("load")
-        steady = None
+        target = dict((slo or {}).get(str(key[3])) or {})
+        steady: list[dict[str, Any]] = []
         first_saturated = math.nan
-        for point in points.to_dict("records"):
+        for point in points.sort_values("load").to_dict("records"):
             if "saturated" in str(point.get("validity") or ""):
                 first_saturated = point["load"]
                 break
-            if not _blank(point.get("validity")) and point.get("status", "ok") == "ok":
-                steady = point
+            if not _blank(point.get("validity")):
+                steady.append(point)
+        within = [p for p in steady if target and _within(p, target)]
+        top = steady[-1] if steady else {}
+        best = within[-1] if within else {}
         row = dict(zip(("model", "engine", "quant", "sweep"), key, strict=True))
-        row["capacity"] = steady["load"] if steady else math.nan
-        for metric in ("output_throughput", "p99_ttft_ms", "p99_tpot_ms"):
-            row[metric] = steady.get(metric, math.nan) if steady else math.nan
-        row["first_saturated"] = first_saturated
-        row["rates"] = ", ".join(format_load(x) for x in points["load"])
+        row |= {
+            "capacity": top.get("load", math.nan),
+            "output_throughput": top.get("output_throughput", math.nan),
+            "p99_ttft_ms": top.get("p99_ttft_ms", math.nan),
+            "p99_tpot_ms": top.get("p99_tpot_ms", math.nan),
+            "first_saturated": first_saturated,
+            "slo": ", ".join(f"P99 {m[:-3].upper()} <= {v:g} ms" for m, v in target.items())
+            or None,
+            "slo_capacity": best.get("load", math.nan),
+            "request_goodput": best.get("request_goodput", math.nan),
+            "output_goodput": best.get("output_goodput", math.nan),
+            "rates": ", ".join(format_load(x) for x in sorted(points["load"])),
+        }
         rows.append(row)
     return pd.DataFrame(rows, columns=[c.key for c in CAPACITY])
 
 
+def _within(point: Mapping[str, Any], target: Mapping[str, float]) -> bool:
+    """Every P99 the SLO names is measured and within it."""
+    for name, limit in target.items():
+        value = point.get(f"p99_{name[: -len('_ms')]}_ms")
+        if value is None or _blank(value) or float(value) > limit:
+            return False
+    return True
+
+
 def write_capacity(
-    table_csvs: Sequence[PathLike], out_csv: PathLike, out_md: PathLike, out_html: PathLike
+    table_csvs: Sequence[PathLike],
+    out_csv: PathLike,
+    out_md: PathLike,
+    out_html: PathLike,
+    slo: SloMap | None = None,
 ) -> pd.DataFrame:
     """The capacity table (`capacity_frame`) as CSV, Markdown and HTML."""
-    frame = capacity_frame(table_csvs)
+    frame = capacity_frame(table_csvs, slo)
     notes = (
         "capacity: the highest offered rate (req/s) measured as steady state, going up from "
         "the lowest rate until the first saturated point (validity: achieved / offered under "
         "0.95, or TTFT or queue growing through the run); — : no steady rate measured.",
         "A capacity equal to the highest rate measured is a lower bound: add higher rates.",
+        "SLO capacity: the highest of those rates whose P99 TTFT and TPOT are within the "
+        "sweep's `slo`; goodput there: requests (and their output tokens) per second that met "
+        "every SLO, per request (vllm bench serve's goodput).",
     )
     write_all(
         frame, CAPACITY, "Capacity", Path(out_csv), Path(out_md), Path(out_html),

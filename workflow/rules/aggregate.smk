@@ -68,6 +68,8 @@ rule capacity:
         "logs/capacity/capacity.log",
     conda:
         "../../envs/enginebench.yaml"
+    params:
+        slo=sweep_slos,
     script:
         "../scripts/capacity.py"
 

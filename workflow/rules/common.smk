@@ -592,6 +592,12 @@ def table_summaries(wildcards):
     return summaries_of(*_run_of(wildcards))
 
 
+def sweep_slos(wildcards=None):
+    """{sweep name: its `slo`} of the sweeps that benchmarks name (the capacity table's)."""
+    names = sorted({run[3] for run in bench_runs()})
+    return {name: config["sweeps"][name].get("slo") for name in names}
+
+
 def all_table_csvs(wildcards=None):
     return [table_outputs(*run)[0] for run in bench_runs()]
 

@@ -8,7 +8,13 @@ from enginebench.engines.prepare import context, prepared_model
 from enginebench.engines.source import RECORD, SourceError, git_head
 from enginebench.models.sources import model_sha
 from enginebench.scriptio import logged, read_json
-from enginebench.sweep import SweepConfig, points_from_config, run_sweep, set_aside
+from enginebench.sweep import (
+    SweepConfig,
+    points_from_config,
+    run_sweep,
+    set_aside,
+    sweep_bench_args,
+)
 
 inp, p, w = snakemake.input, snakemake.params.p, snakemake.wildcards
 software = read_json(inp.software) if inp.get("software") else {}
@@ -49,9 +55,7 @@ cfg = SweepConfig(
     endpoint=p["workload"]["endpoint"],
     base_url=p["base_url"],
     api_key_env=p["api_key_env"],
-    bench_args=(
-        ["--min-duration", str(p["sweep"]["min_duration"])] if "min_duration" in p["sweep"] else []
-    ),
+    bench_args=sweep_bench_args(p["sweep"]),
     metadata={
         "model": w.model,
         "model_source": model_source.get("source"),
