@@ -45,6 +45,7 @@ _REQUEST_TIMEOUT_S = 6 * 3600.0  # vLLM's default total timeout
 # this far into the schedule on
 _WATCH_S = 1.0
 _WATCH_FROM_S = 5.0
+_WATCH_CHECKS = 3
 # Drop pooled connections idle this long: servers (uvicorn, llama.cpp's httplib) close theirs
 # after 5 s, and reusing one they are closing makes the request fail.
 
@@ -156,12 +157,17 @@ class _Bench:
     async def _watch(self, rate: float) -> None:
         """Stop the point once it is clearly over-saturated (validity.overloaded)."""
         start = max(_WATCH_FROM_S, 0.25 * len(self.records) / rate)
+        streak, backlog = 0, 0
         while not self.stop.is_set():
             await asyncio.sleep(_WATCH_S)
             if time.perf_counter() - self.t0 < start:
                 continue
             done = [r for r in self.records if r.status != "pending"]
-            if overloaded(done, self.inflight, rate):
+            # overloaded at _WATCH_CHECKS checks in a row with a backlog that does not shrink:
+            # a server that stalls for a moment and then catches up is left to catch up
+            growing = overloaded(done, self.inflight, rate) and self.inflight >= backlog
+            streak, backlog = (streak + 1 if growing else 0), self.inflight
+            if streak >= _WATCH_CHECKS:
                 print(
                     f"over-saturated: {self.inflight} requests in flight and TTFT growing; "
                     "stopping this point early (recorded as saturated)",

@@ -20,9 +20,11 @@ Early stop (as GuideLLM's over-saturation stop): during an open-loop point the l
 asks `overloaded` every second; once a quarter of the schedule (and at least 5 s) has passed, a
 point whose TTFT grows (the test above) while more requests are in flight than twice what the
 offered rate and the unloaded latency call for (Little's law: rate x median E2EL of the first
-quarter of arrivals, + 4) is stopped: nothing more is sent, in-flight requests are cancelled
-(counted as `cancelled`), and the point is recorded `saturated` with `early_stopped`. An
-overloaded server would otherwise spend minutes draining a queue that says nothing new.
+quarter of arrivals, + 4), at three checks in a row with a backlog that does not shrink (a
+server that stalls for a moment and catches up is left to), is stopped: nothing more is sent,
+in-flight requests are cancelled (counted as `cancelled`), and the point is recorded
+`saturated` with `early_stopped`. An overloaded server would otherwise spend minutes draining a
+queue that says nothing new.
 """
 
 from __future__ import annotations
