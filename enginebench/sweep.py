@@ -531,14 +531,11 @@ def _points(
     provenance = _summary_provenance(cfg, spec, record)
     first_rows, _ = prompt_rows(cfg.points, cfg.warmups)
     for point, first_row in zip(cfg.points, first_rows, strict=True):
-        if server is not None and server.proc is not None and server.proc.poll() is not None:
+        if (code := _exit_code(server)) is not None:
+            assert server is not None
             tail = log_tail(server.log_path, 20)
             record["points"].append(
-                {
-                    "name": point.name,
-                    "returncode": None,
-                    "error": f"server exited ({server.proc.returncode})",
-                }
+                {"name": point.name, "returncode": None, "error": f"server exited ({code})"}
             )
             _log(f"{point.name}: skipped, the server exited:\n{tail}")
             failed += 1
@@ -581,12 +578,19 @@ def run_point(argv: Sequence[str], server: ManagedServer | None) -> tuple[int, s
                 return proc.wait(timeout=WATCH_S), None
             except subprocess.TimeoutExpired:
                 pass
-            if server is not None and server.proc is not None and server.proc.poll() is not None:
+            if (code := _exit_code(server)) is not None:
                 _stop(proc)
-                return proc.returncode, f"server exited ({server.proc.returncode}) during the point"
+                return proc.returncode, f"server exited ({code}) during the point"
     except BaseException:  # Terminated, KeyboardInterrupt: keep what completed
         _stop(proc)
         raise
+
+
+def _exit_code(server: ManagedServer | None) -> int | None:
+    """The managed server's exit status once it has exited; None while it runs (or none)."""
+    if server is None or server.proc is None:
+        return None
+    return server.proc.poll()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -135,7 +135,7 @@ def summarize(
     ok = [r for r in records if r.ok]
     failed = [r for r in records if not r.ok]
     dur = duration_s if duration_s > 0 else math.nan
-    total_in = sum(_input_tokens(r) for r in ok)
+    total_in = sum(_prompt_tokens(r) or 0 for r in ok)
     total_out = sum(r.output_len or 0 for r in ok)
     series = {
         "ttft": [r.ttft_s for r in ok if r.ttft_s is not None],
@@ -244,12 +244,8 @@ def achieved_rate(records: Sequence[RequestRecord]) -> float | None:
     return (len(sends) - 1) / (sends[-1] - sends[0])
 
 
-def _input_tokens(r: RequestRecord) -> int:
-    """vLLM: the server's usage.prompt_tokens when reported, else the client's count."""
-    return _prompt_tokens(r) or 0
-
-
 def _prompt_tokens(r: RequestRecord) -> int | None:
+    """vLLM: the server's usage.prompt_tokens when reported, else the client's count."""
     return r.server_prompt_tokens if r.server_prompt_tokens is not None else r.prompt_len
 
 

@@ -46,8 +46,6 @@ _REQUEST_TIMEOUT_S = 6 * 3600.0  # vLLM's default total timeout
 _WATCH_S = 1.0
 _WATCH_FROM_S = 5.0
 _WATCH_CHECKS = 3
-# Drop pooled connections idle this long: servers (uvicorn, llama.cpp's httplib) close theirs
-# after 5 s, and reusing one they are closing makes the request fail.
 
 
 def _err(message: str) -> None:
@@ -162,10 +160,9 @@ class _Bench:
             await asyncio.sleep(_WATCH_S)
             if time.perf_counter() - self.t0 < start:
                 continue
-            done = [r for r in self.records if r.status != "pending"]
             # overloaded at _WATCH_CHECKS checks in a row with a backlog that does not shrink:
             # a server that stalls for a moment and then catches up is left to catch up
-            growing = overloaded(done, self.inflight, rate) and self.inflight >= backlog
+            growing = overloaded(self.records, self.inflight, rate) and self.inflight >= backlog
             streak, backlog = (streak + 1 if growing else 0), self.inflight
             if streak >= _WATCH_CHECKS:
                 print(

@@ -41,10 +41,6 @@ THROUGHPUT_FLOOR = 0.95
 TREND_P = 0.01
 GROWTH = 2.0
 _MAX_TREND_N = 2000  # the O(n^2) trend statistic on an even subsample beyond this
-FLAGS = (
-    "saturated", "early_stopped", "too_short", "failed_requests", "unrequested_cache_hits",
-    "interrupted",
-)  # fmt: skip
 
 
 def mann_kendall(values: Sequence[float]) -> tuple[float, float]:
@@ -78,10 +74,10 @@ def _growing(series: Sequence[float]) -> dict[str, Any]:
     return {"tau": tau, "p": p, "growth": g, "growing": bool(p < TREND_P and (g or 0) > GROWTH)}
 
 
-def overloaded(done: Sequence[RequestRecord], inflight: int, rate: float) -> bool:
+def overloaded(records: Sequence[RequestRecord], inflight: int, rate: float) -> bool:
     """Whether an open-loop point is clearly over-saturated (module docstring), from the
-    requests completed so far and the number in flight."""
-    ok = sorted((r for r in done if r.ok and r.ttft_s is not None), key=lambda r: r.scheduled_s)
+    requests completed so far (the others are still pending) and the number in flight."""
+    ok = sorted((r for r in records if r.ok and r.ttft_s is not None), key=lambda r: r.scheduled_s)
     q = len(ok) // 4
     if q < 2:
         return False
