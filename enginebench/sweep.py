@@ -20,8 +20,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +43,8 @@ from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.models.files import weights_sha256
 from enginebench.provenance import redact_argv, run_provenance
-from enginebench.report.points import format_load  # the point names the report parses
+from enginebench.report.points import format_load, point_name
+from enginebench.slo_search import Search, meets, next_rate, outcome
 
 VERSION_TIMEOUT_S = 180
 # how often a running point checks that its server is still alive, and how long the load
@@ -62,11 +63,12 @@ class SweepPoint:
     burstiness: float = 1.0
     max_concurrency: int | None = None  # rate points: cap on requests in flight
     duration: float | None = None  # conc points: stop sending after this many seconds
+    repeat: int = 0  # 1..N in a sweep with `repeats: N`; 0 without
 
     @property
     def name(self) -> str:
-        """`rate-1`, `rate-2.5`, `rate-inf`, `conc-4` (the result file's stem)."""
-        return f"{self.mode}-{format_load(self.load)}"
+        """`rate-1`, `rate-2.5`, `rate-inf`, `conc-4`, `rate-1-r2` (the result file's stem)."""
+        return point_name(self.mode, self.load, self.repeat)
 
 
 def parse_point(spec: str, defaults: Mapping[str, Any] | None = None) -> SweepPoint:
@@ -106,7 +108,9 @@ def parse_point(spec: str, defaults: Mapping[str, Any] | None = None) -> SweepPo
 
 
 def points_from_config(sweep: Mapping[str, Any]) -> list[SweepPoint]:
-    """The config's `sweep:` section -> points, rates (in listed order) then concurrencies."""
+    """The config's `sweep:` section -> points, rates (in listed order) then concurrencies;
+    with `repeats: N`, that list N times over (interleaved: a slow drift of the machine spreads
+    over every point instead of biasing the last ones), each repeat named `-r<k>`."""
     rate_n = int(sweep["num_prompts"])
     conc_n = int(sweep.get("concurrency_num_prompts", rate_n))
     points = [
@@ -123,6 +127,9 @@ def points_from_config(sweep: Mapping[str, Any]) -> list[SweepPoint]:
         SweepPoint("conc", float(c), conc_n, duration=sweep.get("concurrency_duration"))
         for c in sweep.get("concurrency", [])
     ]
+    repeats = int(sweep.get("repeats", 1))
+    if repeats > 1:
+        points = [replace(p, repeat=k) for k in range(1, repeats + 1) for p in points]
     return points
 
 
@@ -161,10 +168,16 @@ class SweepConfigError(ValueError):
     """A sweep that cannot run as configured (found before any server starts)."""
 
 
+def rows_needed(points: Sequence[SweepPoint], warmups: int, search: Search | None) -> int:
+    """Prompt rows a sweep sends: the warm-up, every fixed point, and the adaptive search's
+    probes at most (each `num_prompts`)."""
+    return prompt_rows(points, warmups)[1] + (search.probes * search.num_prompts if search else 0)
+
+
 def check_prompt_rows(cfg: SweepConfig) -> None:
     """Raise SweepConfigError (one line) when the prompt file is too short for the sweep's fresh
     rows, before a server is started."""
-    _, needed = prompt_rows(cfg.points, cfg.warmups)
+    needed = rows_needed(cfg.points, cfg.warmups, cfg.search)
     try:
         with open(cfg.prompts_file, encoding="utf-8") as f:
             have = sum(1 for line in f if line.strip())
@@ -173,7 +186,8 @@ def check_prompt_rows(cfg: SweepConfig) -> None:
     if have < needed:
         raise SweepConfigError(
             f"{cfg.prompts_file} has {have} prompts; this sweep sends {needed} distinct ones "
-            f"({cfg.warmups} warm-ups + {' + '.join(str(p.num_prompts) for p in cfg.points)}); "
+            f"({cfg.warmups} warm-ups + {' + '.join(str(p.num_prompts) for p in cfg.points)}"
+            f"{' + search probes' if cfg.search else ''}); "
             f"fix: materialize {needed} (`enginebench bench --save-prompts ... --num-prompts "
             f"{needed}`)"
         )
@@ -211,6 +225,7 @@ class SweepConfig:
     metadata: dict[str, Any] = field(default_factory=dict)
     bench_args: list[str] = field(default_factory=list)  # extra `enginebench bench` flags
     workdir: str | None = None  # server scratch; default: a temporary folder
+    search: Search | None = None  # the adaptive SLO search, after the fixed points
 
 
 def _now() -> str:
@@ -529,8 +544,9 @@ def _points(
         _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
     failed = 0
     provenance = _summary_provenance(cfg, spec, record)
-    first_rows, _ = prompt_rows(cfg.points, cfg.warmups)
-    for point, first_row in zip(cfg.points, first_rows, strict=True):
+    first_row = cfg.warmups
+    for point in _schedule(cfg, record):
+        first_row, row = first_row + point.num_prompts, first_row
         if (code := _exit_code(server)) is not None:
             assert server is not None
             tail = log_tail(server.log_path, 20)
@@ -540,7 +556,7 @@ def _points(
             _log(f"{point.name}: skipped, the server exited:\n{tail}")
             failed += 1
             continue
-        argv = bench_argv(cfg, base_url, served, style, model_check, point, first_row=first_row)
+        argv = bench_argv(cfg, base_url, served, style, model_check, point, first_row=row)
         _log(f"{point.name}: {' '.join(argv[3:])}")
         t0, started = time.monotonic(), _now()
         rc, died = run_point(argv, server)
@@ -561,6 +577,22 @@ def _points(
             failed += 1
             _log(f"{point.name}: FAILED (exit {rc}); going on with the next point")
     return failed
+
+
+def _schedule(cfg: SweepConfig, record: dict[str, Any]) -> Iterator[SweepPoint]:
+    """The sweep's points in the order they run: the fixed ones, then the adaptive search's
+    probes, each chosen from the summaries of the probes before it (recorded in `record`)."""
+    yield from cfg.points
+    if cfg.search is None:
+        return
+    search, tried = cfg.search, dict[float, bool]()
+    while (rate := next_rate(tried, search)) is not None:
+        point = SweepPoint("rate", rate, search.num_prompts, search.burstiness)
+        yield point
+        summary = Path(cfg.out_dir) / f"{point.name}.json"
+        tried[rate] = meets(read_json(summary) if summary.is_file() else None, search.slo)
+        record["search"] = outcome(tried, search)
+        _log(f"search: {point.name} {'meets' if tried[rate] else 'misses'} the SLO")
 
 
 def run_point(argv: Sequence[str], server: ManagedServer | None) -> tuple[int, str | None]:
@@ -731,12 +763,14 @@ def config_from_args(argv: Sequence[str]) -> SweepConfig:
     base["metadata"] = {**base.get("metadata", {}), **_kv(a.metadata, "--metadata")}
     base["bench_args"] = list(base.get("bench_args", [])) + a.bench_arg
     base["points"] = points
+    if isinstance(base.get("search"), Mapping):
+        base["search"] = Search(**base["search"])
     missing = [k for k in ("engine", "model", "out_dir", "prompts_file") if not base.get(k)]
     if missing:
         raise SystemExit(
             f"serve-sweep: missing {', '.join('--' + m.replace('_', '-') for m in missing)}"
         )
-    if not points:
+    if not points and not base.get("search"):
         raise SystemExit("serve-sweep: no sweep points (--point rate=1 ... or conc=4 ...)")
     return SweepConfig(**base)
 

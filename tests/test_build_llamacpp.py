@@ -139,7 +139,7 @@ def test_cmake_argv_cpu_and_cuda(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="backend 'rocm'"):
         build.cmake_configure_argv(tmp_path, tmp_path, "rocm")
     assert build.cmake_build_argv(tmp_path, 3)[3:] == [
-        "--target", "llama-server", "llama-quantize", "-j", "3",
+        "--target", "llama-server", "llama-quantize", "llama-bench", "-j", "3",
     ]  # fmt: skip
     env = build.ccache_env(tmp_path)
     assert env == {"CCACHE_BASEDIR": str(tmp_path.resolve()), "CCACHE_NOHASHDIR": "1"}

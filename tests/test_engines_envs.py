@@ -92,7 +92,7 @@ def test_build_venv_reuse_and_rebuild(tmp_path: Path) -> None:
         f"  - pip:\n      - --no-index\n      - {whl}\n"
     )
     dest = envs.env_dir(tmp_path / "envs", "demo", f) / "venv"
-    fix = [["-c", "open('fixed.txt', 'w').write('ok')"]]
+    fix = [["-c", f"open({str(tmp_path / 'fixed.txt')!r}, 'w').write('ok')"]]
     info = envs.build_venv(f, dest, post_install=fix, import_check="ebdemo")
     assert info["import_version"] == "0.1" and info["key"] == envs.env_key(f)
     assert any(line.startswith("ebdemo") for line in info["freeze"])

@@ -1,4 +1,5 @@
-"""Per-engine tables and the cross-engine comparison from synthetic summaries."""
+"""Per-engine tables, the tidy results table, the cross-engine comparison and the capacity
+table from synthetic summaries."""
 
 from __future__ import annotations
 
@@ -20,21 +21,27 @@ from enginebench.report.synthetic import (
     write_synthetic_results,
 )
 from enginebench.report.tables import (
+    capacity_frame,
     comparison_frame,
-    read_engine_table,
+    write_capacity,
     write_comparison,
     write_engine_table,
 )
+from enginebench.report.tidy import load_runs, read_results, write_results
 
+# the per-engine table after its offered-load column (the registry's "engine" view)
 SEED_002 = [
+    "repeats",
     "num-prompts",
-    "duration (s)",
+    "failed requests",
+    "short outputs",
+    "benchmark duration (s)",
     "total input tokens",
     "total generated tokens",
     "request throughput (req/s)",
+    "request goodput (req/s)",
     "input token throughput (tok/s)",
     "output token throughput (tok/s)",
-    "request goodput (req/s)",
     "output goodput (tok/s)",
     "P50 TTFT (ms)",
     "P90 TTFT (ms)",
@@ -42,8 +49,6 @@ SEED_002 = [
     "P50 TPOT (ms)",
     "P90 TPOT (ms)",
     "P99 TPOT (ms)",
-    "failed requests",
-    "short outputs",
     "validity",
     "achieved / offered",
     "shared prefix (tokens)",
@@ -127,6 +132,16 @@ def _outs(d: Path) -> tuple[Path, Path, Path]:
     return d / "table.csv", d / "table.md", d / "table.html"
 
 
+Run = tuple[list[Path], Path | None]
+
+
+def _results(runs: list[Run], path: Path) -> Path:
+    """The tidy results table of `runs` ((summary paths, server.json) per sweep), written as
+    CSV and Parquet side by side; returns `path` (the .csv or the .parquet one)."""
+    write_results(load_runs(runs), path.with_suffix(".csv"), path.with_suffix(".parquet"))
+    return path
+
+
 @pytest.fixture
 def sweep(tmp_path: Path) -> Path:
     """One named sweep in the workflow's layout, `<engine>/<model>/<quant>/<sweep>/` holding
@@ -159,7 +174,8 @@ def test_values_map_from_summary_keys(tmp_path: Path) -> None:
     expected = {
         "request-rate (req/s)": 2,
         "num-prompts": 50,
-        "duration (s)": 25.5,
+        "repeats": 1,
+        "benchmark duration (s)": 25.5,
         "total input tokens": 6144,
         "total generated tokens": 3071,
         "request throughput (req/s)": pytest.approx(1.8823529411764706),
@@ -205,7 +221,8 @@ def test_engine_account_beside_ours_and_unrequested_cache_hits_marked(sweep: Pat
     assert table.iloc[3][["cached prompt tokens (engine)", "unrequested cache hits"]].isna().all()
     rows = _Table.parse((sweep / "table.html").read_text()).row_classes
     assert rows == ["", "warn", "", ""]  # only the hits nobody asked for are marked
-    write_comparison([sweep / "table.csv"], *_outs(sweep.parent / "cmp"))
+    results = _results([(paths, sweep / "server.json")], sweep.parent / "results.parquet")
+    write_comparison(results, *_outs(sweep.parent / "cmp"))
     cmp = pd.read_csv(sweep.parent / "cmp" / "table.csv")
     assert list(cmp["unrequested cache hits"][:3]) == [0, 5, 0]
 
@@ -257,7 +274,10 @@ def test_missing_and_failed_points(sweep: Path) -> None:
     assert list(table["failed requests"][:3]) == [3, 0, 100]
     assert list(table["short outputs"][:2]) == [2, 0]
     assert table.iloc[2][["P50 TTFT (ms)", "P99 TPOT (ms)"]].isna().all()  # zero requests
-    assert table.iloc[3].drop(["request-rate (req/s)", *PROVENANCE, *DETAILS]).isna().all()
+    # repeats counts the measured runs of a point: none for no request completed, or absent
+    assert list(table["repeats"]) == [1, 1, 0, 0]
+    blank = table.iloc[3].drop(["request-rate (req/s)", "repeats", *PROVENANCE, *DETAILS])
+    assert blank.isna().all()
     assert table.iloc[3]["engine"] == "eng" and table.iloc[3]["sweep"] == "default"
     md = (sweep / "table.md").read_text()
     assert md.count("—") >= 15 and "not measured" in md
@@ -290,34 +310,45 @@ def test_concurrency_and_mixed_headers(tmp_path: Path) -> None:
     mixed = tmp_path / "mixed"
     for label in ("conc-4", "rate-inf", "rate-1", "conc-1"):
         _write(mixed / f"{label}.json", _summary(label))
-    write_engine_table(sorted(mixed.glob("*.json")), None, *_outs(mixed))
+    paths = sorted(mixed.glob("*.json"))
+    frame = write_engine_table(paths, None, *_outs(mixed))
     table = pd.read_csv(mixed / "table.csv")
     assert table.columns[0] == "request-rate (req/s) / concurrency"
     assert list(table.iloc[:, 0]) == ["1", "inf", "conc-1", "conc-4"]
-    back = read_engine_table(mixed / "table.csv")
-    assert list(back["mode"]) == ["rate", "rate", "concurrency", "concurrency"]
-    assert list(back["load"]) == [1, math.inf, 1, 4]
+    for back in (frame, read_results(_results([(paths, None)], mixed / "results.csv"))):
+        assert list(back["mode"]) == ["rate", "rate", "concurrency", "concurrency"]
+        assert list(back["load"]) == [1, math.inf, 1, 4]
 
 
-def test_read_back_round_trip(sweep: Path) -> None:
-    frame = write_engine_table(
-        sorted((sweep / "points").glob("rate-*.json")), sweep / "server.json", *_outs(sweep)
-    )
-    back = read_engine_table(sweep / "table.csv")
+def test_results_read_back_the_same_from_csv_and_parquet(sweep: Path) -> None:
+    paths = sorted((sweep / "points").glob("rate-*.json"))
+    frame = write_engine_table(paths, sweep / "server.json", *_outs(sweep))
+    tidy = load_runs([(paths, sweep / "server.json")])
+    write_results(tidy, sweep / "results.csv", sweep / "results.parquet")
+    back = read_results(sweep / "results.csv")
+    pd.testing.assert_frame_equal(back, read_results(sweep / "results.parquet"))
+    pd.testing.assert_frame_equal(back, tidy)
     assert list(back["point"]) == list(frame["point"])
+    assert list(back["repeat"]) == [0] * 4 and list(back["status"]) == ["ok"] * 4
     for key in ("request_throughput", "p99_ttft_ms", "p50_tpot_ms", "output_throughput"):
         assert back[key].tolist() == pytest.approx(frame[key].tolist(), rel=1e-9)
     assert back["engine_version"].tolist() == ["1.2.3"] * 4
     assert back["sweep"].tolist() == ["default"] * 4
-    assert back["workload"].tolist() == ["random-128-64"] * 4  # CSV-only columns come back
+    assert back["workload"].tolist() == ["random-128-64"] * 4  # provenance details come back
     assert back["memory_bytes"].tolist() == [str(64 * 2**30)] * 4
-    # a header this reader does not know is ignored
-    wider = pd.read_csv(sweep / "table.csv", dtype=str, keep_default_na=False)
-    wider["from a newer writer"] = "x"
+    # the summary's keys the registry does not know reach the table too, typed
+    assert back["backend"].tolist() == ["openai-chat"] * 4
+    assert back["burstiness"].dtype == "float64" and back["burstiness"].tolist() == [1.0] * 4
+    # the engine table's CSV holds the same numbers under its display headers
+    table = pd.read_csv(sweep / "table.csv")
+    assert table["P99 TTFT (ms)"].tolist() == pytest.approx(back["p99_ttft_ms"].tolist())
+    # a column from a newer writer is kept as it is; the rest reads the same
+    wider = pd.read_csv(sweep / "results.csv", dtype=str, keep_default_na=False)
+    wider["from_a_newer_writer"] = "x"
     wider.to_csv(sweep / "wider.csv", index=False)
-    again = read_engine_table(sweep / "wider.csv")
-    assert list(again.columns) == list(back.columns)
-    assert again["p99_ttft_ms"].tolist() == back["p99_ttft_ms"].tolist()
+    again = read_results(sweep / "wider.csv")
+    assert again["from_a_newer_writer"].tolist() == ["x"] * 4
+    pd.testing.assert_frame_equal(again.drop(columns="from_a_newer_writer"), back)
 
 
 def test_engine_version_stays_text(tmp_path: Path) -> None:
@@ -325,8 +356,12 @@ def test_engine_version_stays_text(tmp_path: Path) -> None:
     d = tmp_path / "r" / "e" / "m" / "q" / "default"
     _write(d / "points" / "rate-1.json", _summary("rate-1"))
     _write(d / "server.json", synthetic_server("e", "m", "q") | {"engine_version": "0.10"})
-    write_engine_table([d / "points" / "rate-1.json"], d / "server.json", *_outs(d))
-    assert read_engine_table(d / "table.csv")["engine_version"][0] == "0.10"
+    runs: list[Run] = [([d / "points" / "rate-1.json"], d / "server.json")]
+    write_engine_table(*runs[0], *_outs(d))
+    assert pd.read_csv(d / "table.csv", dtype=str)["engine version"][0] == "0.10"
+    _results(runs, d / "results.csv")
+    for path in (d / "results.csv", d / "results.parquet"):
+        assert read_results(path)["engine_version"][0] == "0.10", path.name
 
 
 def test_markdown_formatting(sweep: Path) -> None:
@@ -337,23 +372,26 @@ def test_markdown_formatting(sweep: Path) -> None:
     assert header.startswith("|") and "P99 TPOT (ms)" in header
     assert set(rule) <= {"|", "-", ":"}
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[0] == "inf"
-    assert cells[1] == "100"
-    assert cells[10] == "2,000.00"  # P50 TTFT, thousands separator and 2 decimals, kept as is
-    assert cells[5] == "7.840"  # req/s with 3 decimals
-    assert cells[28] == "0123456789ab" and cells[30] == "f" * 12  # hashes shortened
     assert len(cells) == 1 + len(SEED_002) and cells[-1] == "default"  # the sweep, last
+    cell = dict(zip(["request-rate (req/s)", *SEED_002], cells, strict=True))
+    assert cell["request-rate (req/s)"] == "inf"
+    assert cell["repeats"] == "1" and cell["num-prompts"] == "100"
+    # P50 TTFT, thousands separator and 2 decimals, kept as is
+    assert cell["P50 TTFT (ms)"] == "2,000.00"
+    assert cell["request throughput (req/s)"] == "7.840"  # req/s with 3 decimals
+    assert cell["engine commit"] == "0123456789ab" and cell["model sha"] == "f" * 12  # shortened
+    assert not [line for line in md if line.startswith("|") and "±" in line]  # no repeats
 
 
 class _Table(HTMLParser):
-    """Collects the structure of our one-table HTML documents."""
+    """Collects the structure of our HTML documents: per table (`tables`, in page order) its
+    caption, headers, rows and row classes; `headers`, `rows`, `row_classes` are the last
+    table's (a page's own table; the comparison page shows the capacity table before it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tags: list[str] = []
-        self.headers: list[str] = []
-        self.rows: list[list[str]] = []
-        self.row_classes: list[str] = []
+        self.tables: list[dict[str, Any]] = []
         self.titles: list[str] = []
         self.style = ""
         self._cell: list[str] | None = None
@@ -365,14 +403,32 @@ class _Table(HTMLParser):
         parser.feed(text)
         return parser
 
+    @property
+    def captions(self) -> list[str]:
+        return [t["caption"] for t in self.tables]
+
+    @property
+    def headers(self) -> list[str]:
+        return list(self.tables[-1]["headers"])
+
+    @property
+    def rows(self) -> list[list[str]]:
+        return list(self.tables[-1]["rows"])
+
+    @property
+    def row_classes(self) -> list[str]:
+        return list(self.tables[-1]["row_classes"])
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         a = dict(attrs)
-        if tag in ("thead", "tbody", "style"):
+        if tag == "table":
+            self.tables.append({"caption": "", "headers": [], "rows": [], "row_classes": []})
+        if tag in ("thead", "tbody", "style", "caption"):
             self._where = tag
         if tag == "tr" and self._where == "tbody":
-            self.rows.append([])
-            self.row_classes.append(a.get("class") or "")
+            self.tables[-1]["rows"].append([])
+            self.tables[-1]["row_classes"].append(a.get("class") or "")
         if tag in ("td", "th"):
             self._cell = []
             if a.get("title"):
@@ -381,9 +437,10 @@ class _Table(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None:
             text = "".join(self._cell).strip()
-            (self.headers if tag == "th" else self.rows[-1]).append(text)
+            table = self.tables[-1]
+            (table["headers"] if tag == "th" else table["rows"][-1]).append(text)
             self._cell = None
-        if tag == "style":
+        if tag in ("style", "caption"):
             self._where = ""
 
     def handle_data(self, data: str) -> None:
@@ -391,6 +448,8 @@ class _Table(HTMLParser):
             self._cell.append(data)
         elif self._where == "style":
             self.style += data
+        elif self._where == "caption":
+            self.tables[-1]["caption"] += data
 
 
 def test_html_is_a_clean_self_contained_table(sweep: Path) -> None:
@@ -406,8 +465,10 @@ def test_html_is_a_clean_self_contained_table(sweep: Path) -> None:
     assert [r[0] for r in table.rows] == ["0.5", "2", "10", "inf"]
     assert [r[-1] for r in table.rows] == ["default"] * 4
     assert "font-variant-numeric" in table.style and "table.eb" in table.style
+    # the stylesheet goes in as written: a browser does not decode entities inside <style>
+    assert '"Segoe UI"' in table.style and "&#34;" not in table.style
     assert "f" * 64 in table.titles  # the full sha in a tooltip
-    assert table.tags.count("table") == 1 and "caption" in table.tags
+    assert table.tags.count("table") == 1 and table.captions == ["eng · tiny · q4 · default"]
 
 
 def test_html_escapes_values(tmp_path: Path) -> None:
@@ -522,8 +583,9 @@ def test_points_have_their_own_start_and_end(tmp_path: Path) -> None:
     assert list(frame["point"]) == ["rate-1", "rate-inf"]
     rows = _csv_rows(d)
     assert [(r["started"], r["finished"]) for r in rows] == list(POINT_TIMES.values())
-    back = read_engine_table(d / "table.csv")
+    back = read_results(_results([(paths, d / "server.json")], d / "results.parquet"))
     assert back["started"].tolist() == [t for t, _ in POINT_TIMES.values()]
+    assert back["finished"].tolist() == [t for _, t in POINT_TIMES.values()]
 
 
 def test_summary_without_provenance_falls_back_to_server_json(tmp_path: Path) -> None:
@@ -596,7 +658,8 @@ def test_source_commit_reaches_the_csv(tmp_path: Path) -> None:
     assert [r["source commit"] for r in rows] == ["c" * 40, "b" * 40, "c" * 40]  # full sha
     header = list(rows[0])
     assert header.index("source commit") == header.index("model path") + 1
-    assert read_engine_table(d / "table.csv")["source_commit"].tolist()[0] == "c" * 40
+    back = read_results(_results([([*paths, old], d / "server.json")], d / "results.csv"))
+    assert back["source_commit"].tolist() == ["c" * 40, "b" * 40, "c" * 40]
     # only in the CSV
     for out in _outs(d)[1:]:
         assert "c" * 12 not in out.read_text() and "source commit" not in out.read_text()
@@ -643,45 +706,63 @@ COMPARISON = [
     "quant",
     "sweep",
     "engine version",
+    "repeats",
+    "failed requests",
+    "short outputs",
     "request throughput (req/s)",
     "output token throughput (tok/s)",
     "P50 TTFT (ms)",
     "P99 TTFT (ms)",
     "P50 TPOT (ms)",
     "P99 TPOT (ms)",
-    "engine P50 TPOT (ms)",
-    "failed requests",
-    "short outputs",
-    "unrequested cache hits",
     "validity",
+    "unrequested cache hits",
+    "engine P50 TPOT (ms)",
+]
+
+CAPACITY = [
+    "model",
+    "engine",
+    "quant",
+    "sweep",
+    "capacity (req/s)",
+    "output token throughput there (tok/s)",
+    "P99 TTFT there (ms)",
+    "P99 TPOT there (ms)",
+    "first saturated rate (req/s)",
+    "SLO",
+    "SLO capacity (req/s)",
+    "request goodput there (req/s)",
+    "output goodput there (tok/s)",
+    "rates measured",
 ]
 
 
-def _tables(root: Path, sweep_name: str = "default", **kw: Any) -> list[Path]:
-    """Synthetic results of one named sweep, and their per-engine tables next to server.json."""
+def _runs(root: Path, sweep_name: str = "default", **kw: Any) -> list[Run]:
+    """Synthetic results of one named sweep: (summary paths, server.json) per engine x model x
+    quant."""
     written = write_synthetic_results(root, sweep_name=sweep_name, **kw)
-    csvs = []
-    for (e, m, q), paths in written.items():
-        d = root / e / m / q / sweep_name
-        write_engine_table(paths, d / "server.json", *_outs(d))
-        csvs.append(d / "table.csv")
-    return csvs
+    return [
+        (paths, root / e / m / q / sweep_name / "server.json")
+        for (e, m, q), paths in written.items()
+    ]
 
 
 def test_comparison_lines_up_loads_across_engines(tmp_path: Path) -> None:
-    csvs = _tables(
+    runs = _runs(
         tmp_path,
         engines=("vllm", "llamacpp"),
         models=("m2", "m1"),
         quants=("q8", "q4"),
         points=("rate-inf", "rate-1", "conc-2", "rate-4"),
     )
+    results = _results(list(reversed(runs)), tmp_path / "results.parquet")
     out = tmp_path / "cmp"
-    frame = write_comparison(list(reversed(csvs)), out / "c.csv", out / "c.md", out / "c.html")
+    frame = write_comparison(results, out / "c.csv", out / "c.md", out / "c.html")
     table = pd.read_csv(out / "c.csv", dtype=str, keep_default_na=False)
     assert list(table.columns) == COMPARISON
     assert len(table) == 2 * 2 * 2 * 4
-    assert set(table["sweep"]) == {"default"}
+    assert set(table["sweep"]) == {"default"} and set(table["repeats"]) == {"1"}
     columns = ["model", "request-rate (req/s)", "concurrency", "engine", "quant"]
     keys = list(table[columns].itertuples(index=False, name=None))
     first = [
@@ -701,14 +782,21 @@ def test_comparison_lines_up_loads_across_engines(tmp_path: Path) -> None:
     assert len(groups) == 2 * 4 - 1  # every model x load group but the first
     md = (out / "c.md").read_text()
     assert "Cross-engine comparison" in md and md.count("\n| m1") == 16
+    # the same table from the CSV copy of the results
+    again = write_comparison(
+        results.with_suffix(".csv"), out / "d.csv", out / "d.md", out / "d.html"
+    )
+    pd.testing.assert_frame_equal(again, frame)
+    assert (out / "d.csv").read_text() == (out / "c.csv").read_text()
 
 
 def test_comparison_sorts_the_sweeps_of_a_load_together(tmp_path: Path) -> None:
     # two named sweeps of every engine; "long" written first, so the sort has to put it second
-    csvs = _tables(tmp_path, "long", points=("rate-1", "rate-inf"))
-    csvs += _tables(tmp_path, "base", points=("rate-1", "rate-2"))
+    runs = _runs(tmp_path, "long", points=("rate-1", "rate-inf"))
+    runs += _runs(tmp_path, "base", points=("rate-1", "rate-2"))
     out = tmp_path / "cmp"
-    write_comparison(csvs, out / "c.csv", out / "c.md", out / "c.html")
+    results = _results(runs, tmp_path / "results.parquet")
+    write_comparison(results, out / "c.csv", out / "c.md", out / "c.html")
     table = pd.read_csv(out / "c.csv", dtype=str, keep_default_na=False)
     columns = ["request-rate (req/s)", "engine", "sweep"]
     keys = list(table[columns].itertuples(index=False, name=None))
@@ -722,62 +810,90 @@ def test_comparison_sorts_the_sweeps_of_a_load_together(tmp_path: Path) -> None:
         ("inf", "llamacpp", "long"),
         ("inf", "vllm", "long"),
     ]
-    headers = _Table.parse((out / "c.html").read_text()).headers
+    page = _Table.parse((out / "c.html").read_text())
+    assert page.captions[-1] == "Cross-engine comparison"
+    headers = page.headers
     assert headers.index("sweep") == headers.index("quant") + 1
 
 
-def test_comparison_of_a_table_without_a_sweep_column(tmp_path: Path) -> None:
-    """A per-engine table written before sweeps were named still reads; its sweep is blank."""
-    old = tmp_path / "t.csv"
-    pd.DataFrame(
-        {"request-rate (req/s)": ["1"], "engine": ["e"], "model": ["m"], "quant": ["q"]}
-    ).to_csv(old, index=False)
-    frame = write_comparison([old], tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.html")
+def test_comparison_of_points_without_a_sweep(tmp_path: Path) -> None:
+    """Summaries that name no sweep (no server.json, not in the results layout) still compare;
+    their sweep is blank."""
+    path = _write(tmp_path / "old" / "rate-1.json", _summary("rate-1", engine="e", model="m"))
+    results = _results([([path], None)], tmp_path / "results.parquet")
+    assert read_results(results)["sweep"].isna().all()
+    frame = write_comparison(results, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.html")
     assert list(frame["engine"]) == ["e"] and list(frame["sweep"]) == [""]
     assert list(pd.read_csv(tmp_path / "c.csv").columns) == COMPARISON
+    assert list(capacity_frame(results)["sweep"]) == [""]
 
 
 def test_comparison_hides_an_unused_load_column_but_csv_keeps_it(tmp_path: Path) -> None:
-    csvs = _tables(tmp_path, points=("rate-1", "rate-2"))
+    results = _results(_runs(tmp_path, points=("rate-1", "rate-2")), tmp_path / "r.parquet")
     out = tmp_path
-    write_comparison(csvs, out / "c.csv", out / "c.md", out / "c.html")
+    write_comparison(results, out / "c.csv", out / "c.md", out / "c.html")
     assert list(pd.read_csv(out / "c.csv").columns) == COMPARISON
     headers = _Table.parse((out / "c.html").read_text()).headers
     assert "concurrency" not in headers and "request-rate (req/s)" in headers
+    md_header = (out / "c.md").read_text().splitlines()[2]
+    assert "concurrency" not in md_header and "request-rate (req/s)" in md_header
 
 
 def test_comparison_of_nothing(tmp_path: Path) -> None:
-    empty = tmp_path / "t.csv"
-    pd.DataFrame(columns=["request-rate (req/s)", *SEED_002]).to_csv(empty, index=False)
-    frame = write_comparison([empty], tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.html")
+    empty = _results([], tmp_path / "r.parquet")
+    assert read_results(empty).empty and read_results(empty.with_suffix(".csv")).empty
+    frame = write_comparison(empty, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.html")
     assert frame.empty and list(pd.read_csv(tmp_path / "c.csv").columns) == COMPARISON
-    assert comparison_frame([]).empty
+    assert comparison_frame(empty.with_suffix(".csv")).empty
+    assert capacity_frame(empty).empty
+    page = _Table.parse((tmp_path / "c.html").read_text())
+    assert page.captions == ["Capacity", "Cross-engine comparison"]
+    assert all(not t["rows"] for t in page.tables)
 
 
-def test_not_a_table(tmp_path: Path) -> None:
-    bad = tmp_path / "t.csv"
-    bad.write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="offered-load"):
-        read_engine_table(bad)
+def test_comparison_page_shows_capacity_first(tmp_path: Path) -> None:
+    runs = _runs(tmp_path / "r", points=("rate-1", "rate-2", "rate-4", "conc-2"))
+    results = _results(runs, tmp_path / "results.parquet")
+    out = tmp_path / "cmp"
+    write_comparison(results, out / "c.csv", out / "c.md", out / "c.html")
+    text = (out / "c.html").read_text()
+    assert text.index("<caption>Capacity</caption>") < text.index(
+        "<caption>Cross-engine comparison</caption>"
+    )
+    page = _Table.parse(text)
+    assert page.captions == ["Capacity", "Cross-engine comparison"]
+    capacity, comparison = page.tables
+    assert capacity["headers"] == CAPACITY
+    assert [r[:2] for r in capacity["rows"]] == [["tiny", "llamacpp"], ["tiny", "vllm"]]
+    assert [r[-1] for r in capacity["rows"]] == ["1, 2, 4"] * 2  # open-loop rates only
+    assert comparison["headers"] == COMPARISON  # both modes: both load columns
+    assert len(comparison["rows"]) == 2 * 4
+    # the capacity notes, then the comparison's; the CSV and Markdown hold the comparison only
+    assert text.index("lower bound") < text.index("TTFT: time from sending")
+    assert list(pd.read_csv(out / "c.csv").columns) == COMPARISON
+    assert "capacity (req/s)" not in (out / "c.md").read_text()
+    assert page.tags.count("table") == 2 and page.tags.count("script") == 0
 
 
 def test_sweep_point_labels() -> None:
     assert parse_point("rate-0.5") == SweepPoint("rate", 0.5)
     assert parse_point("rate-inf") == SweepPoint("rate", math.inf)
     assert parse_point("conc-4") == SweepPoint("concurrency", 4.0)
+    assert parse_point("rate-1-r2") == SweepPoint("rate", 1.0, 2)
+    assert parse_point("conc-8-r10") == SweepPoint("concurrency", 8.0, 10)
     assert parse_point("server") is None and parse_point("rate-x") is None
+    assert parse_point("rate-1-r") is None and parse_point("rate-1-x2") is None
     assert [SweepPoint("rate", x).label for x in (1.0, 0.25, math.inf)] == [
         "rate-1",
         "rate-0.25",
         "rate-inf",
     ]
+    assert SweepPoint("rate", 2.5, 3).label == "rate-2.5-r3"
 
 
 def test_validity_column_and_capacity(tmp_path: Path) -> None:
     """validity reads "ok" or the flags; capacity is the top of the steady run from the lowest
     rate up (a steady-looking rate above a saturated one does not count), inf left out."""
-    from enginebench.report.tables import capacity_frame, write_capacity
-
     d = tmp_path / "results" / "eng" / "tiny" / "q4" / "default"
     flags = {"rate-1": [], "rate-2": ["too_short"], "rate-5": ["saturated"], "rate-8": [],
              "rate-inf": ["saturated"]}  # fmt: skip
@@ -795,7 +911,8 @@ def test_validity_column_and_capacity(tmp_path: Path) -> None:
         "",
         "warn",
     ]
-    cap = capacity_frame([d / "table.csv"])
+    results = _results([(paths, d / "server.json")], tmp_path / "results.parquet")
+    cap = capacity_frame(results)
     row = cap.iloc[0]
     assert (row["engine"], row["capacity"], row["first_saturated"]) == ("eng", 2.0, 5.0)
     assert row["rates"] == "1, 2, 5, 8" and row["output_throughput"] > 0
@@ -804,12 +921,132 @@ def test_validity_column_and_capacity(tmp_path: Path) -> None:
     frame = pd.read_csv(d / "table.csv")
     p99 = dict(zip(frame["request-rate (req/s)"], frame["P99 TTFT (ms)"], strict=True))
     slo = {"default": {"ttft_ms": (p99[1] + p99[2]) / 2}}
-    row = capacity_frame([d / "table.csv"], slo).iloc[0]
+    row = capacity_frame(results, slo).iloc[0]
     assert (row["capacity"], row["slo_capacity"]) == (2.0, 1.0) and row["slo"].startswith(
         "P99 TTFT"
     )
     out = tmp_path / "cap"
-    write_capacity([d / "table.csv"], out / "c.csv", out / "c.md", out / "c.html", slo)
+    write_capacity(results, out / "c.csv", out / "c.md", out / "c.html", slo)
+    assert list(pd.read_csv(out / "c.csv").columns) == CAPACITY
     assert pd.read_csv(out / "c.csv")["capacity (req/s)"][0] == 2
     assert pd.read_csv(out / "c.csv")["SLO capacity (req/s)"][0] == 1
     assert "lower bound" in (out / "c.md").read_text()
+    # the CSV copy of the results gives the same capacity
+    from_csv = capacity_frame(results.with_suffix(".csv"), slo)
+    pd.testing.assert_frame_equal(from_csv, capacity_frame(results, slo))
+
+
+# -- repeats: means with 95% confidence intervals ---------------------------------------------
+
+T95_2DF = 4.303  # Student's t, two-sided 95%, 2 degrees of freedom (3 repeats)
+T95_1DF = 12.706  # 1 degree of freedom (2 repeats)
+
+
+def _ci(values: list[float], t: float) -> tuple[float, float]:
+    """Mean and 95% half-width by hand: t * sample sd / sqrt(n)."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, t * sd / math.sqrt(n)
+
+
+def _repeated(d: Path) -> list[Path]:
+    """rate-1 measured three times (different values; two repeats saturated), rate-2 twice
+    with its third repeat missing."""
+    values = {
+        "rate-1-r1": (100.0, 300.0, []),
+        "rate-1-r2": (110.0, 310.0, ["saturated"]),
+        "rate-1-r3": (130.0, 350.0, ["saturated", "too_short"]),
+        "rate-2-r1": (200.0, 400.0, []),
+        "rate-2-r2": (220.0, 400.0, []),
+    }
+    for label, (ttft, tput, flags) in values.items():
+        summary = _summary(label, engine="eng")
+        summary |= {"p50_ttft_ms": ttft, "output_throughput": tput, "validity": flags}
+        _write(d / "points" / f"{label}.json", summary)
+    _write(d / "server.json", synthetic_server("eng", "tiny", "q4") | {"sweep": "default"})
+    return [d / "points" / f"{label}.json" for label in (*values, "rate-2-r3")]
+
+
+def test_repeats_show_mean_and_confidence_interval(tmp_path: Path) -> None:
+    d = tmp_path / "results" / "eng" / "tiny" / "q4" / "default"
+    paths = _repeated(d)
+    frame = write_engine_table(paths, d / "server.json", *_outs(d))
+    assert list(frame["point"]) == ["rate-1", "rate-2"]
+    assert list(frame["repeats"]) == [3, 2] and list(frame["status"]) == ["ok", "ok"]
+    ttft1, ttft1_ci = _ci([100.0, 110.0, 130.0], T95_2DF)
+    tput1, tput1_ci = _ci([300.0, 310.0, 350.0], T95_2DF)
+    ttft2, ttft2_ci = _ci([200.0, 220.0], T95_1DF)
+    assert (round(ttft1, 2), round(ttft1_ci, 2)) == (113.33, 37.95)
+    assert (tput1, round(tput1_ci, 2)) == (320.0, 65.73)
+    assert (ttft2, round(ttft2_ci, 2)) == (210.0, 127.06)
+
+    md = (d / "table.md").read_text().splitlines()
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in md[4:6]]
+    rows = [dict(zip(["request-rate (req/s)", *SEED_002], r, strict=True)) for r in cells]
+    assert [r["request-rate (req/s)"] for r in rows] == ["1", "2"]
+    assert [r["repeats"] for r in rows] == ["3", "2"]
+    assert rows[0]["P50 TTFT (ms)"] == "113.33 ± 37.95"
+    assert rows[0]["output token throughput (tok/s)"] == "320.00 ± 65.73"
+    assert rows[1]["P50 TTFT (ms)"] == "210.00 ± 127.06"
+    assert rows[1]["output token throughput (tok/s)"] == "400.00"  # equal repeats: no ± 0
+    assert rows[0]["validity"] == "saturated (2/3), too_short (1/3)"
+    assert rows[1]["validity"] == "ok"
+    assert "95% confidence interval" in "\n".join(md)  # the notes say what ± is
+
+    # the HTML shows the same cells; the flagged point is marked
+    page = _Table.parse((d / "table.html").read_text())
+    assert page.rows[0][page.headers.index("P50 TTFT (ms)")] == "113.33 ± 37.95"
+    assert page.row_classes == ["warn", ""]
+
+    # the CSV keeps full precision: the mean, and the half-width in a column of its own
+    table = pd.read_csv(d / "table.csv")
+    assert list(table["repeats"]) == [3, 2]
+    assert table["P50 TTFT (ms)"].tolist() == pytest.approx([ttft1, ttft2])
+    assert table["P50 TTFT (ms) ±95% CI"].tolist() == pytest.approx([ttft1_ci, ttft2_ci])
+    header = list(table.columns)
+    assert header.index("P50 TTFT (ms) ±95% CI") == header.index("P50 TTFT (ms)") + 1
+    assert table["output token throughput (tok/s) ±95% CI"].tolist() == pytest.approx(
+        [tput1_ci, 0.0]
+    )
+
+    # the tidy table keeps every repeat; the comparison and capacity fold them
+    results = _results([(paths, d / "server.json")], tmp_path / "results.parquet")
+    tidy = read_results(results)
+    assert list(tidy["point"]) == [p.stem for p in paths[:-1]] + ["rate-2-r3"]
+    assert list(tidy["repeat"]) == [1, 2, 3, 1, 2, 3]
+    assert list(tidy["status"]) == ["ok"] * 5 + ["missing"]
+    out = tmp_path / "cmp"
+    cmp = write_comparison(results, out / "c.csv", out / "c.md", out / "c.html")
+    assert list(cmp["point"]) == ["rate-1", "rate-2"] and list(cmp["repeats"]) == [3, 2]
+    assert cmp["p50_ttft_ms_ci95"].tolist() == pytest.approx([ttft1_ci, ttft2_ci])
+    assert "113.33 ± 37.95" in (out / "c.md").read_text()
+    assert "P50 TTFT (ms) ±95% CI" in pd.read_csv(out / "c.csv").columns
+    row = capacity_frame(results).iloc[0]
+    assert math.isnan(row["capacity"]) and row["first_saturated"] == 1.0
+
+
+def test_points_without_repeats_beside_sweeps_with_them(tmp_path: Path) -> None:
+    """A sweep without repeats reads the same in the comparison whether or not another sweep
+    of the results has repeats (no `(1/1)` counts, no intervals)."""
+    repeated = tmp_path / "results" / "eng" / "tiny" / "q4" / "default"
+    runs: list[Run] = [(_repeated(repeated), repeated / "server.json")]
+    plain = tmp_path / "results" / "eng" / "tiny" / "q4" / "plain"
+    flags = {"rate-1": [], "rate-8": ["saturated"]}
+    for label, v in flags.items():
+        _write(plain / "points" / f"{label}.json", _summary(label) | {"validity": v})
+    _write(plain / "server.json", synthetic_server("eng", "tiny", "q4") | {"sweep": "plain"})
+    runs.append(([plain / "points" / f"{label}.json" for label in flags], plain / "server.json"))
+    alone = write_engine_table(*runs[1], *_outs(plain))
+    results = _results(runs, tmp_path / "results.parquet")
+    frame = comparison_frame(results)
+    rows = frame[frame["sweep"] == "plain"]
+    assert list(rows["point"]) == ["rate-1", "rate-8"] and list(rows["repeats"]) == [1, 1]
+    assert list(rows["validity"]) == list(alone["validity"]) == ["ok", "saturated"]
+    assert rows["p50_ttft_ms_ci95"].isna().all()
+    assert list(frame[frame["sweep"] == "default"]["validity"]) == [
+        "saturated (2/3), too_short (1/3)",
+        "ok",
+    ]
+    cap = capacity_frame(results).set_index("sweep")
+    assert cap.loc["plain", "capacity"] == 1.0 and cap.loc["plain", "first_saturated"] == 8.0

@@ -157,6 +157,19 @@ def test_report_holds_every_engine_table(completed_run: dict) -> None:
     assert "P99 TTFT (ms)" in text and "P99 TPOT (ms)" in text
 
 
+def test_tidy_table_holds_every_point_judged(completed_run: dict) -> None:
+    from enginebench.report.tidy import read_results
+
+    results = completed_run["work"] / "results"
+    tidy = read_results(results / "results.parquet")
+    pd.testing.assert_frame_equal(tidy, read_results(results / "results.csv"))
+    # one row per engine x quant x sweep x point, every one measured and judged
+    assert len(tidy) == len(tidy.drop_duplicates(["engine", "quant", "sweep", "point"]))
+    assert set(tidy["status"]) == {"ok"} and tidy["validity"].notna().all()
+    assert {"llamacpp", "vllm", "transformers"} <= set(tidy["engine"])
+    assert (results / "plots" / "tiny-llama-pareto.svg").stat().st_size > 0
+
+
 def test_no_server_left_behind(completed_run: dict) -> None:
     assert our_processes(completed_run["work"]) == []
 

@@ -27,7 +27,7 @@ from enginebench.models.files import atomic_dir, file_lock, sha256_file
 
 SDIST_PROJECT = "llama-cpp-python"
 DEFAULT_GIT_URL = "https://github.com/ggml-org/llama.cpp"
-TARGETS = ("llama-server", "llama-quantize")
+TARGETS = ("llama-server", "llama-quantize", "llama-bench")
 # Compile-affecting flags: keep them stable, the ccache key depends on them.
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",

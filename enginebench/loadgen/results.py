@@ -14,6 +14,7 @@ from typing import Any
 from enginebench import __version__
 from enginebench.loadgen.client import Endpoint, RequestRecord
 from enginebench.loadgen.metrics import percentile_key, summarize
+from enginebench.report.registry import Metric, in_view
 
 
 def result_paths(
@@ -127,18 +128,14 @@ _HEADERS = {
     "client_queue_time": ("Client Queue Time", "Client-side Queueing"),
 }
 
-_ENGINE_ROWS = (
-    ("Requests reporting cached tokens:", "engine_reported_requests"),
-    ("Cached prompt tokens:", "engine_cached_prompt_tokens"),
-    ("Cached prompt fraction:", "engine_cached_prompt_fraction"),
-    ("Requests with cached prompt tokens:", "requests_with_cached_prompt_tokens"),
-    ("Unrequested cached prompt tokens:", "unrequested_cached_prompt_tokens"),
-    ("Requests with unrequested cache hits:", "requests_with_unrequested_cache_hits"),
-    ("Median engine prompt time (ms):", "median_engine_prompt_ms"),
-    ("Median engine decode time/token (ms):", "median_engine_decode_ms_per_token"),
-    ("Harness TTFT overhead, median (ms):", "harness_ttft_overhead_ms"),
-    ("Harness TPOT overhead, median (ms):", "harness_tpot_overhead_ms"),
-)
+
+def _cli_label(m: Metric) -> str:
+    """`Request throughput (req/s):` from the registry's `request throughput`, `req/s`."""
+    return f"{m.header[0].upper()}{m.header[1:]}:"
+
+
+def _cli_format(m: Metric) -> str:
+    return "{:<10.3f}" if m.kind in ("ratio", "req") else "{:<10.2f}"
 
 
 def format_table(
@@ -153,33 +150,22 @@ def format_table(
         text = fmt.format(value) if isinstance(value, float) else str(value)
         lines.append(f"{label:<44} {text}")
 
-    row("Successful requests:", summary["completed"])
-    row("Failed requests:", summary["failed"])
     if summary.get("max_concurrency") is not None:
         row("Maximum request concurrency:", summary["max_concurrency"])
     if summary.get("concurrency") is not None:
         row("Closed-loop users:", summary["concurrency"])
     if summary.get("request_rate") not in (None, "inf"):
         row("Request rate configured (RPS):", float(summary["request_rate"]))
-    row("Achieved offered rate (RPS):", summary.get("achieved_request_rate"))
-    row("Benchmark duration (s):", summary["duration"])
-    row("Total input tokens:", summary["total_input_tokens"])
-    row("Total generated tokens:", summary["total_output_tokens"])
-    row("Request throughput (req/s):", summary["request_throughput"])
-    row("Request goodput (req/s):", summary.get("request_goodput"))
-    row("Output token throughput (tok/s):", summary["output_throughput"])
-    row("Peak output token throughput (tok/s):", summary["max_output_tokens_per_s"])
-    row("Peak concurrent requests:", summary["max_concurrent_requests"])
-    row("Total token throughput (tok/s):", summary["total_token_throughput"])
-    lag = summary["dispatch_lag_ms"]
-    row("Dispatch lag p50/p99/max (ms):", f"{lag['p50']:.3f} / {lag['p99']:.3f} / {lag['max']:.3f}")
+    for m in in_view("cli"):  # the registry's order: vllm bench serve's where it prints them
+        row(_cli_label(m), summary.get(m.key), _cli_format(m))
+    if lag := summary.get("dispatch_lag_ms"):
+        row(
+            "Dispatch lag p50/p99/max (ms):",
+            f"{lag['p50']:.3f} / {lag['p99']:.3f} / {lag['max']:.3f}",
+        )
     if "validity" in summary:
         row("Validity:", ", ".join(summary["validity"]) or "steady state")
-    if summary.get("throughput_ratio") is not None:
-        row("Achieved / offered (latency-adjusted):", summary["throughput_ratio"])
-    if summary.get("short_outputs"):
-        row("Short outputs (fewer tokens than asked):", summary["short_outputs"])
-    if summary["errors_by_kind"]:
+    if summary.get("errors_by_kind"):
         row("Errors by kind:", ", ".join(f"{k}={v}" for k, v in summary["errors_by_kind"].items()))
     for name in dict.fromkeys([*metrics, "ttft_content"]):
         if summary.get(f"mean_{name}_ms") is None:
@@ -194,8 +180,7 @@ def format_table(
     if summary.get("engine_account"):
         lines.append("{:-^60}".format("Engine's own account"))
         row("Source:", ", ".join(summary["engine_account"]))
-        for label, key in _ENGINE_ROWS:
-            fmt = "{:<10.3f}" if key.endswith("fraction") else "{:<10.2f}"
-            row(label, summary.get(key), fmt)
+        for m in in_view("cli_engine"):
+            row(_cli_label(m), summary.get(m.key), _cli_format(m))
     lines.append("=" * 60)
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,37 +13,21 @@ from typing import Any
 import pandas as pd
 
 from enginebench.provenance import redact_argv, safe_env
-from enginebench.report.points import SweepPoint, point_of
+from enginebench.report.points import SweepPoint, parse_point, point_of
+from enginebench.report.registry import METRICS
 
-PERCENTILES = (50, 90, 99)
-LATENCIES = ("ttft", "tpot", "itl", "e2el")
+PathLike = str | os.PathLike[str]
 
-# summary keys copied as they are
-COUNT_KEYS = ("num_prompts", "completed", "failed", "short_outputs")
-TOKEN_KEYS = ("total_input_tokens", "total_output_tokens")
-RATE_KEYS = (
-    "duration",
-    "request_throughput",
-    "input_throughput",
-    "output_throughput",
-    "total_token_throughput",
-    "achieved_request_rate",
-    "request_goodput",
-    "output_goodput",
-)
-# the engine's own account (None in the summary: the engine reports none -> blank)
-ENGINE_KEYS = (
-    "shared_prefix_len",
-    "engine_cached_prompt_tokens",
-    "engine_cached_prompt_fraction",
-    "requests_with_unrequested_cache_hits",
-    "median_engine_decode_ms_per_token",
-    "harness_tpot_overhead_ms",
-    "harness_ttft_overhead_ms",
-)
+# the registry's metrics read as numbers (validity, a list in the summary, is read apart)
+NUMERIC_KEYS = tuple(m.key for m in METRICS if m.kind != "text")
 PROVENANCE_KEYS = (
     "engine", "engine_version", "engine_commit", "model", "model_sha", "quant", "sweep",
 )  # fmt: skip
+# summary keys kept out of the tidy table: provenance (read into its own columns), the argv
+# (in server.json and the point's JSON), per-request indices and nested comparisons
+SKIPPED = frozenset(
+    {"provenance", "metadata", "argv", "short_output_indices", "token_count_discrepancies"}
+)
 
 # status of a point: measured; summary file absent; no request completed
 OK, MISSING, NONE_COMPLETED = "ok", "missing", "none-completed"
@@ -65,23 +50,6 @@ def _num(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-def latency_key(metric: str, pct: int) -> str:
-    return f"p{pct}_{metric}_ms"
-
-
-def _latencies(summary: dict[str, Any]) -> dict[str, float]:
-    """p{50,90,99} of every latency metric; p50 falls back to `median_*` (always written)."""
-    out = {}
-    for metric in LATENCIES:
-        for pct in PERCENTILES:
-            key = latency_key(metric, pct)
-            value = summary.get(key)
-            if value is None and pct == 50:
-                value = summary.get(f"median_{metric}_ms")
-            out[key] = _num(value)
-    return out
 
 
 def _from_path(path: Path) -> dict[str, str]:
@@ -243,32 +211,65 @@ def _unset(value: Any) -> bool:
     return value is None or str(value).strip().lower() in ("", "null", "none", "nan")
 
 
+def _scalar(value: Any) -> Any:
+    """A summary value as one cell: numbers, flags and text as they are (`"inf"` a float),
+    lists of scalars comma-joined; None for anything else."""
+    if isinstance(value, str) and value.lower() in ("inf", "-inf", "nan"):
+        return float(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(map(str, value))
+    return None
+
+
+def extras_of(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary's other keys, as tidy columns: scalars as they are, an object of scalars
+    one column per field (`dispatch_lag_ms` -> `dispatch_lag_ms_p99`, `ttft_trend_p`)."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if key in SKIPPED:
+            continue
+        if isinstance(value, Mapping):
+            for sub, v in value.items():
+                if (cell := _scalar(v)) is not None or v is None:
+                    out[f"{key}_{sub}"] = cell
+        elif (cell := _scalar(value)) is not None or value is None:
+            out[key] = cell
+    return out
+
+
 def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One table row from one summary file (a row of blanks when the file is missing)."""
+    """One tidy row from one summary file (a row of blanks when the file is missing): the
+    point, provenance, the registry's metrics as numbers, then the summary's other keys."""
     summary = read_json(path)
     point: SweepPoint = point_of(path, summary)
-    row: dict[str, Any] = {"point": point.label, "mode": point.mode, "load": point.load}
+    row: dict[str, Any] = {
+        "point": point.label, "mode": point.mode, "load": point.load, "repeat": point.repeat,
+    }  # fmt: skip
     row |= provenance_of(server, summary, path)
     row |= details_of(server, summary)
     if summary is None:
-        row |= {k: math.nan for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS, *ENGINE_KEYS)}
-        row |= {latency_key(m, p): math.nan for m in LATENCIES for p in PERCENTILES}
-        row |= {"validity": None, "throughput_ratio": math.nan}
-        row["status"] = MISSING
+        row |= {k: math.nan for k in NUMERIC_KEYS}
+        row |= {"validity": None, "status": MISSING}
         return row
-    row |= {k: _num(summary.get(k)) for k in (*COUNT_KEYS, *TOKEN_KEYS, *RATE_KEYS, *ENGINE_KEYS)}
+    row |= {k: v for k, v in extras_of(summary).items() if k not in row}
+    row |= {k: _num(summary.get(k)) for k in NUMERIC_KEYS}
+    for pct in ("p50", "p90", "p99"):  # p50 falls back to median_* (always written)
+        for name in ("ttft", "tpot", "itl", "e2el"):
+            if math.isnan(row[f"{pct}_{name}_ms"]) and pct == "p50":
+                row[f"p50_{name}_ms"] = _num(summary.get(f"median_{name}_ms"))
     if math.isnan(row["num_prompts"]):
         row["num_prompts"] = _num(summary.get("completed")) + _num(summary.get("failed"))
     if math.isnan(row["input_throughput"]) and row["duration"] > 0:
         row["input_throughput"] = row["total_input_tokens"] / row["duration"]
     if math.isnan(row["short_outputs"]):
         row["short_outputs"] = 0.0
-    row |= _latencies(summary)
     row |= validity_of(summary)
     row["status"] = OK
     if not row["completed"] > 0:
         # latencies of zero requests are not zero: blank them
-        row |= {latency_key(m, p): math.nan for m in LATENCIES for p in PERCENTILES}
+        row |= {m.key: math.nan for m in METRICS if m.key.endswith("_ms") and m.key[0] == "p"}
         row["status"] = NONE_COMPLETED
     return row
 
@@ -281,17 +282,26 @@ def validity_of(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {"validity": text, "throughput_ratio": _num(summary.get("throughput_ratio"))}
 
 
+def summaries_in(paths: Iterable[PathLike] | None, server_json: PathLike) -> list[Path]:
+    """A sweep's summary files: `paths` as given (a point the sweep defines but did not write
+    shows as missing), or with None (a search, whose probes are chosen as it runs) every
+    `<point>.json` in the `points/` folder beside `server_json`, in point order."""
+    if paths is not None:
+        return [Path(p) for p in paths]
+    named = [(parse_point(p.stem), p) for p in (Path(server_json).parent / "points").glob("*.json")]
+    return [p for point, p in sorted(named, key=lambda t: t[0].sort_key() if t[0] else ()) if point]
+
+
 def load_points(summary_paths: Iterable[Path], server_json: Path | None = None) -> pd.DataFrame:
-    """One row per sweep point, ordered (open loop by rate, `inf` last; then closed loop).
-    Columns: point, mode, load, PROVENANCE_KEYS, DETAIL_KEYS, COUNT_KEYS, TOKEN_KEYS,
-    RATE_KEYS, ENGINE_KEYS, p{50,90,99}_{ttft,tpot,itl,e2el}_ms, status."""
+    """One row per sweep point (and repeat), ordered (open loop by rate, `inf` last; then
+    closed loop; repeats in order). Columns: see `point_row`."""
     server = read_json(server_json) if server_json is not None else None
     rows = [point_row(Path(p), server) for p in summary_paths]
     if not rows:
         return pd.DataFrame(
-            columns=["point", "mode", "load", "status", *PROVENANCE_KEYS, *DETAIL_KEYS]
+            columns=["point", "mode", "load", "repeat", "status", *PROVENANCE_KEYS, *DETAIL_KEYS]
         )
     frame = pd.DataFrame(rows)
     frame["_order"] = [0 if m == "rate" else 1 for m in frame["mode"]]
-    frame = frame.sort_values(["_order", "load"], kind="stable").drop(columns="_order")
+    frame = frame.sort_values(["_order", "load", "repeat"], kind="stable").drop(columns="_order")
     return frame.drop_duplicates("point").reset_index(drop=True)

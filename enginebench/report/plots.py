@@ -1,7 +1,9 @@
-"""Per-model figures from the per-engine table CSVs: TTFT and TPOT percentiles vs offered
-load, achieved throughput vs offered load. One line per engine x quant x sweep (colour: engine,
-marker: quant, dash: quant, or the sweep where the tables hold several). PNG and SVG; drawn without
-pyplot (no global backend state; Agg)."""
+"""Per-model figures from the tidy results table: TTFT and TPOT percentiles vs offered load,
+achieved throughput vs offered load, and the Pareto chart (output tokens/s per user against
+output tokens/s in total). One line per engine x quant x sweep (colour: engine, marker: quant,
+dash: quant, or the sweep where the table holds several); points that are not steady state
+hollow; means over repeats with 95% confidence intervals as error bars. PNG and SVG; drawn
+without pyplot (no global backend state; Agg)."""
 
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from enginebench.report.points import Mode, format_load
-from enginebench.report.tables import read_engine_table, valid
+from enginebench.report.registry import CI_SUFFIX
+from enginebench.report.tables import valid
+from enginebench.report.tidy import mean_over_repeats, read_results
 
 PathLike = str | os.PathLike[str]
 
-PLOT_KINDS = ("ttft", "tpot", "throughput")
+PLOT_KINDS = ("ttft", "tpot", "throughput", "pareto")
 PLOT_FORMATS = ("png", "svg")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 _DASHES = ("-", "--", "-.", ":")
@@ -36,10 +40,11 @@ def _safe(name: str) -> str:
 
 def plot_paths(out_dir: PathLike, model: str, mode: Mode = "rate") -> list[Path]:
     """The files `write_plots` writes for one model and mode: `<model>-<kind>[-conc].<fmt>`
-    for kind in PLOT_KINDS, fmt in PLOT_FORMATS (declare these as the rule's outputs)."""
+    for kind in PLOT_KINDS, fmt in PLOT_FORMATS (declare these as the rule's outputs); the
+    Pareto chart, of both modes, is `<model>-pareto.<fmt>` under either mode."""
     suffix = "" if mode == "rate" else "-conc"
     return [
-        Path(out_dir) / f"{_safe(model)}-{kind}{suffix}.{fmt}"
+        Path(out_dir) / f"{_safe(model)}-{kind}{'' if kind == 'pareto' else suffix}.{fmt}"
         for kind in PLOT_KINDS
         for fmt in PLOT_FORMATS
     ]
@@ -124,9 +129,13 @@ def _draw(
     style: dict[str, Any],
 ) -> None:
     """Solid (or the quant's dash) over finite loads; dotted on to the `inf` point; a point that
-    is not a steady-state measurement (its `validity` names flags) drawn hollow."""
+    is not a steady-state measurement (its `validity` names flags) drawn hollow; error bars
+    where the rows carry a confidence interval (means over repeats)."""
     xs = [pos[x] for x in rows["load"]]
     ys = list(rows[key])
+    if key + CI_SUFFIX in rows:
+        errs = [0.0 if math.isnan(e) else e for e in rows[key + CI_SUFFIX].astype(float)]
+        ax.errorbar(xs, ys, yerr=errs, fmt="none", ecolor=style["color"], capsize=3, alpha=0.7)
     flagged = [i for i, v in enumerate(rows.get("validity", [None] * len(xs))) if not valid(v)]
     finite = [i for i, x in enumerate(rows["load"]) if math.isfinite(x)]
     measured = [i for i in finite if not math.isnan(ys[i])]
@@ -212,6 +221,52 @@ def _throughput_figure(frame: pd.DataFrame, styles: Styles, model: str, mode: Mo
     return fig
 
 
+def per_user_rate(rows: pd.DataFrame) -> pd.Series:
+    """Output tokens/s one user sees while its answer streams: 1000 / P50 TPOT (ms)."""
+    tpot = pd.to_numeric(rows["p50_tpot_ms"], errors="coerce")
+    return 1000.0 / tpot.where(tpot > 0)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both axes (higher is better on both), by x."""
+    front: list[tuple[float, float]] = []
+    for x, y in sorted(points, key=lambda p: (-p[0], -p[1])):
+        if not front or y > front[-1][1]:
+            front.append((x, y))
+    return sorted(front)
+
+
+def _pareto_figure(frame: pd.DataFrame, styles: Styles, model: str) -> Figure:
+    """Per-user speed against total throughput over every point of both modes: the trade-off
+    a serving configuration offers (AIPerf's and vLLM's sweep charts). Each series' Pareto
+    front is the solid line; its other points are drawn faint; hollow: not steady state."""
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    ax = fig.subplots()
+    series = _series(frame, styles)
+    for label, rows, style in series:
+        rows = rows.assign(_user=per_user_rate(rows)).dropna(subset=["_user", "output_throughput"])
+        pts = list(zip(rows["_user"], rows["output_throughput"], strict=True))
+        front = pareto_front(pts)
+        if front:
+            ax.plot([p[0] for p in front], [p[1] for p in front], label=label, **style)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none", alpha=0.35,
+                color=style["color"], marker=style["marker"])  # fmt: skip
+        flagged = [p for p, v in zip(pts, rows["validity"], strict=True) if not valid(v)]
+        if flagged:
+            ax.plot(
+                [p[0] for p in flagged], [p[1] for p in flagged], linestyle="none",
+                marker=style["marker"], markeredgecolor=style["color"], markerfacecolor="white",
+            )  # fmt: skip
+    ax.set_xlabel("output tokens/s per user (1000 / P50 TPOT)")
+    ax.set_ylabel("output tokens/s in total")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    _legend(fig, ax, len(series), _several_sweeps(frame))
+    fig.suptitle(f"{model}: throughput per user vs in total (up and right is better)")
+    return fig
+
+
 def _legend(fig: Figure, ax: Axes, entries: int, sweeps: bool = False) -> None:
     """The legend, titled with what its labels hold (the sweep too where `sweeps`)."""
     title = "engine · quant · sweep" if sweeps else "engine · quant"
@@ -237,28 +292,26 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     return written
 
 
-def _load_tables(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
-    frames = [f for f in (read_engine_table(p) for p in table_csvs) if len(f)]
-    if not frames:
+def _load(results: PathLike) -> pd.DataFrame:
+    frame = mean_over_repeats(read_results(results))
+    if frame.empty:
         return pd.DataFrame(columns=["model", "engine", "quant", "sweep", "mode", "load"])
-    frame = pd.concat(frames, ignore_index=True)
     for key in ("model", "engine", "quant", "sweep"):
-        if key not in frame:
-            frame[key] = None
         frame[key] = frame[key].fillna("?").astype(str)
     return frame
 
 
 def write_plots(
-    table_csvs: Sequence[PathLike],
+    results: PathLike,
     out_dir: PathLike,
     models: Sequence[str] | None = None,
     modes: Sequence[Mode] = ("rate",),
 ) -> list[Path]:
-    """For each model (default: every model in the tables) and mode, the figures named by
+    """For each model (default: every model in the table) and mode, the figures named by
     `plot_paths`; a model without points of a mode gets placeholder figures, so the declared
-    outputs always exist. Returns the written paths."""
-    frame = _load_tables(table_csvs)
+    outputs always exist. The Pareto chart holds both modes: it is drawn with the first mode
+    asked for only. Returns the written paths."""
+    frame = _load(results)
     styles = _styles(frame)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -267,6 +320,16 @@ def write_plots(
             rows = frame[(frame["model"] == model) & (frame["mode"] == mode)]
             stems = plot_paths(out_dir, model, mode)[:: len(PLOT_FORMATS)]
             for kind, stem in zip(PLOT_KINDS, stems, strict=True):
+                if kind == "pareto":
+                    both = frame[frame["model"] == model]
+                    if mode != modes[0]:
+                        continue
+                    if both.empty:
+                        fig = _empty_figure(model, mode, kind)
+                    else:
+                        fig = _pareto_figure(both, styles, model)
+                    written += _save(fig, stem.with_suffix(""))
+                    continue
                 if rows.empty:
                     fig = _empty_figure(model, mode, kind)
                 elif kind == "throughput":

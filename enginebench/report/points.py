@@ -1,5 +1,6 @@
 """Sweep points: `rate-<r>` (open loop, Poisson arrivals at r req/s; `rate-inf` sends all at
-once) and `conc-<n>` (closed loop, n requests in flight). Naming, parsing and ordering."""
+once) and `conc-<n>` (closed loop, n requests in flight); `-r<k>` after the name is the k-th
+repeat of a sweep with `repeats`. Naming, parsing and ordering."""
 
 from __future__ import annotations
 
@@ -11,23 +12,29 @@ from typing import Any, Literal
 
 Mode = Literal["rate", "concurrency"]
 
-_POINT = re.compile(r"^(rate|conc)-(inf|\d+(?:\.\d+)?)$")
+_POINT = re.compile(r"^(rate|conc)-(inf|\d+(?:\.\d+)?)(?:-r(\d+))?$")
 
 
 @dataclass(frozen=True, order=False)
 class SweepPoint:
     mode: Mode
     load: float  # offered request rate (req/s, may be inf) or concurrency
+    repeat: int = 0  # 1..N in a sweep with `repeats: N`; 0 without
 
     @property
     def label(self) -> str:
-        """File stem: `rate-1`, `rate-0.5`, `rate-inf`, `conc-4`."""
-        prefix = "rate" if self.mode == "rate" else "conc"
-        return f"{prefix}-{format_load(self.load)}"
+        """File stem: `rate-1`, `rate-0.5`, `rate-inf`, `conc-4`, `rate-1-r2`."""
+        return point_name("rate" if self.mode == "rate" else "conc", self.load, self.repeat)
 
-    def sort_key(self) -> tuple[int, float]:
-        """Open-loop points first, each mode by increasing load, `inf` last."""
-        return (0 if self.mode == "rate" else 1, self.load)
+    def sort_key(self) -> tuple[int, float, int]:
+        """Open-loop points first, each mode by increasing load, `inf` last, then repeats."""
+        return (0 if self.mode == "rate" else 1, self.load, self.repeat)
+
+
+def point_name(prefix: str, load: float, repeat: int = 0) -> str:
+    """The one spelling of a point's name (its result files' stem), for the sweep, the
+    workflow and the report: `rate-1`, `conc-4`, `rate-2.5-r3`."""
+    return f"{prefix}-{format_load(load)}" + (f"-r{repeat}" if repeat else "")
 
 
 def format_load(load: float) -> str:
@@ -38,12 +45,12 @@ def format_load(load: float) -> str:
 
 
 def parse_point(stem: str) -> SweepPoint | None:
-    """`rate-2` / `rate-inf` / `conc-8` -> SweepPoint; anything else -> None."""
+    """`rate-2` / `rate-inf` / `conc-8` / `rate-2-r3` -> SweepPoint; anything else -> None."""
     found = _POINT.match(stem)
     if not found:
         return None
     mode: Mode = "rate" if found.group(1) == "rate" else "concurrency"
-    return SweepPoint(mode, float(found.group(2)))
+    return SweepPoint(mode, float(found.group(2)), int(found.group(3) or 0))
 
 
 def _as_float(value: Any) -> float | None:

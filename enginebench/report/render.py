@@ -1,17 +1,20 @@
-"""Write a table as CSV (full precision), Markdown and self-contained HTML (formatted)."""
+"""Write a table as CSV (full precision), Markdown and self-contained HTML (formatted; from the
+Jinja2 template in templates/)."""
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from tabulate import tabulate
 
-from enginebench.report.columns import Column
+from enginebench.report.registry import CI_SUFFIX, Column
 
 BLANK = "—"  # shown for a value that was not measured
 
@@ -51,8 +54,9 @@ def format_cell(col: Column, value: Any) -> str:
         if isinstance(value, str):
             return value
         return "inf" if math.isinf(value) else f"{value:g}"
-    if col.kind == "int":
-        return f"{int(value):,d}"
+    if col.kind == "int":  # a mean over repeats may not be whole
+        number = float(value)
+        return f"{int(number):,d}" if number.is_integer() else f"{number:,.1f}"
     if col.kind in ("sec", "tok", "ms"):
         return f"{float(value):,.2f}"
     if col.kind in ("req", "ratio"):
@@ -62,13 +66,25 @@ def format_cell(col: Column, value: Any) -> str:
     return str(value)
 
 
+def format_shown(col: Column, row: dict[str, Any]) -> str:
+    """A cell as shown: its value, and `± half-width` where the row carries a 95% confidence
+    interval for it (a mean over repeats)."""
+    text = format_cell(col, row.get(col.key))
+    ci = row.get(col.key + CI_SUFFIX)
+    # an interval of width zero (every repeat sent 64 prompts) says nothing: left out
+    if col.numeric and col.kind != "load" and not _is_blank(ci) and ci != 0 and text != BLANK:
+        return f"{text} ± {format_cell(col, ci)}"
+    return text
+
+
 def csv_frame(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
     """The table with display headers and typed values (integers stay integers)."""
     out = pd.DataFrame(index=frame.index)
     for col in columns:
         values = frame[col.key] if col.key in frame else pd.Series(pd.NA, index=frame.index)
-        if col.kind == "int":
-            values = pd.to_numeric(values, errors="coerce").round().astype("Int64")
+        numbers = pd.to_numeric(values, errors="coerce") if col.kind == "int" else None
+        if numbers is not None and (numbers.dropna() % 1 == 0).all():
+            values = numbers.round().astype("Int64")
         out[col.header] = values
     return out
 
@@ -78,10 +94,7 @@ def write_csv(frame: pd.DataFrame, columns: Sequence[Column], path: Path) -> Non
 
 
 def to_markdown(frame: pd.DataFrame, columns: Sequence[Column], notes: Sequence[str] = ()) -> str:
-    rows = [
-        [format_cell(c, row.get(c.key)).replace("|", "\\|") for c in columns]
-        for row in _records(frame)
-    ]
+    rows = [[format_shown(c, row).replace("|", "\\|") for c in columns] for row in _records(frame)]
     align = ["right" if c.numeric else "left" for c in columns]
     text = tabulate(
         rows,
@@ -99,6 +112,61 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+_TEMPLATES = Environment(
+    loader=PackageLoader("enginebench.report", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass
+class Table:
+    """One table of an HTML page: its rows as shown, with each row's CSS classes."""
+
+    frame: pd.DataFrame
+    columns: Sequence[Column]
+    title: str
+    row_classes: Sequence[str] | None = None
+    notes: Sequence[str] = field(default_factory=tuple)
+
+    def context(self) -> dict[str, Any]:
+        rows = []
+        for i, row in enumerate(_records(self.frame)):
+            cells = []
+            for c in self.columns:
+                value = row.get(c.key)
+                hashed = c.kind == "hash" and not _is_blank(value)
+                cells.append(
+                    {
+                        "text": format_shown(c, row),
+                        "cls": "hash" if hashed else ("num" if c.numeric else "text"),
+                        "title": str(value) if hashed else None,
+                    }
+                )
+            rows.append({"cells": cells, "cls": self.row_classes[i] if self.row_classes else ""})
+        notes = list(self.notes)
+        if self.row_classes and any("warn" in c for c in self.row_classes):
+            notes.append(
+                "Highlighted rows: not a steady-state measurement (validity), or failed "
+                "requests, short outputs or unrequested cache hits."
+            )
+        return {
+            "title": self.title,
+            "headers": [c.header for c in self.columns],
+            "rows": rows,
+            "notes": notes,
+        }
+
+
+def page_html(title: str, tables: Sequence[Table], css: str = CSS) -> str:
+    """A complete HTML document holding `tables` (inline CSS, no scripts, no external files)."""
+    template = _TEMPLATES.get_template("tables.html.j2")
+    # the stylesheet is ours, not data: inserted as is (a browser does not decode entities in
+    # <style>, so escaping it would break `"Segoe UI"`)
+    return template.render(title=title, css=Markup(css), tables=[t.context() for t in tables])
+
+
 def to_html(
     frame: pd.DataFrame,
     columns: Sequence[Column],
@@ -106,35 +174,8 @@ def to_html(
     row_classes: Sequence[str] | None = None,
     notes: Sequence[str] = (),
 ) -> str:
-    """A complete HTML document holding one table (inline CSS, no scripts, no external files)."""
-    esc = html.escape
-    head = "".join(f"<th>{esc(c.header)}</th>" for c in columns)
-    body = []
-    for i, row in enumerate(_records(frame)):
-        cells = []
-        for c in columns:
-            value = row.get(c.key)
-            shown = esc(format_cell(c, value))
-            if c.kind == "hash" and not _is_blank(value):
-                cells.append(f'<td class="hash" title="{esc(str(value))}">{shown}</td>')
-            else:
-                cells.append(f'<td class="{"num" if c.numeric else "text"}">{shown}</td>')
-        cls = row_classes[i] if row_classes else ""
-        attr = f' class="{esc(cls)}"' if cls else ""
-        body.append(f"<tr{attr}>{''.join(cells)}</tr>")
-    if row_classes and any("warn" in c for c in row_classes):
-        notes = [*notes, "Highlighted rows had failed requests or short outputs."]
-    note_html = ""
-    if notes:
-        note_html = '<ul class="note">' + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
-    return (
-        "<!DOCTYPE html>\n"
-        f'<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>\n'
-        f"<style>{CSS}</style></head>\n<body>\n"
-        f'<table class="eb"><caption>{esc(title)}</caption>\n'
-        f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table>\n"
-        f"{note_html}\n</body></html>\n"
-    )
+    """A complete HTML document holding one table."""
+    return page_html(title, [Table(frame, columns, title, row_classes, notes)])
 
 
 def write_all(
@@ -147,11 +188,14 @@ def write_all(
     row_classes: Sequence[str] | None = None,
     notes: Sequence[str] = (),
     csv_columns: Sequence[Column] | None = None,
+    html_before: Sequence[Table] = (),
 ) -> None:
     """CSV, Markdown (`# title`, table, notes) and HTML of one table; parents created.
-    `csv_columns`: the CSV's columns when they differ from the shown ones."""
+    `csv_columns`: the CSV's columns when they differ from the shown ones; `html_before`:
+    tables the HTML page shows first."""
     for path in (out_csv, out_md, out_html):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_csv(frame, columns if csv_columns is None else csv_columns, Path(out_csv))
     Path(out_md).write_text(f"# {title}\n\n" + to_markdown(frame, columns, notes))
-    Path(out_html).write_text(to_html(frame, columns, title, row_classes, notes))
+    table = Table(frame, columns, title, row_classes, notes)
+    Path(out_html).write_text(page_html(title, [*html_before, table]))

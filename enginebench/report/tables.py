@@ -1,7 +1,8 @@
-"""Per-engine tables (one per engine x model x quant) and the cross-engine comparison.
+"""Per-engine tables (one per engine x model x quant x sweep), the cross-engine comparison and
+the capacity table, all rendered from the tidy results table (enginebench.report.tidy).
 
-Each table is written three ways: CSV (full precision; the input of the comparison and the
-plots), Markdown, and a self-contained HTML page (Snakemake's report shows HTML inline).
+Each table is written three ways: CSV (full precision, display headers), Markdown, and a
+self-contained HTML page (Snakemake's report shows HTML inline).
 """
 
 from __future__ import annotations
@@ -16,18 +17,17 @@ import pandas as pd
 
 from enginebench.report.columns import (
     CAPACITY,
-    COMPARISON,
     CONC_HEADER,
-    LOAD_HEADERS,
     MIXED_HEADER,
     RATE_HEADER,
-    Column,
+    comparison_columns,
     engine_columns,
     engine_csv_columns,
 )
-from enginebench.report.load import load_points
-from enginebench.report.points import SweepPoint, format_load, parse_point
-from enginebench.report.render import write_all
+from enginebench.report.points import SweepPoint, format_load
+from enginebench.report.registry import CI_SUFFIX, Column
+from enginebench.report.render import Table, write_all
+from enginebench.report.tidy import load_runs, mean_over_repeats, read_results
 
 PathLike = str | os.PathLike[str]
 
@@ -52,6 +52,9 @@ NOTES = (
     "engine P50 TPOT: the engine's own per-token decode time (llama.cpp "
     "timings.predicted_per_token_ms); harness overheads: median of client TPOT (TTFT) minus the "
     "engine's per-token (prompt) time, per request.",
+    "repeats: measured repetitions of the point (sweep `repeats`, interleaved, fresh prompts "
+    "each); with more than one, each value is their mean ± the half-width of its 95% "
+    "confidence interval (Student's t), and validity counts the repeats that raised each flag.",
 )
 
 
@@ -71,23 +74,36 @@ def _load_label(mode: str, load: float, mixed: bool) -> str:
     return format_load(load)
 
 
+def with_load_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """`load_label`: the value shown in the offered-load column (`1`, `0.5`, `inf`; `4` for
+    concurrency; `conc-4` in a table of both modes)."""
+    mixed = load_header(list(frame["mode"])) == MIXED_HEADER
+    labels = [_load_label(m, x, mixed) for m, x in zip(frame["mode"], frame["load"], strict=True)]
+    return frame.assign(load_label=labels)
+
+
 def engine_frame(
     summary_paths: Sequence[PathLike], server_json: PathLike | None = None
 ) -> pd.DataFrame:
-    """The loaded sweep points (see `load.load_points`) plus `load_label`, the value shown in
-    the offered-load column (`1`, `0.5`, `inf`; `4` for concurrency; `conc-4` in mixed tables)."""
-    paths = [Path(p) for p in summary_paths if Path(p).name != "server.json"]
-    frame = load_points(paths, None if server_json is None else Path(server_json))
-    mixed = load_header(list(frame["mode"])) == MIXED_HEADER
-    frame["load_label"] = [
-        _load_label(m, x, mixed) for m, x in zip(frame["mode"], frame["load"], strict=True)
-    ]
-    return frame
+    """The tidy rows of one sweep (`tidy.load_runs`), repeats folded into their mean
+    (`tidy.mean_over_repeats`), with `load_label`."""
+    paths = [p for p in summary_paths if Path(p).name != "server.json"]
+    return with_load_labels(mean_over_repeats(load_runs([(paths, server_json)])))
+
+
+def _with_ci(columns: Sequence[Column], frame: pd.DataFrame) -> list[Column]:
+    """`columns`, each followed by its confidence-interval column where the frame has one."""
+    out = []
+    for c in columns:
+        out.append(c)
+        if c.key + CI_SUFFIX in frame:
+            out.append(Column(f"{c.header} ±95% CI", c.key + CI_SUFFIX, c.kind))
+    return out
 
 
 def row_classes(frame: pd.DataFrame) -> list[str]:
-    """`missing` for rows without latencies, `warn` for rows with failures, short outputs or
-    cache hits the workload did not ask for."""
+    """`missing` for rows without latencies, `warn` for rows that are not a steady-state
+    measurement or had failures, short outputs or cache hits the workload did not ask for."""
     classes = []
     for row in frame.to_dict("records"):
         cls = []
@@ -136,60 +152,23 @@ def write_engine_table(
     header = load_header(list(frame["mode"]))
     write_all(
         frame, engine_columns(header), _title(frame), Path(out_csv), Path(out_md),
-        Path(out_html), row_classes(frame), NOTES, csv_columns=engine_csv_columns(header),
+        Path(out_html), row_classes(frame), NOTES,
+        csv_columns=_with_ci(engine_csv_columns(header), frame),
     )  # fmt: skip
     return frame
-
-
-def _columns_by_header(headers: Sequence[str]) -> dict[str, Column]:
-    """The known columns among `headers` (others, e.g. from a newer writer, are ignored)."""
-    known = {c.header: c for c in engine_csv_columns(RATE_HEADER)[1:]}
-    return {h: known[h] for h in headers if h in known}
-
-
-def read_engine_table(path: PathLike) -> pd.DataFrame:
-    """A per-engine table CSV back as a frame with the loaded keys (`point`, `mode`, `load`,
-    `num_prompts`, `p50_ttft_ms`, `engine`, ..., `started`) of the columns it has."""
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
-    load_col = table.columns[0]
-    if load_col not in LOAD_HEADERS:
-        raise ValueError(f"{path}: first column {load_col!r} is not an offered-load column")
-    points = [_parse_load(load_col, v) for v in table[load_col]]
-    out = pd.DataFrame(
-        {
-            "point": [p.label for p in points],
-            "mode": [p.mode for p in points],
-            "load": [p.load for p in points],
-        }
-    )
-    for header, col in _columns_by_header(list(table.columns[1:])).items():
-        values = table[header]
-        out[col.key] = pd.to_numeric(values) if col.numeric else values.astype(object)
-    return out.astype({c.key: object for c in COMPARISON if c.key in out and not c.numeric})
-
-
-def _parse_load(header: str, value: Any) -> SweepPoint:
-    text = str(value).strip()
-    named = parse_point(text)
-    if named is not None:
-        return named
-    if header == CONC_HEADER:
-        return SweepPoint("concurrency", float(text))
-    return SweepPoint("rate", float(text))
 
 
 # -- cross-engine comparison ------------------------------------------------------------------
 
 
-def comparison_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
-    """All per-engine tables stacked, sorted by model, then offered load (open loop before
-    closed loop, `inf` last), then engine, quant and sweep: the same load lines up across
-    engines."""
-    frames = [read_engine_table(p) for p in table_csvs]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=["point", "mode", "load", *(c.key for c in COMPARISON)])
-    frame = pd.concat(frames, ignore_index=True)
+def comparison_frame(results: PathLike) -> pd.DataFrame:
+    """Every point of the tidy results table (repeats folded into their mean), sorted by
+    model, then offered load (open loop before closed loop, `inf` last), then engine, quant
+    and sweep: the same load lines up across engines."""
+    frame = mean_over_repeats(read_results(results))
+    if frame.empty:
+        keys = ["point", "mode", "load", *(c.key for c in comparison_columns())]
+        return pd.DataFrame(columns=list(dict.fromkeys(keys)))
     frame["rate"] = [
         x if m == "rate" else math.nan for m, x in zip(frame["mode"], frame["load"], strict=True)
     ]
@@ -210,14 +189,14 @@ def comparison_frame(table_csvs: Sequence[PathLike]) -> pd.DataFrame:
 SloMap = Mapping[str, Mapping[str, float] | None]
 
 
-def capacity_frame(table_csvs: Sequence[PathLike], slo: SloMap | None = None) -> pd.DataFrame:
+def capacity_frame(results: PathLike, slo: SloMap | None = None) -> pd.DataFrame:
     """Per engine x model x quant x sweep: the highest offered rate whose point is not
     saturated (its validity), with its output throughput and P99 latencies, and the lowest
     rate that was. A rate above a saturated one that reads as steady does not count: capacity
     is the top of the steady run from the lowest rate up. `inf` points are bursts, left out.
     With an SLO for the sweep (`slo`: sweep name -> {ttft_ms, tpot_ms}), also the highest of
     those steady rates whose P99 TTFT and TPOT are within it, and the goodput there."""
-    frame = comparison_frame(table_csvs)
+    frame = comparison_frame(results)
     if frame.empty:
         return pd.DataFrame(columns=[c.key for c in CAPACITY])
     rows = []
@@ -262,27 +241,29 @@ def _within(point: Mapping[str, Any], target: Mapping[str, float]) -> bool:
     return True
 
 
+CAPACITY_NOTES = (
+    "capacity: the highest offered rate (req/s) measured as steady state, going up from "
+    "the lowest rate until the first saturated point (validity: achieved / offered under "
+    "0.95, or TTFT or queue growing through the run); — : no steady rate measured.",
+    "A capacity equal to the highest rate measured is a lower bound: add higher rates.",
+    "SLO capacity: the highest of those rates whose P99 TTFT and TPOT are within the "
+    "sweep's `slo`; goodput there: requests (and their output tokens) per second that met "
+    "every SLO, per request (vllm bench serve's goodput).",
+)
+
+
 def write_capacity(
-    table_csvs: Sequence[PathLike],
+    results: PathLike,
     out_csv: PathLike,
     out_md: PathLike,
     out_html: PathLike,
     slo: SloMap | None = None,
 ) -> pd.DataFrame:
     """The capacity table (`capacity_frame`) as CSV, Markdown and HTML."""
-    frame = capacity_frame(table_csvs, slo)
-    notes = (
-        "capacity: the highest offered rate (req/s) measured as steady state, going up from "
-        "the lowest rate until the first saturated point (validity: achieved / offered under "
-        "0.95, or TTFT or queue growing through the run); — : no steady rate measured.",
-        "A capacity equal to the highest rate measured is a lower bound: add higher rates.",
-        "SLO capacity: the highest of those rates whose P99 TTFT and TPOT are within the "
-        "sweep's `slo`; goodput there: requests (and their output tokens) per second that met "
-        "every SLO, per request (vllm bench serve's goodput).",
-    )
+    frame = capacity_frame(results, slo)
     write_all(
         frame, CAPACITY, "Capacity", Path(out_csv), Path(out_md), Path(out_html),
-        [""] * len(frame), notes,
+        [""] * len(frame), CAPACITY_NOTES,
     )  # fmt: skip
     return frame
 
@@ -298,17 +279,24 @@ def _group_classes(frame: pd.DataFrame) -> list[str]:
 
 
 def write_comparison(
-    table_csvs: Sequence[PathLike], out_csv: PathLike, out_md: PathLike, out_html: PathLike
+    results: PathLike,
+    out_csv: PathLike,
+    out_md: PathLike,
+    out_html: PathLike,
+    slo: SloMap | None = None,
 ) -> pd.DataFrame:
     """The cross-engine comparison: one row per engine x model x quant x sweep point with the
-    key metrics (COMPARISON columns), from the per-engine table CSVs. Returns its frame."""
-    frame = comparison_frame(table_csvs)
+    comparison view's metrics, from the tidy results table. Its HTML page shows the capacity
+    table first (the answer most readers look for), then the points with the validity legend.
+    Returns its frame."""
+    frame = comparison_frame(results)
+    every = comparison_columns()
     # Markdown/HTML leave out an offered-load column that no row uses; the CSV keeps both
-    shown = [
-        c for c in COMPARISON if c.key not in ("rate", "concurrency") or frame[c.key].notna().any()
-    ]
+    shown = [c for c in every if c.key not in ("rate", "concurrency") or frame[c.key].notna().any()]
+    capacity = capacity_frame(results, slo)
+    first = Table(capacity, CAPACITY, "Capacity", None, CAPACITY_NOTES)
     write_all(
         frame, shown, "Cross-engine comparison", Path(out_csv), Path(out_md), Path(out_html),
-        _group_classes(frame), NOTES, csv_columns=COMPARISON,
+        _group_classes(frame), NOTES, csv_columns=_with_ci(every, frame), html_before=[first],
     )  # fmt: skip
     return frame

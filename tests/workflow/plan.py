@@ -41,7 +41,14 @@ _JOB_ROW = re.compile(r"^(\w+)\s+(\d+)$")
 
 
 # what any change to a result reruns after its own jobs: the cross-engine outputs and `all`
-AGGREGATES = {"comparison": 1, "capacity": 1, "plots": 1, "manifest": 1, "all": 1}
+AGGREGATES = {
+    "results_table": 1,
+    "comparison": 1,
+    "capacity": 1,
+    "plots": 1,
+    "manifest": 1,
+    "all": 1,
+}
 
 
 def planned_jobs(workdir: Path, configfile: Path, *extra: str) -> Counter[str]:

@@ -1,4 +1,5 @@
-# Aggregate: per-engine tables, the cross-engine comparison, plots, manifest and provenance.
+# Aggregate: per-engine tables, the tidy results table and what renders from it (the
+# cross-engine comparison, capacity, plots), manifest and provenance.
 
 
 rule engine_table:
@@ -30,9 +31,32 @@ rule engine_table:
         "../scripts/engine_table.py"
 
 
+rule results_table:
+    input:
+        points=all_points_dirs,
+        servers=all_server_jsons,
+    output:
+        csv=report(
+            "results/results.csv",
+            caption="../report/results.rst",
+            category="Comparison",
+            subcategory="all engines",
+            labels={"item": "tidy results table"},
+        ),
+        parquet="results/results.parquet",
+    log:
+        "logs/results_table/results_table.log",
+    conda:
+        "../../envs/enginebench.yaml"
+    params:
+        runs=all_runs,
+    script:
+        "../scripts/results_table.py"
+
+
 rule comparison:
     input:
-        all_table_csvs,
+        "results/results.parquet",
     output:
         csv="results/comparison.csv",
         md="results/comparison.md",
@@ -47,13 +71,15 @@ rule comparison:
         "logs/comparison/comparison.log",
     conda:
         "../../envs/enginebench.yaml"
+    params:
+        slo=sweep_slos,
     script:
         "../scripts/comparison.py"
 
 
 rule capacity:
     input:
-        all_table_csvs,
+        "results/results.parquet",
     output:
         csv="results/capacity.csv",
         md="results/capacity.md",
@@ -76,7 +102,7 @@ rule capacity:
 
 rule plots:
     input:
-        model_table_csvs,
+        "results/results.parquet",
     output:
         ttft_png=report(
             "results/plots/{model}-ttft.png",
@@ -126,6 +152,14 @@ rule plots:
             labels={"model": "{model}", "item": "throughput vs concurrency"},
         ),
         throughput_conc_svg="results/plots/{model}-throughput-conc.svg",
+        pareto_png=report(
+            "results/plots/{model}-pareto.png",
+            caption="../report/pareto.rst",
+            category="Comparison",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": "throughput per user vs in total"},
+        ),
+        pareto_svg="results/plots/{model}-pareto.svg",
     log:
         "logs/plots/{model}.log",
     conda:
@@ -154,6 +188,6 @@ rule manifest:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        summaries=all_summaries,
+        runs=all_runs,
     script:
         "../scripts/manifest.py"

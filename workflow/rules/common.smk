@@ -15,8 +15,8 @@ from enginebench.engines.server import relay_sigterm
 from enginebench.engines.source import check_ref, ref_label
 from enginebench.engines.spec import EngineConfigError
 from enginebench.models.gguf import QUANT_TYPES
-from enginebench.report.points import format_load
-from enginebench.sweep import points_from_config, prompt_rows
+from enginebench.slo_search import Search
+from enginebench.sweep import points_from_config, rows_needed
 
 if "sweep" in config:  # the key of enginebench <= 0.1, before named sweeps
     raise WorkflowError(
@@ -91,8 +91,20 @@ def _check_config():
             f"benchmarks: {'/'.join(dup)} is listed twice; list each combination once"
         )
     for name, sweep in config["sweeps"].items():
-        if not sweep["request_rates"] and not sweep["concurrency"]:
-            _fail(f"sweeps.{name}: no points; give request_rates and/or concurrency")
+        search = sweep.get("search")
+        if not sweep["request_rates"] and not sweep["concurrency"] and not search:
+            _fail(
+                f"sweeps.{name}: no points; give request_rates, concurrency and/or search"
+            )
+        if search and not sweep.get("slo"):
+            _fail(f"sweeps.{name}.search: needs the `slo` it searches for; add slo")
+        if search and sweep["request_rates"]:
+            _fail(
+                f"sweeps.{name}: search probes request rates itself; set request_rates: [] "
+                "(or move them to a sweep of their own)"
+            )
+        if search and not search["low"] < search["high"]:
+            _fail(f"sweeps.{name}.search: low must be below high")
         points = sweep_points(name)
         if len(set(points)) < len(points):
             dup = next(p for p in points if points.count(p) > 1)
@@ -204,17 +216,9 @@ def bench_runs():
     ]
 
 
-def fmt_rate(rate):
-    # the name enginebench.sweep gives the point's files: the two must agree
-    return format_load(float(rate))
-
-
 def sweep_points(name):
-    """Point names of the named sweep, in the order they run: rates, then concurrencies."""
-    sweep = config["sweeps"][name]
-    return [f"rate-{fmt_rate(r)}" for r in sweep["request_rates"]] + [
-        f"conc-{c}" for c in sweep["concurrency"]
-    ]
+    """Point names of the named sweep, in the order they run (the sweep's own names)."""
+    return [p.name for p in points_from_config(config["sweeps"][name])]
 
 
 def models_of(source):
@@ -433,7 +437,9 @@ def prompts_needed(sweep):
     (enginebench.sweep.prompt_rows), so that no request repeats a prompt the server has seen.
     """
     spec = config["sweeps"][sweep]
-    return prompt_rows(points_from_config(spec), spec["warmups"])[1]
+    return rows_needed(
+        points_from_config(spec), spec["warmups"], Search.from_config(spec)
+    )
 
 
 def prompts_file(model, sweep):
@@ -448,7 +454,10 @@ def sweep_dir(engine, model, quant, sweep):
 
 
 def summaries_of(engine, model, quant, sweep):
-    """The summary JSON of each point, inside the serve job's points/ directory."""
+    """The summary JSON of each point, inside the serve job's points/ directory; None for a
+    sweep with a search (its probes are chosen as it runs: whatever points/ holds)."""
+    if config["sweeps"][sweep].get("search"):
+        return None
     points = f"{sweep_dir(engine, model, quant, sweep)}/points"
     return [f"{points}/{p}.json" for p in sweep_points(sweep)]
 
@@ -467,6 +476,7 @@ def final_outputs():
         for name in ("comparison", "capacity")
         for ext in ("csv", "md", "html")
     ]
+    outs += ["results/results.csv", "results/results.parquet"]
     outs += [
         f"results/plots/{m}-{name}" for m in plot_models() for name in plot_names()
     ]
@@ -484,7 +494,7 @@ def plot_names():
         for kind in ("ttft", "tpot", "throughput")
         for loop in ("", "-conc")
         for ext in ("png", "svg")
-    ]
+    ] + [f"pareto.{ext}" for ext in ("png", "svg")]
 
 
 # ---------------------------------------------------------------------- input functions
@@ -602,8 +612,11 @@ def all_table_csvs(wildcards=None):
     return [table_outputs(*run)[0] for run in bench_runs()]
 
 
-def model_table_csvs(wildcards):
-    return [table_outputs(*run)[0] for run in bench_runs() if run[1] == wildcards.model]
+def all_runs(wildcards=None):
+    """[summaries, server.json] of every sweep: the tidy results table's sources."""
+    return [
+        [summaries_of(*run), f"{sweep_dir(*run)}/server.json"] for run in bench_runs()
+    ]
 
 
 def all_server_jsons(wildcards=None):
@@ -653,10 +666,6 @@ def prompts_tokenizer(wildcards):
 
 def prompts_count(wildcards):
     return int(wildcards.n)
-
-
-def all_summaries(wildcards=None):
-    return [path for run in bench_runs() for path in summaries_of(*run)]
 
 
 # validated last: the checks use the path helpers above

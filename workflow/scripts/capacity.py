@@ -5,4 +5,4 @@ from enginebench.scriptio import logged
 
 out = snakemake.output
 with logged(snakemake.log[0]):
-    write_capacity(list(snakemake.input), out.csv, out.md, out.html, snakemake.params.slo)
+    write_capacity(snakemake.input[0], out.csv, out.md, out.html, snakemake.params.slo)

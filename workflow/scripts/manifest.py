@@ -1,5 +1,6 @@
 """results/manifest.json (every result with its provenance) and the report's provenance page."""
 
+from enginebench.report.load import summaries_in
 from enginebench.report.manifest import write_manifest
 from enginebench.scriptio import logged
 
@@ -7,7 +8,7 @@ inp, out = snakemake.input, snakemake.output
 with logged(snakemake.log[0]):
     write_manifest(
         server_jsons=list(inp.servers),
-        summaries=list(snakemake.params.summaries),
+        summaries=[p for run in snakemake.params.runs for p in summaries_in(*run)],
         model_sources=list(inp.models),
         tables=list(inp.tables),
         out_json=out.manifest,

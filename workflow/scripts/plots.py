@@ -8,6 +8,4 @@ from enginebench.scriptio import logged
 
 with logged(snakemake.log[0]):
     out_dir = Path(snakemake.output.ttft_png).parent
-    write_plots(
-        list(snakemake.input), out_dir, [snakemake.wildcards.model], ("rate", "concurrency")
-    )
+    write_plots(snakemake.input[0], out_dir, [snakemake.wildcards.model], ("rate", "concurrency"))

@@ -8,6 +8,7 @@ from enginebench.engines.prepare import context, prepared_model
 from enginebench.engines.source import RECORD, SourceError, git_head
 from enginebench.models.sources import model_sha
 from enginebench.scriptio import logged, read_json
+from enginebench.slo_search import Search
 from enginebench.sweep import (
     SweepConfig,
     points_from_config,
@@ -42,6 +43,7 @@ cfg = SweepConfig(
     prompts_file=inp.prompts,
     tokenizer=inp.tokenizer,
     points=points_from_config(p["sweep"]),
+    search=Search.from_config(p["sweep"]),
     server_args=p["server_args"],
     options=p["options"],
     env=p["env"],
