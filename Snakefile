@@ -11,6 +11,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/engines.smk"
 include: "workflow/rules/serve.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/decode.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -24,6 +25,8 @@ localrules:
     capacity,
     plots,
     manifest,
+    results_table,
+    decode_table,
 
 
 rule all:

@@ -14,17 +14,20 @@ from tests.workflow.plan import REPO, default_config, planned_jobs, snakemake, w
 def test_default_config_plans_every_engine(tmp_path: Path) -> None:
     cfg = default_config()
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
-    combos = sum(len(b["quants"]) for b in cfg["benchmarks"])
-    assert jobs["serve_sweep"] == combos == 4
+    combos = sum(len(b["quants"]) * len(b["sweeps"]) for b in cfg["benchmarks"])
+    assert jobs["serve_sweep"] == combos == 8  # 4 engine x quant, each a load and a decode sweep
     assert jobs["engine_table"] == combos
     assert jobs["synthesize_model"] == 1
     assert jobs["llamacpp_source"] == 1 and jobs["build_llamacpp"] == 1
     assert jobs["convert_gguf"] == 1  # f16 only; Q4_K_M is quantized from it
     assert jobs["quantize_gguf"] == 1
     assert jobs["engine_env"] == 2  # vllm and transformers
-    assert jobs["materialize_prompts"] == 1
+    assert jobs["materialize_prompts"] == 2  # the random workload and the decode's fixed one
     assert jobs["comparison"] == 1 and jobs["manifest"] == 1 and jobs["plots"] == 1
-    assert jobs["capacity"] == 1
+    assert jobs["capacity"] == 1 and jobs["results_table"] == 1
+    # the decode table, llama-bench beside each llama.cpp quant, the machine's bandwidth
+    assert jobs["decode_table"] == 1 and jobs["llama_bench"] == 2
+    assert jobs["memory_bandwidth"] == 1
 
 
 LARGE = {
@@ -183,6 +186,22 @@ BAD = [
         lambda c: c["engines"].update(exllamav2={**EXL2, "source_ref": "v1", "source_dir": "/s"}),
         "give either source_dir (your checkout) or source_ref",
     ),
+    (lambda c: c["sweeps"]["decode"].update(concurrency=[1, 4]), "a decode sweep is one user"),
+    (
+        lambda c: c["sweeps"]["default"].update(search={"low": 1, "high": 8, "probes": 4}),
+        "search probes request rates itself; set request_rates: []",
+    ),
+    (
+        lambda c: c["sweeps"]["default"].update(
+            request_rates=[], slo=None, search={"low": 1, "high": 8, "probes": 4}
+        ),
+        "slo",
+    ),
+    (
+        lambda c: c["sweeps"]["decode"]["workload"].update(name="random-128-128"),
+        "'random-128-128' names two different workloads",
+    ),
+    (lambda c: c["sweeps"]["default"].update(repeats=0), "repeats"),
 ]
 
 
@@ -206,7 +225,7 @@ def test_a_sweep_added_to_one_benchmark(tmp_path: Path) -> None:
     own size (4 warm-ups + 64: every point gets fresh rows); the default sweep's is untouched."""
     cfg = default_config()
     cfg["sweeps"]["extra"] = {"request_rates": [3], "concurrency": []}
-    cfg["benchmarks"][1]["sweeps"] = ["default", "extra"]  # vllm
+    cfg["benchmarks"][1]["sweeps"] = ["default", "decode", "extra"]  # vllm
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
-    assert jobs["serve_sweep"] == 5 and jobs["engine_table"] == 5
-    assert jobs["materialize_prompts"] == 2
+    assert jobs["serve_sweep"] == 9 and jobs["engine_table"] == 9
+    assert jobs["materialize_prompts"] == 3  # random (default, extra) and the decode's

@@ -26,6 +26,8 @@ from tests.workflow.plan import (
 pytestmark = pytest.mark.engines
 
 OUTPUT_LEN = 128
+# with decode sweeps (the default config has them), the decode table follows every result
+AGGREGATES_DECODE = {**AGGREGATES, "decode_table": 1}
 
 
 def reduced_config() -> dict:
@@ -36,6 +38,7 @@ def reduced_config() -> dict:
         request_rates=[1, 2, 5, 8], num_prompts=8, concurrency=[1, 4], concurrency_num_prompts=4
     )
     cfg["sweeps"]["default"]["warmups"] = 2
+    cfg["sweeps"]["decode"]["concurrency_num_prompts"] = 4
     cfg["sweeps"]["vllm"] = copy.deepcopy(cfg["sweeps"]["default"])
     (vllm,) = (b for b in cfg["benchmarks"] if b["engine"] == "vllm")
     vllm["sweeps"] = ["vllm"]
@@ -64,27 +67,51 @@ def _tables(work: Path) -> dict[tuple[str, str, str, str], pd.DataFrame]:
     return out
 
 
-def _summaries(work: Path, pattern: str = "*.json") -> list[Path]:
-    return sorted((work / "results").glob(f"*/*/*/*/points/{pattern}"))
+def _summaries(work: Path, pattern: str = "*.json", decode: bool = False) -> list[Path]:
+    """The load sweeps' point summaries (and the decode sweeps' with `decode`)."""
+    found = sorted((work / "results").glob(f"*/*/*/*/points/{pattern}"))
+    return [p for p in found if decode or p.parts[-3] != "decode"]
+
+
+LOAD_RUNS = {
+    ("llamacpp", "tiny-llama", "f16", "default"),
+    ("llamacpp", "tiny-llama", "Q4_K_M", "default"),
+    ("vllm", "tiny-llama", "hf", "vllm"),
+    ("transformers", "tiny-llama", "hf", "default"),
+}
+DECODE_RUNS = {(e, m, q, "decode") for e, m, q, _ in LOAD_RUNS}
 
 
 def test_every_engine_has_its_table(completed_run: dict) -> None:
     tables = _tables(completed_run["work"])
-    assert set(tables) == {
-        ("llamacpp", "tiny-llama", "f16", "default"),
-        ("llamacpp", "tiny-llama", "Q4_K_M", "default"),
-        ("vllm", "tiny-llama", "hf", "vllm"),
-        ("transformers", "tiny-llama", "hf", "default"),
-    }
+    assert set(tables) == LOAD_RUNS | DECODE_RUNS
     for (*_, sweep), table in tables.items():
-        assert len(table) == 6  # rates 1, 2, 5, 8 and concurrency 1, 4
+        assert len(table) == (1 if sweep == "decode" else 6)  # rates 1, 2, 5, 8; conc 1, 4
         assert set(table["sweep"]) == {sweep}
+
+
+def test_decode_table_beside_llama_bench_and_the_roofline(completed_run: dict) -> None:
+    results = completed_run["work"] / "results"
+    decode = pd.read_csv(results / "decode.csv")
+    assert {tuple(r) for r in decode[["engine", "quant"]].to_numpy()} == {
+        (e, q) for e, _, q, _ in DECODE_RUNS
+    }
+    assert (decode["decode (tok/s)"] > 0).all() and decode["requests"].eq(4).all()
+    llama = decode[decode["engine"] == "llamacpp"]
+    assert (llama["llama-bench tg (tok/s)"] > 0).all()  # the workflow's own build and GGUF
+    assert (llama["engine's own (tok/s)"] > 0).all()
+    assert decode["bandwidth source"].str.startswith("measured: numpy copy").all()
+    # the bound holds: nothing decodes faster than the memory can deliver its weights
+    assert (decode["bound (tok/s)"] > decode["decode (tok/s)"]).all()
+    assert (decode["decode / bound (%)"] > 0).all()
+    bench = json.loads((results / "llamacpp/tiny-llama/Q4_K_M/llama-bench.json").read_text())
+    assert {r["n_depth"] for r in bench["rows"]} == {0, bench["depth"]} and bench["depth"] > 0
 
 
 def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
     work, cfg = completed_run["work"], completed_run["cfg"]
-    summaries = _summaries(work)
-    assert len(summaries) == 4 * 6
+    summaries = _summaries(work, decode=True)
+    assert len(summaries) == 4 * 6 + 4
     for summary in summaries:
         data = json.loads(summary.read_text())
         n = cfg["sweeps"][summary.parts[-3]][
@@ -121,6 +148,13 @@ def test_no_request_hits_a_cache_it_did_not_ask_for(completed_run: dict) -> None
         if s.parts[-6] == "llamacpp" and s.parts[-4] == "f16"
     }
     assert len(offsets) == 6 and min(offsets) == 2  # after the 2 warm-up rows, one per point
+    # the decode sweep sends one fixed prompt again and again: it asks for the cache (its
+    # whole prompt is its shared prefix), so no hit is unrequested
+    for summary in _summaries(completed_run["work"], "conc-1.json", decode=True):
+        if summary.parts[-3] == "decode":
+            data = json.loads(summary.read_text())
+            assert data["requests_with_unrequested_cache_hits"] in (0, None), summary
+            assert data["shared_prefix_len"] > 1, summary
 
 
 def test_provenance_in_every_result(completed_run: dict) -> None:
@@ -191,9 +225,9 @@ def test_server_arg_reruns_only_that_engine(completed_run: dict) -> None:
         c["engines"]["vllm"]["server_args"] = [*c["engines"]["vllm"]["server_args"], "--seed", "1"]
 
     assert _plan(completed_run, mutate) == {
-        "serve_sweep": 1,
-        "engine_table": 1,
-        **AGGREGATES,
+        "serve_sweep": 2,  # its load sweep and its decode sweep
+        "engine_table": 2,
+        **AGGREGATES_DECODE,
     }
 
 
@@ -206,9 +240,10 @@ def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
         "build_llamacpp": 1,
         "convert_gguf": 1,
         "quantize_gguf": 1,
-        "serve_sweep": 2,
-        "engine_table": 2,
-        **AGGREGATES,
+        "serve_sweep": 4,  # f16 and Q4_K_M, load and decode
+        "engine_table": 4,
+        "llama_bench": 2,
+        **AGGREGATES_DECODE,
     }
 
 
@@ -218,7 +253,7 @@ def test_rate_added_to_one_engines_sweep_reruns_that_sweep_only(completed_run: d
 
     # one more point needs 8 more fresh prompt rows: a bigger prompt file for that sweep alone
     assert _plan(completed_run, mutate) == {
-        "materialize_prompts": 1, "serve_sweep": 1, "engine_table": 1, **AGGREGATES,
+        "materialize_prompts": 1, "serve_sweep": 1, "engine_table": 1, **AGGREGATES_DECODE,
     }  # fmt: skip
 
 
@@ -229,7 +264,7 @@ def test_rate_added_to_the_shared_sweep_reruns_its_benchmarks(completed_run: dic
     # llama.cpp f16 and Q4_K_M, transformers: not vLLM (its own sweep, its own prompt file), no
     # build; one bigger prompt file (the new point's fresh rows)
     assert _plan(completed_run, mutate) == {
-        "materialize_prompts": 1, "serve_sweep": 3, "engine_table": 3, **AGGREGATES,
+        "materialize_prompts": 1, "serve_sweep": 3, "engine_table": 3, **AGGREGATES_DECODE,
     }  # fmt: skip
 
 
@@ -240,5 +275,5 @@ def test_sweep_added_runs_only_the_new_points(completed_run: dict) -> None:
 
     # 12 prompts: a new prompt file; the finished default sweeps stay as they are
     assert _plan(completed_run, mutate) == {
-        "materialize_prompts": 1, "serve_sweep": 2, "engine_table": 2, **AGGREGATES,
+        "materialize_prompts": 1, "serve_sweep": 2, "engine_table": 2, **AGGREGATES_DECODE,
     }  # fmt: skip

@@ -86,7 +86,7 @@ rule capacity:
         html=report(
             "results/capacity.html",
             caption="../report/capacity.rst",
-            category="Comparison",
+            category="Capacity and decode",
             subcategory="all engines",
             labels={"item": "capacity"},
         ),

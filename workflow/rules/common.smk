@@ -78,12 +78,24 @@ def _check_config():
                     f"{where}.sweeps: {sweep!r} is not defined under `sweeps:`; "
                     f"defined: {', '.join(sorted(config['sweeps']))}"
                 )
-    workload = config["workload"]
-    if workload["prefix_len"] and workload["dataset"] != "random":
-        _fail(
-            f"workload.prefix_len: only the random dataset has a shared prefix "
-            f"(dataset is {workload['dataset']}); drop prefix_len"
+    named = {}
+    for sweep in sorted({run[3] for run in bench_runs()}):
+        workload = sweep_workload(sweep)
+        where = (
+            f"sweeps.{sweep}.workload"
+            if "workload" in config["sweeps"][sweep]
+            else "workload"
         )
+        if workload["prefix_len"] and workload["dataset"] != "random":
+            _fail(
+                f"{where}.prefix_len: only the random dataset has a shared prefix "
+                f"(dataset is {workload['dataset']}); drop prefix_len"
+            )
+        if named.setdefault(workload["name"], workload) != workload:
+            _fail(
+                f"{where}.name: {workload['name']!r} names two different workloads; give "
+                "each its own name (prompt files are kept by workload name)"
+            )
     runs = bench_runs()
     if len(set(runs)) < len(runs):
         dup = next(r for r in runs if runs.count(r) > 1)
@@ -102,6 +114,13 @@ def _check_config():
             _fail(
                 f"sweeps.{name}: search probes request rates itself; set request_rates: [] "
                 "(or move them to a sweep of their own)"
+            )
+        if sweep.get("kind") == "decode" and (
+            sweep["request_rates"] or sweep["concurrency"] != [1] or search
+        ):
+            _fail(
+                f"sweeps.{name}: a decode sweep is one user: set request_rates: [] and "
+                "concurrency: [1] (and no search)"
             )
         if search and not search["low"] < search["high"]:
             _fail(f"sweeps.{name}.search: low must be below high")
@@ -442,10 +461,23 @@ def prompts_needed(sweep):
     )
 
 
+def sweep_workload(sweep):
+    """The workload a sweep sends: the top-level `workload`, the sweep's own keys over it."""
+    return {**config["workload"], **config["sweeps"][sweep].get("workload", {})}
+
+
+def workloads():
+    """name -> workload, of every sweep that a benchmark runs (names checked unique)."""
+    return {
+        sweep_workload(s)["name"]: sweep_workload(s)
+        for s in {r[3] for r in bench_runs()}
+    }
+
+
 def prompts_file(model, sweep):
     """One seeded prompt file per model x workload x count: sweeps of the same size share it, and
     a sweep that needs more prompts does not change the others' input."""
-    workload = config["workload"]["name"]
+    workload = sweep_workload(sweep)["name"]
     return f"results/datasets/{model}/{workload}/{prompts_needed(sweep)}.jsonl"
 
 
@@ -477,6 +509,8 @@ def final_outputs():
         for ext in ("csv", "md", "html")
     ]
     outs += ["results/results.csv", "results/results.parquet"]
+    if decode_sweeps():
+        outs += [f"results/decode.{ext}" for ext in ("csv", "md", "html")]
     outs += [
         f"results/plots/{m}-{name}" for m in plot_models() for name in plot_names()
     ]
@@ -544,7 +578,7 @@ def serve_params(wildcards):
         # only this sweep's definition: a change to another sweep does not rerun this job
         "sweep_name": wildcards.sweep,
         "sweep": config["sweeps"][wildcards.sweep],
-        "workload": config["workload"],
+        "workload": sweep_workload(wildcards.sweep),
         "points": sweep_points(wildcards.sweep),
         "software_id": (
             llamacpp_tag() if ENGINES[e].software == "cmake" else env_key_or_none(e)
@@ -627,6 +661,50 @@ def all_points_dirs(wildcards=None):
     return [f"{sweep_dir(*run)}/points" for run in bench_runs()]
 
 
+def decode_sweeps():
+    """The decode sweeps that benchmarks run (kind: decode)."""
+    names = {run[3] for run in bench_runs()}
+    return sorted(n for n in names if config["sweeps"][n].get("kind") == "decode")
+
+
+def decode_runs():
+    return [run for run in bench_runs() if run[3] in decode_sweeps()]
+
+
+def llama_bench_jsons(wildcards=None):
+    """llama-bench beside every llama.cpp model x quant that a decode sweep serves."""
+    runs = {(r[1], r[2]) for r in decode_runs() if ENGINES[r[0]].software == "cmake"}
+    return [f"results/llamacpp/{m}/{q}/llama-bench.json" for m, q in sorted(runs)]
+
+
+def decode_models():
+    """The decode sweeps' models that have an HF folder (its config.json gives the shape of
+    the KV cache; a GGUF-only model's roofline leaves the KV term out)."""
+    models = {run[1] for run in decode_runs()}
+    return sorted(
+        m
+        for m in models
+        if m in hf_dir_models()
+        or (config["models"][m]["source"] == "local" and _local_is_hf_dir(m))
+    )
+
+
+def decode_hf_dirs(wildcards=None):
+    return [hf_dir(m) for m in decode_models()]
+
+
+def decode_uses_gpu(wildcards=None):
+    return {run[0]: engine_uses_gpu(run[0]) for run in decode_runs()}
+
+
+def llama_bench_prompts(wildcards):
+    """The prompt file of the first decode sweep this model x quant runs (its depth)."""
+    sweep = next(
+        r[3] for r in decode_runs() if r[1:3] == (wildcards.model, wildcards.quant)
+    )
+    return prompts_file(wildcards.model, sweep)
+
+
 def all_model_sources(wildcards=None):
     return [model_source_json(m) for m in plot_models()]
 
@@ -662,6 +740,10 @@ def env_conda_file(wildcards):
 
 def prompts_tokenizer(wildcards):
     return tokenizer_dir(wildcards.model)
+
+
+def prompts_workload(wildcards):
+    return workloads()[wildcards.workload]
 
 
 def prompts_count(wildcards):

@@ -45,6 +45,7 @@ rule build_llamacpp:
         build=f"{llamacpp_bin_dir()}/build.json",
         server=f"{llamacpp_bin_dir()}/llama-server",
         quantize=f"{llamacpp_bin_dir()}/llama-quantize",
+        bench=f"{llamacpp_bin_dir()}/llama-bench",
     log:
         f"logs/build_llamacpp/{llamacpp_tag()}.log",
     conda:

@@ -19,7 +19,7 @@ rule materialize_prompts:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        workload=config["workload"],
+        workload=prompts_workload,
         num_prompts=prompts_count,
     script:
         "../scripts/materialize_prompts.py"

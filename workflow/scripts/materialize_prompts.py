@@ -11,6 +11,7 @@ argv = [
     "--num-prompts", str(snakemake.params.num_prompts),
     "--random-input-len", str(w["input_len"]),
     "--random-output-len", str(w["output_len"]),
+    "--fixed-output-len", str(w["output_len"]),
     "--seed", str(w["seed"]),
     "--save-prompts", snakemake.output[0],
 ]  # fmt: skip
