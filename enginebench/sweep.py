@@ -226,6 +226,7 @@ class SweepConfig:
     bench_args: list[str] = field(default_factory=list)  # extra `enginebench bench` flags
     workdir: str | None = None  # server scratch; default: a temporary folder
     search: Search | None = None  # the adaptive SLO search, after the fixed points
+    instance: str = ""  # its name under the config's `engines:` (default: the engine's)
 
 
 def _now() -> str:
@@ -298,7 +299,8 @@ def bench_argv(
         argv += ["--concurrency", str(int(point.load))]
         if point.duration:
             argv += ["--duration", f"{point.duration:g}"]
-    meta = {"engine": cfg.engine, "quant": cfg.quant, "point": point.name, **cfg.metadata}
+    meta = {"engine": cfg.instance or cfg.engine, "quant": cfg.quant, "point": point.name}
+    meta |= cfg.metadata
     if cfg.sweep:
         meta["sweep"] = cfg.sweep
     argv += [
@@ -365,7 +367,8 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     path_prepend = [str(Path(cfg.python).parent)] if cfg.python else []
     env = server_env(engine_env, cfg.secret_env, path_prepend=path_prepend)
     record: dict[str, Any] = {
-        "engine": spec.name,
+        "engine": cfg.instance or spec.name,
+        "kind": spec.name,
         "software": spec.software,
         "model": cfg.model,
         "served_name": served,
@@ -422,7 +425,7 @@ def _provenance(
     meta = cfg.metadata
     version = record.get("version") or {}
     prov = run_provenance(
-        engine=spec.name,
+        engine=cfg.instance or spec.name,
         model=str(meta.get("model") or record.get("served_name") or cfg.model),
         quant=cfg.quant,
         sweep=cfg.sweep or None,
@@ -440,6 +443,7 @@ def _provenance(
         python_exe=cfg.python if packages else None,
     )
     prov["model_path"] = cfg.model
+    prov["kind"] = spec.name
     prov.pop("env")  # the record's own `env` (the engine's variables, secrets redacted) stays
     return prov
 

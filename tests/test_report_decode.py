@@ -38,7 +38,7 @@ def _setup(tmp_path: Path) -> dict:
     write_results(load_runs(runs), tmp_path / "t.csv", tmp_path / "t.parquet")
     bench = tmp_path / "llama-bench.json"
     bench.write_text(json.dumps({
-        "model": "tiny", "quant": "q8_0", "depth": 20,
+        "engine": "llamacpp", "model": "tiny", "quant": "q8_0", "depth": 20,
         "rows": [{"n_prompt": 0, "n_gen": 128, "n_depth": 0, "tok_s": 300.0},
                  {"n_prompt": 0, "n_gen": 128, "n_depth": 20, "tok_s": 290.0}],
     }))  # fmt: skip

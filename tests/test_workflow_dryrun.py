@@ -166,7 +166,10 @@ def test_source_ref_override_and_source_dir(tmp_path: Path) -> None:
 
 EXL2 = {"env_file": "envs/exllamav2.yaml"}
 BAD = [
-    (lambda c: c["benchmarks"][0].update(engine="nosuch"), "unknown engine 'nosuch'"),
+    (
+        lambda c: c["benchmarks"][0].update(engine="nosuch"),
+        "'nosuch' has no entry under `engines:`",
+    ),
     (lambda c: c["models"]["tiny-llama"].pop("preset"), "preset"),
     (lambda c: c["sweeps"]["default"].update(request_rates=[1, 0]), "request_rates"),
     (lambda c: c["benchmarks"][0].update(sweeps=["nosweep"]), "'nosweep' is not defined"),
@@ -229,3 +232,87 @@ def test_a_sweep_added_to_one_benchmark(tmp_path: Path) -> None:
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
     assert jobs["serve_sweep"] == 9 and jobs["engine_table"] == 9
     assert jobs["materialize_prompts"] == 3  # random (default, extra) and the decode's
+
+
+def _dry_outputs(tmp_path: Path, cfg: dict) -> str:
+    proc = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", cfg)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_instances_of_one_engine_have_their_own_jobs_builds_and_results(tmp_path: Path) -> None:
+    """Two llama.cpp instances at two versions and two vLLM instances differing in one flag:
+    each its own serve jobs and results folder, each llama.cpp its own source and build, the
+    vLLM instances one environment (same file); an interpreter the config brings builds none."""
+    cfg = default_config()
+    cfg["engines"]["llama-old"] = {
+        "kind": "llamacpp", "version": "0.3.35", "sha256": "0" * 64, "server_args": ["-np", "8"],
+    }  # fmt: skip
+    cfg["engines"]["vllm-seed"] = {
+        **cfg["engines"]["vllm"], "kind": "vllm",
+        "server_args": [*cfg["engines"]["vllm"]["server_args"], "--seed", "1"],
+    }  # fmt: skip
+    cfg["engines"]["hf-own"] = {"kind": "transformers", "python": "/opt/hf/bin/python"}
+    cfg["benchmarks"] = [
+        {"engine": "llamacpp", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]},
+        {"engine": "llama-old", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]},
+        {"engine": "vllm", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]},
+        {"engine": "vllm-seed", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]},
+        {"engine": "hf-own", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]},
+    ]
+    jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    assert jobs["serve_sweep"] == 5 and jobs["engine_table"] == 5
+    assert jobs["llamacpp_source"] == 2 and jobs["build_llamacpp"] == 2
+    assert jobs["llama_bench"] == 2
+    assert jobs["engine_env"] == 1  # vllm and vllm-seed share it; hf-own brings its own
+    assert jobs["convert_gguf"] == 1 and jobs["quantize_gguf"] == 1  # one GGUF, served by both
+    out = _dry_outputs(tmp_path, cfg)
+    for path in (
+        "resources/engines/llama-old/src-pypi-0.3.35",
+        "resources/engines/llama-old/pypi-0.3.35-cpu/bin/build.json",
+        "resources/engines/llamacpp/pypi-0.3.36-cpu/bin/build.json",
+        "results/llama-old/tiny-llama/Q4_K_M/llama-bench.json",
+        "results/vllm-seed/tiny-llama/hf/decode/server.json",
+        "results/hf-own/tiny-llama/hf/decode/server.json",
+    ):
+        assert path in out, path
+    assert "resources/envs/transformers-" not in out
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"kind": "nosuch"}, "engines.x: unknown kind 'nosuch'"),
+        ({"kind": "llamacpp", "python": "/usr/bin/python3"}, "llamacpp is not a Python engine"),
+        ({"kind": "vllm"}, "engines.x.env_file: required (an environment file under envs/), or"),
+    ],
+)
+def test_bad_instance_stops_before_any_job(tmp_path: Path, entry: dict, message: str) -> None:
+    cfg = default_config()
+    cfg["engines"]["x"] = entry
+    proc = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", cfg)))
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+
+
+def test_prebuilt_llamacpp_binaries_are_served_as_they_are(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "prebuilt"
+    bin_dir.mkdir()
+    for name in ("llama-server", "llama-bench"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+    cfg = default_config()
+    cfg["engines"]["llama-pre"] = {"kind": "llamacpp", "bin_dir": str(bin_dir)}
+    cfg["benchmarks"] = [
+        {"engine": "llama-pre", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]},
+    ]
+    jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
+    # the GGUF still comes from the configured llamacpp's checkout and build (its converter and
+    # llama-quantize); nothing is built for llama-pre itself
+    assert jobs["serve_sweep"] == 1 and jobs["llama_bench"] == 1
+    assert jobs["build_llamacpp"] == 1
+    out = _dry_outputs(tmp_path, cfg)
+    assert "resources/engines/llama-pre" not in out
+    cfg["engines"]["llama-pre"]["bin_dir"] = str(tmp_path / "nothing")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", cfg)))
+    assert (
+        proc.returncode != 0 and "nothing/llama-server does not exist" in proc.stdout + proc.stderr
+    )

@@ -39,6 +39,14 @@ def reduced_config() -> dict:
     )
     cfg["sweeps"]["default"]["warmups"] = 2
     cfg["sweeps"]["decode"]["concurrency_num_prompts"] = 4
+    # a second instance of vLLM, one server flag apart, on the (short) decode sweep only
+    vllm_args = cfg["engines"]["vllm"]["server_args"]
+    cfg["engines"]["vllm-seed"] = {
+        **cfg["engines"]["vllm"], "kind": "vllm", "server_args": [*vllm_args, "--seed", "1"]
+    }  # fmt: skip
+    cfg["benchmarks"].append(
+        {"engine": "vllm-seed", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]}
+    )
     cfg["sweeps"]["vllm"] = copy.deepcopy(cfg["sweeps"]["default"])
     (vllm,) = (b for b in cfg["benchmarks"] if b["engine"] == "vllm")
     vllm["sweeps"] = ["vllm"]
@@ -80,6 +88,7 @@ LOAD_RUNS = {
     ("transformers", "tiny-llama", "hf", "default"),
 }
 DECODE_RUNS = {(e, m, q, "decode") for e, m, q, _ in LOAD_RUNS}
+DECODE_RUNS.add(("vllm-seed", "tiny-llama", "hf", "decode"))
 
 
 def test_every_engine_has_its_table(completed_run: dict) -> None:
@@ -111,7 +120,7 @@ def test_decode_table_beside_llama_bench_and_the_roofline(completed_run: dict) -
 def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
     work, cfg = completed_run["work"], completed_run["cfg"]
     summaries = _summaries(work, decode=True)
-    assert len(summaries) == 4 * 6 + 4
+    assert len(summaries) == 4 * 6 + 5
     for summary in summaries:
         data = json.loads(summary.read_text())
         n = cfg["sweeps"][summary.parts[-3]][
@@ -229,6 +238,27 @@ def test_server_arg_reruns_only_that_engine(completed_run: dict) -> None:
         "engine_table": 2,
         **AGGREGATES_DECODE,
     }
+
+
+def test_one_instances_flag_reruns_only_that_instance(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["engines"]["vllm-seed"]["server_args"] = [
+            *c["engines"]["vllm-seed"]["server_args"][:-1], "2"
+        ]  # fmt: skip
+
+    assert _plan(completed_run, mutate) == {
+        "serve_sweep": 1, "engine_table": 1, **AGGREGATES_DECODE,
+    }  # fmt: skip
+
+
+def test_instances_run_side_by_side_labelled_with_what_differs(completed_run: dict) -> None:
+    results = completed_run["work"] / "results"
+    tidy = pd.read_csv(results / "results.csv")
+    seed = tidy[tidy["engine"] == "vllm-seed"]
+    assert len(seed) == 1 and set(seed["kind"]) == {"vllm"} and set(seed["status"]) == {"ok"}
+    assert '"--seed"' in str(seed["server_argv"].iloc[0])
+    page = (results / "comparison.html").read_text()
+    assert "Instances of one engine" in page and "server_args=" in page
 
 
 def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:

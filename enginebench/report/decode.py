@@ -73,12 +73,12 @@ def bandwidth_of(record: Mapping[str, Any], gpu: bool) -> Bandwidth | None:
     return Bandwidth(float(chosen["bytes_per_s"]), str(chosen["source"]))
 
 
-def _llama_bench(paths: Sequence[PathLike]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(model, quant) -> the llama-bench record written by the workflow's llama_bench rule."""
+def _llama_bench(paths: Sequence[PathLike]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(engine, model, quant) -> the llama-bench record of the workflow's llama_bench rule."""
     out = {}
     for path in paths:
         record = json.loads(Path(path).read_text())
-        out[(str(record["model"]), str(record["quant"]))] = record
+        out[(str(record["engine"]), str(record["model"]), str(record["quant"]))] = record
     return out
 
 
@@ -123,9 +123,7 @@ def decode_frame(
         done = p.get("completed") or 0
         prompt = (p.get("total_input_tokens") or 0) / done if done else math.nan
         output = (p.get("total_output_tokens") or 0) / done if done else math.nan
-        bench = (
-            benches.get((str(p["model"]), str(p["quant"]))) if p["engine"] == "llamacpp" else None
-        )
+        bench = benches.get((str(p["engine"]), str(p["model"]), str(p["quant"])))
         row["llama_bench_tok_s"] = _tg(bench, 0)
         row["llama_bench_depth_tok_s"] = _tg(bench, int(bench["depth"])) if bench else math.nan
         row["context_len"] = prompt + output / 2

@@ -21,7 +21,7 @@ PathLike = str | os.PathLike[str]
 # the registry's metrics read as numbers (validity, a list in the summary, is read apart)
 NUMERIC_KEYS = tuple(m.key for m in METRICS if m.kind != "text")
 PROVENANCE_KEYS = (
-    "engine", "engine_version", "engine_commit", "model", "model_sha", "quant", "sweep",
+    "engine", "kind", "engine_version", "engine_commit", "model", "model_sha", "quant", "sweep",
 )  # fmt: skip
 # summary keys kept out of the tidy table: provenance (read into its own columns), the argv
 # (in server.json and the point's JSON), per-request indices and nested comparisons
@@ -87,6 +87,7 @@ def provenance_of(
     for key in PROVENANCE_KEYS:
         found = (src.get(key) for src in sources)
         out[key] = next((str(v) for v in found if not _unset(v)), None)
+    out["kind"] = out["kind"] or out["engine"]  # written before instances: the engine itself
     return out
 
 

@@ -70,7 +70,8 @@ def _percentiles(metric: str, views: dict[int, tuple[View, ...]]) -> list[Metric
 # what identifies a row of the tidy table (one row per engine x model x quant x sweep x point
 # x repeat) and where it came from
 IDENTITY = [
-    Metric("engine", "engine"),
+    Metric("engine", "engine"),  # the instance: its name under the config's `engines:`
+    Metric("kind", "engine kind"),  # the engine it is an instance of
     Metric("engine_version", "engine version"),
     Metric("engine_commit", "engine commit", kind="hash"),
     Metric("model", "model"),

@@ -284,19 +284,27 @@ def write_comparison(
     out_md: PathLike,
     out_html: PathLike,
     slo: SloMap | None = None,
+    instances: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The cross-engine comparison: one row per engine x model x quant x sweep point with the
     comparison view's metrics, from the tidy results table. Its HTML page shows the capacity
-    table first (the answer most readers look for), then the points with the validity legend.
-    Returns its frame."""
+    table first (the answer most readers look for), then, where one engine runs as several
+    instances, what sets each apart (`instances`: name -> differing options), then the points
+    with the validity legend. Returns its frame."""
     frame = comparison_frame(results)
     every = comparison_columns()
     # Markdown/HTML leave out an offered-load column that no row uses; the CSV keeps both
     shown = [c for c in every if c.key not in ("rate", "concurrency") or frame[c.key].notna().any()]
     capacity = capacity_frame(results, slo)
-    first = Table(capacity, CAPACITY, "Capacity", None, CAPACITY_NOTES)
+    before = [Table(capacity, CAPACITY, "Capacity", None, CAPACITY_NOTES)]
+    if instances:
+        legend = pd.DataFrame(
+            [{"engine": name, "differs": text} for name, text in sorted(instances.items())]
+        )
+        columns = [Column("engine", "engine", "text"), Column("what differs", "differs", "text")]
+        before.append(Table(legend, columns, "Instances of one engine"))
     write_all(
         frame, shown, "Cross-engine comparison", Path(out_csv), Path(out_md), Path(out_html),
-        _group_classes(frame), NOTES, csv_columns=_with_ci(every, frame), html_before=[first],
+        _group_classes(frame), NOTES, csv_columns=_with_ci(every, frame), html_before=before,
     )  # fmt: skip
     return frame

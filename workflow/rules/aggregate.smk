@@ -73,6 +73,7 @@ rule comparison:
         "../../envs/enginebench.yaml"
     params:
         slo=sweep_slos,
+        instances=instance_differences(),
     script:
         "../scripts/comparison.py"
 

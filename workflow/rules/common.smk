@@ -52,24 +52,69 @@ def _names_regex(names):
     return "|".join(re.escape(n) for n in sorted(names)) or _no_match()
 
 
+# ---------------------------------------------------------------------- instances
+def kind_of(name):
+    """The engine an `engines:` entry is an instance of: its `kind`, else its own name (so
+    `llamacpp: {...}` is the llamacpp engine, `llamacpp-master: {kind: llamacpp}` another).
+    """
+    return config["engines"][name].get("kind", name)
+
+
+def spec_of(name):
+    """The EngineSpec of an instance: the one home of its engine's defaults."""
+    return ENGINES[kind_of(name)]
+
+
+def instances_of(kind):
+    return [n for n in config["engines"] if kind_of(n) == kind]
+
+
+def instance_differences():
+    """{instance: what sets it apart from the other instances of its kind} (option=value,
+    comma-joined; only for kinds with several instances): the comparison's legend."""
+    out = {}
+    for kind in sorted({kind_of(n) for n in config["engines"]}):
+        names = instances_of(kind)
+        if len(names) < 2:
+            continue
+        entries = {
+            n: {k: v for k, v in config["engines"][n].items() if k != "kind"}
+            for n in names
+        }
+        keys = sorted({k for e in entries.values() for k in e})
+        differ = [
+            k
+            for k in keys
+            if len({json.dumps(e.get(k), sort_keys=True) for e in entries.values()}) > 1
+        ]
+        for n in names:
+            out[n] = ", ".join(f"{k}={json.dumps(entries[n].get(k))}" for k in differ)
+    return out
+
+
 # ---------------------------------------------------------------------- checks
 def _check_config():
     # first: the quant checks below build commands that name the checkout
     for name, eng in config["engines"].items():
-        if name in ENGINES:
-            _check_source(name, eng)
+        if kind_of(name) not in ENGINES:
+            kind = f"kind {kind_of(name)!r}" if "kind" in eng else "engine"
+            _fail(
+                f"engines.{name}: unknown {kind}; known: {', '.join(sorted(ENGINES))} "
+                "(an instance of one: any name, with `kind: <engine>`)"
+            )
+        _check_source(name, eng)
     for i, bench in enumerate(config["benchmarks"]):
         where = f"benchmarks[{i}]"
         engine, model = bench["engine"], bench["model"]
-        if engine not in ENGINES:
-            _fail(
-                f"{where}.engine: unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}"
-            )
         if engine not in config["engines"]:
-            _fail(f"{where}.engine: {engine!r} has no entry under `engines:`; add one")
+            known = ", ".join(sorted(config["engines"]))
+            _fail(
+                f"{where}.engine: {engine!r} has no entry under `engines:` (configured: "
+                f"{known}); add one, e.g. {engine}: {{kind: llamacpp, ...}}"
+            )
         if model not in config["models"]:
             _fail(f"{where}.model: {model!r} is not defined under `models:`")
-        fmt = ENGINES[engine].model_format
+        fmt = spec_of(engine).model_format
         for quant in bench["quants"]:
             _check_quant(where, engine, fmt, model, quant)
         for sweep in bench["sweeps"]:
@@ -129,25 +174,38 @@ def _check_config():
             dup = next(p for p in points if points.count(p) > 1)
             _fail(f"sweeps.{name}: point {dup} is listed twice; list each rate once")
     for name, eng in config["engines"].items():
-        if name not in ENGINES:
+        spec = spec_of(name)
+        if "python" in eng and spec.software != "venv":
             _fail(
-                f"engines.{name}: unknown engine; known: {', '.join(sorted(ENGINES))}"
+                f"engines.{name}.python: {kind_of(name)} is not a Python engine; drop python"
             )
-        spec = ENGINES[name]
-        if spec.software == "venv" and "env_file" not in eng:
+        if spec.software == "venv" and "python" not in eng and "env_file" not in eng:
             _fail(
-                f"engines.{name}.env_file: required (an environment file under envs/)"
+                f"engines.{name}.env_file: required (an environment file under envs/), or "
+                "python: an interpreter that has the engine installed"
             )
-        if spec.software == "venv" and not env_path(name).is_file():
+        if (
+            spec.software == "venv"
+            and "python" not in eng
+            and not env_path(name).is_file()
+        ):
             _fail(f"engines.{name}.env_file: {eng['env_file']} does not exist")
-        if name == "llamacpp":
+        if "bin_dir" in eng and kind_of(name) != "llamacpp":
+            _fail(
+                f"engines.{name}.bin_dir: only llama.cpp runs prebuilt binaries; drop bin_dir"
+            )
+        if "bin_dir" in eng and not Path(eng["bin_dir"], "llama-server").is_file():
+            _fail(
+                f"engines.{name}.bin_dir: {eng['bin_dir']}/llama-server does not exist"
+            )
+        if kind_of(name) == "llamacpp" and "bin_dir" not in eng:
             if eng["source"] == "pypi-sdist" and "version" not in eng:
                 _fail(
-                    "engines.llamacpp.version: required for source pypi-sdist (e.g. '0.3.36')"
+                    f"engines.{name}.version: required for source pypi-sdist (e.g. '0.3.36')"
                 )
             if eng["source"] == "git" and "commit" not in eng:
                 _fail(
-                    "engines.llamacpp.commit: required for source git (a sha, tag or branch)"
+                    f"engines.{name}.commit: required for source git (a sha, tag or branch)"
                 )
         if spec.software == "external" and "base_url" not in eng:
             _fail(f"engines.{name}.base_url: required for an already running endpoint")
@@ -157,7 +215,7 @@ def _check_source(name, eng):
     """`source_url` / `source_ref` override the checkout an engine declares; `source_dir`
     names one of the user's own instead (then nothing is fetched)."""
     given = [k for k in SOURCE_KEYS if k in eng]
-    if ENGINES[name].source is None:
+    if spec_of(name).source is None:
         if given:
             _fail(f"engines.{name}.{given[0]}: {name} runs no code from a git checkout")
         return
@@ -281,13 +339,13 @@ def gguf_file(model, quant):
 
 
 def model_artifact(engine, model, quant):
-    fmt = ENGINES[engine].model_format
+    fmt = spec_of(engine).model_format
     if fmt == "gguf":
         return gguf_file(model, quant)
     if fmt in HF_FORMATS:
         return hf_dir(model)
     if fmt in PREPARED_FORMATS:
-        return prepared_step_json(engine, model, quant, ENGINES[engine].prepare[-1])
+        return prepared_step_json(engine, model, quant, spec_of(engine).prepare[-1])
     return []
 
 
@@ -300,15 +358,16 @@ def prepared_step_json(engine, model, quant, step):
 
 
 def prepared_engines():
-    return [e for e, spec in ENGINES.items() if spec.model_format in PREPARED_FORMATS]
+    """Instances whose engine prepares its own model format (MLC, TensorRT-LLM, EXL2)."""
+    return [e for e in config["engines"] if spec_of(e).model_format in PREPARED_FORMATS]
 
 
 def prepare_steps():
-    return sorted({s for e in prepared_engines() for s in ENGINES[e].prepare})
+    return sorted({s for e in prepared_engines() for s in spec_of(e).prepare})
 
 
 # llama.cpp ------------------------------------------------------------------
-def _resolve_git_commit(url, ref):
+def _resolve_git_commit(name, url, ref):
     if re.fullmatch(r"[0-9a-f]{40}", ref):
         return ref
     try:
@@ -321,41 +380,72 @@ def _resolve_git_commit(url, ref):
         ).stdout.split()
     except (subprocess.SubprocessError, OSError) as exc:
         _fail(
-            f"engines.llamacpp.commit: cannot resolve {ref!r} at {url} ({exc}); pin a 40-hex sha"
+            f"engines.{name}.commit: cannot resolve {ref!r} at {url} ({exc}); pin a 40-hex sha"
         )
     if not out:
-        _fail(f"engines.llamacpp.commit: {ref!r} not found at {url}; pin a 40-hex sha")
+        _fail(f"engines.{name}.commit: {ref!r} not found at {url}; pin a 40-hex sha")
     return out[0]
 
 
-def llamacpp_tag():
-    """Names the llama.cpp source: pypi-<version> or git-<sha12>; nothing floats."""
-    eng = config["engines"].get("llamacpp")
+def gguf_tools():
+    """The llama.cpp instance whose checkout converts and whose build quantizes every GGUF
+    (the one named llamacpp, else the first): every llama.cpp instance serves the same files,
+    so a regression hunt compares engines, not conversions."""
+    names = [
+        n for n in instances_of("llamacpp") if "bin_dir" not in config["engines"][n]
+    ]
+    return "llamacpp" if "llamacpp" in names or not names else names[0]
+
+
+def llamacpp_tag(name=None):
+    """Names a llama.cpp instance's source: pypi-<version> or git-<sha12>; nothing floats."""
+    eng = config["engines"].get(name or gguf_tools())
     if eng is None:
         return "unconfigured"
     if eng["source"] == "pypi-sdist":
         return f"pypi-{eng['version']}"
-    return f"git-{llamacpp_commit()[:12]}"
+    return f"git-{llamacpp_commit(name)[:12]}"
 
 
 _COMMIT_CACHE = {}
 
 
-def llamacpp_commit():
-    eng = config["engines"]["llamacpp"]
+def llamacpp_commit(name=None):
+    name = name or gguf_tools()
+    eng = config["engines"][name]
     key = (eng["git_url"], eng["commit"])
     if key not in _COMMIT_CACHE:
-        _COMMIT_CACHE[key] = _resolve_git_commit(*key)
+        _COMMIT_CACHE[key] = _resolve_git_commit(name, *key)
     return _COMMIT_CACHE[key]
 
 
-def llamacpp_src():
-    return f"resources/engines/llamacpp/src-{llamacpp_tag()}"
+def llamacpp_src(name=None):
+    name = name or gguf_tools()
+    return f"resources/engines/{name}/src-{llamacpp_tag(name)}"
 
 
-def llamacpp_bin_dir():
-    backend = config["engines"].get("llamacpp", {}).get("backend", "cpu")
-    return f"resources/engines/llamacpp/{llamacpp_tag()}-{backend}/bin"
+def llamacpp_build(name=None):
+    """<tag>-<backend>: the build folder's name under resources/engines/<instance>/."""
+    name = name or gguf_tools()
+    backend = config["engines"].get(name, {}).get("backend", "cpu")
+    return f"{llamacpp_tag(name)}-{backend}"
+
+
+def llamacpp_bin_dir(name=None):
+    """Where an instance's binaries are: its build, or the prebuilt ones it names (bin_dir)."""
+    name = name or gguf_tools()
+    given = config["engines"].get(name, {}).get("bin_dir")
+    return given or f"resources/engines/{name}/{llamacpp_build(name)}/bin"
+
+
+def llamacpp_id(name):
+    """What stands for a llama.cpp instance's software: its source tag, or its bin_dir."""
+    return llamacpp_tag(name) if built(name) else config["engines"][name]["bin_dir"]
+
+
+def built(name):
+    """Whether the workflow builds this llama.cpp instance (not bin_dir: prebuilt)."""
+    return "bin_dir" not in config["engines"][name]
 
 
 # engines that run code from a git checkout (EngineSpec.source) ------------------
@@ -366,7 +456,7 @@ def engine_source(engine):
     """(git url, ref) of the checkout the workflow fetches for the engine: its declared
     `source`, overridden by the config's `source_url` / `source_ref`; None when the engine
     declares none or the config names its own checkout (`source_dir`)."""
-    spec, eng = ENGINES[engine], config["engines"][engine]
+    spec, eng = spec_of(engine), config["engines"][engine]
     if spec.source is None or eng.get("source_dir"):
         return None
     url, ref = spec.source
@@ -380,7 +470,7 @@ def engine_source_dir(engine):
 
 
 def source_engines():
-    return [e for e in config["engines"] if e in ENGINES and engine_source(e)]
+    return [e for e in config["engines"] if engine_source(e)]
 
 
 def engine_options(engine, job=None):
@@ -389,8 +479,8 @@ def engine_options(engine, job=None):
     (EngineSpec.source_for), so that a new ref reruns those jobs and what follows them only.
     """
     eng = config["engines"][engine]
-    options = {k: v for k, v in eng.items() if k not in ("server_args", "env")}
-    spec = ENGINES[engine]
+    options = {k: v for k, v in eng.items() if k not in ("server_args", "env", "kind")}
+    spec = spec_of(engine)
     if spec.source is not None:
         for key in ("source_dir", *SOURCE_KEYS):
             options.pop(key, None)
@@ -401,7 +491,7 @@ def engine_options(engine, job=None):
 
 def source_input(engine, job):
     """{"source": fetched checkout} for a job that runs code from it, else {}."""
-    if job in ENGINES[engine].source_for and engine_source(engine):
+    if job in spec_of(engine).source_for and engine_source(engine):
         return {"source": engine_source_dir(engine)}
     return {}
 
@@ -434,20 +524,36 @@ def env_key(engine):
 
 
 def engine_software(engine):
-    """The file that stands for the engine's software being ready."""
-    software = ENGINES[engine].software
+    """The file that stands for the engine's software being ready: its llama.cpp build, or its
+    environment (keyed by engine and file: instances of one engine with one file share it);
+    none for an interpreter the user brings (`python:`)."""
+    software = spec_of(engine).software
     if software == "cmake":
-        return f"{llamacpp_bin_dir()}/build.json"
-    if software == "venv":
-        return f"resources/envs/{engine}-{env_key(engine)}/env.json"
+        return f"{llamacpp_bin_dir(engine)}/build.json" if built(engine) else []
+    if software == "venv" and "python" not in config["engines"][engine]:
+        return f"resources/envs/{kind_of(engine)}-{env_key(engine)}/env.json"
     return []
+
+
+def env_instance(wildcards):
+    """An instance whose environment is resources/envs/<kind>-<key> (they share the file)."""
+    for name in config["engines"]:
+        if (
+            kind_of(name) == wildcards.engine
+            and "env_file" in config["engines"][name]
+            and env_key(name) == wildcards.key
+        ):
+            return name
+    raise WorkflowError(
+        f"no engine instance has environment {wildcards.engine}-{wildcards.key}"
+    )
 
 
 def engine_uses_gpu(engine):
     eng = config["engines"][engine]
     if "gpu" in eng:
         return bool(eng["gpu"])
-    return bool(ENGINES[engine].uses_gpu(eng))
+    return bool(spec_of(engine).uses_gpu(eng))
 
 
 # workload -------------------------------------------------------------------
@@ -542,8 +648,10 @@ def model_field(key):
 
 
 def llamacpp_field(key):
+    """A params function: one field of the job's llama.cpp instance ({engine})."""
+
     def get(wildcards):
-        return config["engines"]["llamacpp"][key]
+        return config["engines"][wildcards.engine].get(key)
 
     return get
 
@@ -572,7 +680,8 @@ def serve_params(wildcards):
             "source_dir"
         ),  # the user's own checkout: its HEAD is recorded
         "env": dict(eng["env"]),
-        "readiness_timeout": eng["readiness_timeout"],
+        # None: the engine's own (EngineSpec.readiness_timeout)
+        "readiness_timeout": eng.get("readiness_timeout"),
         "base_url": eng.get("base_url"),
         "api_key_env": eng.get("api_key_env"),
         # only this sweep's definition: a change to another sweep does not rerun this job
@@ -581,19 +690,20 @@ def serve_params(wildcards):
         "workload": sweep_workload(wildcards.sweep),
         "points": sweep_points(wildcards.sweep),
         "software_id": (
-            llamacpp_tag() if ENGINES[e].software == "cmake" else env_key_or_none(e)
+            llamacpp_id(e) if spec_of(e).software == "cmake" else env_key_or_none(e)
         ),
         "prepared_dir": (
             prepared_dir(e, wildcards.model, wildcards.quant)
-            if ENGINES[e].model_format in PREPARED_FORMATS
+            if spec_of(e).model_format in PREPARED_FORMATS
             else None
         ),
+        "kind": kind_of(e),
     }
 
 
 def prepare_inputs(wildcards):
     e, m, q, step = wildcards.engine, wildcards.model, wildcards.quant, wildcards.step
-    steps = ENGINES[e].prepare
+    steps = spec_of(e).prepare
     if step not in steps:
         raise WorkflowError(f"{e} has no preparation step {step!r}")
     i = steps.index(step)
@@ -607,6 +717,7 @@ def prepare_params(wildcards):
     return {
         "options": engine_options(wildcards.engine, wildcards.step),
         "out_dir": prepared_dir(wildcards.engine, wildcards.model, wildcards.quant),
+        "kind": kind_of(wildcards.engine),
     }
 
 
@@ -615,7 +726,12 @@ def prepare_gpu(wildcards):
 
 
 def env_key_or_none(engine):
-    return env_key(engine) if ENGINES[engine].software == "venv" else None
+    """What stands for a Python engine's software: its env file's key, or the interpreter the
+    user brings (`python:`; its `pip freeze` is recorded with the sweep)."""
+    eng = config["engines"][engine]
+    if spec_of(engine).software != "venv":
+        return None
+    return eng["python"] if "python" in eng else env_key(engine)
 
 
 def serve_gpu(wildcards):
@@ -673,8 +789,8 @@ def decode_runs():
 
 def llama_bench_jsons(wildcards=None):
     """llama-bench beside every llama.cpp model x quant that a decode sweep serves."""
-    runs = {(r[1], r[2]) for r in decode_runs() if ENGINES[r[0]].software == "cmake"}
-    return [f"results/llamacpp/{m}/{q}/llama-bench.json" for m, q in sorted(runs)]
+    runs = {r[:3] for r in decode_runs() if spec_of(r[0]).software == "cmake"}
+    return [f"results/{e}/{m}/{q}/llama-bench.json" for e, m, q in sorted(runs)]
 
 
 def decode_models():
@@ -710,7 +826,7 @@ def all_model_sources(wildcards=None):
 
 
 def env_file_of(wildcards):
-    return str(env_path(wildcards.engine))
+    return str(env_path(env_instance(wildcards)))
 
 
 def convert_hf_input(wildcards):
@@ -721,21 +837,14 @@ def ggml_input(wildcards):
     return f"resources/models/{wildcards.model}/file/original"
 
 
-def llamacpp_source_param(key):
-    def get(wildcards):
-        return config["engines"]["llamacpp"].get(key)
-
-    return get
-
-
 def llamacpp_resolved_commit(wildcards):
-    eng = config["engines"]["llamacpp"]
-    return llamacpp_commit() if eng["source"] == "git" else None
+    eng = config["engines"][wildcards.engine]
+    return llamacpp_commit(wildcards.engine) if eng["source"] == "git" else None
 
 
 def env_conda_file(wildcards):
     # used only under --software-deployment-method conda: the same file the venv is built from
-    return str(env_path(wildcards.engine).resolve())
+    return str(env_path(env_instance(wildcards)).resolve())
 
 
 def prompts_tokenizer(wildcards):

@@ -18,19 +18,21 @@ rule memory_bandwidth:
 
 rule llama_bench:
     input:
-        build=f"{llamacpp_bin_dir()}/build.json",
-        bench=f"{llamacpp_bin_dir()}/llama-bench",
+        build=lambda w: engine_software(w.engine),
+        bench=lambda w: f"{llamacpp_bin_dir(w.engine)}/llama-bench",
         model=lambda w: gguf_file(w.model, w.quant),
         prompts=llama_bench_prompts,
     output:
-        "results/llamacpp/{model}/{quant}/llama-bench.json",
+        "results/{engine}/{model}/{quant}/llama-bench.json",
     log:
-        "logs/llama_bench/{model}/{quant}.log",
+        "logs/llama_bench/{engine}/{model}/{quant}.log",
+    wildcard_constraints:
+        engine=_names_regex(instances_of("llamacpp")),
     conda:
         "../../envs/enginebench.yaml"
     threads: all_cores()
     resources:
-        gpu=lambda w: int(engine_uses_gpu("llamacpp")),
+        gpu=lambda w: int(engine_uses_gpu(w.engine)),
     params:
         n_gen=128,
         n_gpu_layers=None,

@@ -1,17 +1,22 @@
 # Engines: each engine's software at a pinned version or commit.
 
 
+# One source tree and one build per llama.cpp instance ({engine}: its name under `engines:`),
+# sharing nothing mutable (ccache aside).
 rule llamacpp_source:
     output:
-        directory(llamacpp_src()),
+        directory("resources/engines/{engine}/src-{tag}"),
     log:
-        f"logs/llamacpp_source/{llamacpp_tag()}.log",
+        "logs/llamacpp_source/{engine}-{tag}.log",
+    wildcard_constraints:
+        engine=_names_regex(instances_of("llamacpp")),
+        tag=r"(pypi|git)-[A-Za-z0-9._-]+",
     conda:
         "../../envs/enginebench.yaml"
     params:
         source=llamacpp_field("source"),
-        version=llamacpp_source_param("version"),
-        sha256=llamacpp_source_param("sha256"),
+        version=llamacpp_field("version"),
+        sha256=llamacpp_field("sha256"),
         git_url=llamacpp_field("git_url"),
         commit=llamacpp_resolved_commit,
     script:
@@ -40,14 +45,16 @@ rule engine_source:
 
 rule build_llamacpp:
     input:
-        src=llamacpp_src(),
+        src=lambda w: llamacpp_src(w.engine),
     output:
-        build=f"{llamacpp_bin_dir()}/build.json",
-        server=f"{llamacpp_bin_dir()}/llama-server",
-        quantize=f"{llamacpp_bin_dir()}/llama-quantize",
-        bench=f"{llamacpp_bin_dir()}/llama-bench",
+        build="resources/engines/{engine}/{build}/bin/build.json",
+        server="resources/engines/{engine}/{build}/bin/llama-server",
+        quantize="resources/engines/{engine}/{build}/bin/llama-quantize",
+        bench="resources/engines/{engine}/{build}/bin/llama-bench",
     log:
-        f"logs/build_llamacpp/{llamacpp_tag()}.log",
+        "logs/build_llamacpp/{engine}-{build}.log",
+    wildcard_constraints:
+        engine=_names_regex(instances_of("llamacpp")),
     conda:
         "../../envs/enginebench.yaml"
     threads: all_cores()

@@ -5,4 +5,5 @@ from enginebench.scriptio import logged
 
 out = snakemake.output
 with logged(snakemake.log[0]):
-    write_comparison(snakemake.input[0], out.csv, out.md, out.html, snakemake.params.slo)
+    p = snakemake.params
+    write_comparison(snakemake.input[0], out.csv, out.md, out.html, p.slo, p.instances)

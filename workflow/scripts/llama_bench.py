@@ -13,7 +13,7 @@ inp, p, w = snakemake.input, snakemake.params, snakemake.wildcards
 with logged(snakemake.log[0]):
     depth = int(load_materialized(inp.prompts)[0].prompt_len or 0)
     argv = llama_bench_argv(
-        Path(inp.build).parent, inp.model, n_gen=p.n_gen, depth=sorted({0, depth}),
+        Path(inp.bench).parent, inp.model, n_gen=p.n_gen, depth=sorted({0, depth}),
         n_gpu_layers=p.n_gpu_layers, extra_args=p.extra_args,
     )  # fmt: skip
     print(" ".join(argv), flush=True)
@@ -22,6 +22,6 @@ with logged(snakemake.log[0]):
     if done.returncode != 0:
         raise SystemExit(f"llama-bench exited {done.returncode}; see {snakemake.log[0]}")
     rows = parse_llama_bench_json(done.stdout)
-    record = {"engine": "llamacpp", "model": w.model, "quant": w.quant, "depth": depth,
+    record = {"engine": w.engine, "model": w.model, "quant": w.quant, "depth": depth,
               "argv": argv, "rows": rows}  # fmt: skip
     Path(snakemake.output[0]).write_text(json.dumps(record, indent=1) + "\n")

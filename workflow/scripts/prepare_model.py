@@ -7,8 +7,7 @@ from enginebench.scriptio import logged, read_json, write_json
 
 inp, w, p = snakemake.input, snakemake.wildcards, snakemake.params.p
 software = read_json(inp.software) if inp.get("software") else {}
-ctx = context(
-    w.engine, str(inp.hf), p["out_dir"], w.quant, p["options"], python=software.get("python")
-)
+python = software.get("python") or p["options"].get("python")
+ctx = context(p["kind"], str(inp.hf), p["out_dir"], w.quant, p["options"], python=python)
 with logged(snakemake.log[0]):
-    write_json(snakemake.output[0], run_step(w.engine, w.step, ctx, Path(snakemake.log[0])))
+    write_json(snakemake.output[0], run_step(p["kind"], w.step, ctx, Path(snakemake.log[0])))

@@ -21,9 +21,10 @@ inp, p, w = snakemake.input, snakemake.params.p, snakemake.wildcards
 software = read_json(inp.software) if inp.get("software") else {}
 model_source = read_json(inp.model_source)
 model = str(inp.model) if inp.get("model") else w.model
+kind = p["kind"]  # the engine {engine} is an instance of
 if p["prepared_dir"]:  # MLC / TensorRT-LLM / EXL2: what the last preparation step made
-    pctx = context(w.engine, inp.tokenizer, p["prepared_dir"], w.quant, p["options"])
-    model = prepared_model(w.engine, pctx)
+    pctx = context(kind, inp.tokenizer, p["prepared_dir"], w.quant, p["options"])
+    model = prepared_model(kind, pctx)
 engine_commit = (software.get("source") or {}).get("commit")  # llama.cpp: what was built
 source_commit = None  # code run from a git checkout (TabbyAPI, TensorRT-LLM's scripts)
 if inp.get("source"):  # fetched by the workflow: its record
@@ -32,7 +33,8 @@ elif p["source_dir"]:  # the user's own checkout: its HEAD, when it is a git tre
     with contextlib.suppress(SourceError):
         source_commit = git_head(Path(p["source_dir"]))
 cfg = SweepConfig(
-    engine=w.engine,
+    engine=kind,
+    instance=w.engine,
     model=model,
     served_name=w.model,
     quant=w.quant,
@@ -48,8 +50,12 @@ cfg = SweepConfig(
     options=p["options"],
     env=p["env"],
     secret_env=[p["api_key_env"]] if p["api_key_env"] else [],
-    bin_dir=str(Path(inp.software).parent) if software.get("kind") == "cmake" else None,
-    python=software.get("python"),
+    # the workflow's llama.cpp build, or the prebuilt binaries the config names (`bin_dir:`)
+    bin_dir=str(Path(inp.software).parent)
+    if software.get("kind") == "cmake"
+    else p["options"].get("bin_dir"),
+    # the environment the workflow built, or the interpreter the config brings (`python:`)
+    python=software.get("python") or p["options"].get("python"),
     server_log=snakemake.log.server,
     readiness_timeout=p["readiness_timeout"],
     warmups=p["sweep"]["warmups"],
