@@ -3,7 +3,6 @@
 import hashlib
 import json
 import re
-import subprocess
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -14,6 +13,7 @@ from enginebench.engines.registry import ENGINES
 from enginebench.engines.server import relay_sigterm
 from enginebench.engines.source import check_ref, ref_label
 from enginebench.engines.spec import EngineConfigError
+from enginebench.lockfile import SHA, lock_path, read_lock, ref_key
 from enginebench.models.gguf import QUANT_TYPES
 from enginebench.slo_search import Search
 from enginebench.sweep import points_from_config, rows_needed
@@ -367,24 +367,32 @@ def prepare_steps():
 
 
 # llama.cpp ------------------------------------------------------------------
-def _resolve_git_commit(name, url, ref):
-    if re.fullmatch(r"[0-9a-f]{40}", ref):
+def _lock_file():
+    """The lock file beside the first config file given (--configfile; else the embedded
+    config/config.yaml): moving refs resolved once."""
+    files = list(workflow.configfiles) or ["config/config.yaml"]
+    return lock_path(files[0])
+
+
+def _given_configfiles():
+    given = [str(f) for f in workflow.configfiles if str(f) != "config/config.yaml"]
+    return f" --configfile {' '.join(given)}" if given else ""
+
+
+def _locked_commit(name, url, ref):
+    """A commit sha as given, or the one the lock file records for a branch or tag: planning
+    never asks a remote (so -n and --report run offline, and a run is repeatable)."""
+    if SHA.fullmatch(ref):
         return ref
-    try:
-        out = subprocess.run(
-            ["git", "ls-remote", url, ref],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout.split()
-    except (subprocess.SubprocessError, OSError) as exc:
+    lock = _lock_file()
+    commit = read_lock(lock).get(ref_key(url, ref))
+    if commit is None:
         _fail(
-            f"engines.{name}.commit: cannot resolve {ref!r} at {url} ({exc}); pin a 40-hex sha"
+            f"engines.{name}.commit: {ref!r} is a branch or tag, not yet in {lock}; resolve "
+            f"it once with `enginebench lock{_given_configfiles()}` "
+            "(commit the lock file), or pin a 40-hex sha"
         )
-    if not out:
-        _fail(f"engines.{name}.commit: {ref!r} not found at {url}; pin a 40-hex sha")
-    return out[0]
+    return commit
 
 
 def gguf_tools():
@@ -407,16 +415,10 @@ def llamacpp_tag(name=None):
     return f"git-{llamacpp_commit(name)[:12]}"
 
 
-_COMMIT_CACHE = {}
-
-
 def llamacpp_commit(name=None):
     name = name or gguf_tools()
     eng = config["engines"][name]
-    key = (eng["git_url"], eng["commit"])
-    if key not in _COMMIT_CACHE:
-        _COMMIT_CACHE[key] = _resolve_git_commit(name, *key)
-    return _COMMIT_CACHE[key]
+    return _locked_commit(name, eng["git_url"], str(eng["commit"]))
 
 
 def llamacpp_src(name=None):
