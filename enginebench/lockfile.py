@@ -73,7 +73,10 @@ def resolve(url: str, ref: str) -> str:
         ).stdout  # fmt: skip
     except (subprocess.SubprocessError, OSError) as exc:
         raise LockError(f"cannot resolve {ref!r} at {url} ({exc}); pin a 40-hex sha") from exc
-    found = dict(reversed(line.split("\t", 1)) for line in out.splitlines() if "\t" in line)
+    found: dict[str, str] = {}  # ref name -> commit
+    for line in out.splitlines():
+        commit, _, name = line.partition("\t")
+        found[name] = commit
     for name in (f"refs/tags/{ref}^{{}}", f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
         if name in found:
             return found[name]

@@ -71,7 +71,7 @@ def test_default_git_url_is_the_schemas() -> None:
 def test_planning_reads_the_lock_and_never_the_remote(tmp_path: Path) -> None:
     cfg = default_config()
     url = f"file://{tmp_path}/gone"  # no repository there: only the lock can answer
-    cfg["engines"]["llamacpp"] = {**cfg["engines"]["llamacpp"], **_config(url, "master")["engines"]["llamacpp"]}  # fmt: skip
+    cfg["engines"]["llamacpp"] |= _config(url, "master")["engines"]["llamacpp"]
     configfile = write_config(tmp_path / "c.yaml", cfg)
     proc = snakemake(tmp_path, "-n", "--configfile", str(configfile))
     assert proc.returncode != 0
