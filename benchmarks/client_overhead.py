@@ -42,7 +42,7 @@ def _pin(core: int | None) -> list[str]:
 
 
 def start_server(core: int | None, per_token_writes: bool) -> tuple[subprocess.Popen[str], str]:
-    argv = [*_pin(core), PY, "-m", "enginebench", "fake-server", "--port", "0", "--tokens", "16"]
+    argv = [*_pin(core), PY, "-m", "tests.fixtures.fakeserver", "--port", "0", "--tokens", "16"]
     if not per_token_writes:
         argv.append("--coalesce")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)

@@ -13,10 +13,6 @@ SUBCOMMANDS = {
     ),
     "serve-sweep": ("enginebench.sweep", "start an engine's server, warm up, run a sweep, stop it"),
     "lock": ("enginebench.lockfile", "resolve the config's moving git refs into its lock file"),
-    "fake-server": (
-        "enginebench.fakeserver",
-        "start the SSE test fixture (tests and benchmarks only)",
-    ),
 }
 
 

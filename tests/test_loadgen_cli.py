@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from enginebench.fakeserver import FakeServerConfig, serve_in_thread
 from enginebench.loadgen.runner import main
+from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
 from tests.test_loadgen_support import SHAREGPT_SMALL
 
 FIXED = ["--model", "fake-model", "--dataset-name", "fixed", "--fixed-output-len", "4"]

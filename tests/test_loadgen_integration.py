@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from enginebench.fakeserver import FakeServer, FakeServerConfig, output_length, serve_in_thread
 from enginebench.loadgen import datasets
 from enginebench.loadgen.runner import main
 from enginebench.loadgen.tokenizer import Tokenizer, load_tokenizer
+from tests.fixtures.fakeserver import FakeServer, FakeServerConfig, output_length, serve_in_thread
 from tests.test_loadgen_support import make_tokenizer_dir
 
 SUMMARY_KEYS = {
@@ -457,7 +457,7 @@ def test_fake_server_output_length_semantics() -> None:
 
 def test_fake_server_command_line() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "enginebench", "fake-server", "--port", "0"],
+        [sys.executable, "-m", "tests.fixtures.fakeserver", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

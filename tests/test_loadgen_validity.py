@@ -102,7 +102,7 @@ def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -
     """A server that generates one request at a time, 16 tokens x 5 ms: ~12 req/s at most."""
     import time
 
-    from enginebench.fakeserver import FakeServerConfig, serve_in_thread
+    from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
 
     cfg = FakeServerConfig(model="fake", tokens=16, token_delay_s=0.005, max_running=1)
     with serve_in_thread(cfg) as srv:

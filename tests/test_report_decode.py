@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from enginebench.report.decode import decode_frame, pivot, write_decode
-from enginebench.report.synthetic import write_synthetic_results
 from enginebench.report.tidy import load_runs, write_results
+from tests.fixtures.synthetic import write_synthetic_results
 
 CONFIG = {
     "num_hidden_layers": 4,

@@ -11,8 +11,8 @@ import pytest
 
 from enginebench.report.landing import provenance_html
 from enginebench.report.manifest import RUN_KEYS, build_manifest, write_manifest
-from enginebench.report.synthetic import synthetic_server, write_synthetic_results
 from enginebench.report.tables import write_engine_table
+from tests.fixtures.synthetic import synthetic_server, write_synthetic_results
 
 
 def _sha(path: Path) -> str:

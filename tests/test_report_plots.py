@@ -24,13 +24,13 @@ from enginebench.report.plots import (
     write_plots,
 )
 from enginebench.report.points import parse_point
-from enginebench.report.synthetic import (
+from enginebench.report.tables import write_engine_table
+from enginebench.report.tidy import load_runs, write_results
+from tests.fixtures.synthetic import (
     synthetic_server,
     synthetic_summary,
     write_synthetic_results,
 )
-from enginebench.report.tables import write_engine_table
-from enginebench.report.tidy import load_runs, write_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

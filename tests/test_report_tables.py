@@ -13,13 +13,6 @@ import pandas as pd
 import pytest
 
 from enginebench.report.points import SweepPoint, parse_point
-from enginebench.report.synthetic import (
-    SYNTHETIC_GPU,
-    synthetic_provenance,
-    synthetic_server,
-    synthetic_summary,
-    write_synthetic_results,
-)
 from enginebench.report.tables import (
     capacity_frame,
     comparison_frame,
@@ -28,6 +21,13 @@ from enginebench.report.tables import (
     write_engine_table,
 )
 from enginebench.report.tidy import load_runs, read_results, write_results
+from tests.fixtures.synthetic import (
+    SYNTHETIC_GPU,
+    synthetic_provenance,
+    synthetic_server,
+    synthetic_summary,
+    write_synthetic_results,
+)
 
 # the per-engine table after its offered-load column (the registry's "engine" view)
 SEED_002 = [

@@ -123,7 +123,7 @@ def test_main_rejects_unknown_engine(tmp_path: Path, capsys: pytest.CaptureFixtu
 # --- whole sweeps against enginebench's fake server (a test fixture, never an engine) -------
 def _fake_engine(tmp_path: Path, die_when: Path | None = None) -> EngineSpec:
     def argv(ctx: ServerContext) -> list[str]:
-        cmd = [sys.executable, "-m", "enginebench", "fake-server", "--port", str(ctx.port),
+        cmd = [sys.executable, "-m", "tests.fixtures.fakeserver", "--port", str(ctx.port),
                "--model", ctx.served_name, "--tokens", "4"]  # fmt: skip
         if die_when is None:
             return cmd
@@ -176,7 +176,7 @@ def test_sweep_runs_points_in_order_and_records_server(
         assert (out / f"{name}.jsonl").is_file()
     server = json.loads((out / "server.json").read_text())
     assert [p["name"] for p in server["points"]] == ["rate-inf", "rate-50", "conc-2"]
-    assert server["argv"][1:4] == ["-m", "enginebench", "fake-server"]
+    assert server["argv"][1:3] == ["-m", "tests.fixtures.fakeserver"]
     assert server["env"] == {"FAKE_ENGINE_VAR": "1", "X": "y"}
     assert server["version"]["version"] == "fake 1.0"
     assert server["server"]["startup_s"] > 0 and server["server"]["stopped_at"]
@@ -328,7 +328,7 @@ def test_server_that_never_starts_writes_server_json(
 
 
 def test_external_endpoint(tmp_path: Path, prompts_file: Path, tiny_model_dir: Path) -> None:
-    from enginebench.fakeserver import FakeServerConfig, serve_in_thread
+    from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
 
     with serve_in_thread(FakeServerConfig(model="remote", tokens=4)) as srv:
         cfg = _cfg(tmp_path, engine="openai", model="remote", base_url=srv.base_url + "/v1",
