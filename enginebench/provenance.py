@@ -18,13 +18,14 @@ import platform
 import re
 import shutil
 import socket
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from enginebench import proc
 
 # -- small helpers ----------------------------------------------------------------------------
 
@@ -37,19 +38,11 @@ def now_iso() -> str:
 def _run(
     argv: Sequence[str], timeout: float = 20.0, env: Mapping[str, str] | None = None
 ) -> str | None:
-    """stdout of `argv`, or None when it cannot be run or exits non-zero."""
+    """stdout of `argv`, or None when it cannot be run or exits non-zero (best effort)."""
     try:
-        proc = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=None if env is None else dict(env),
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+        return proc.run(argv, stderr=False, timeout=timeout, env=env)
+    except proc.CommandError:
         return None
-    return proc.stdout if proc.returncode == 0 else None
 
 
 # -- secrets ----------------------------------------------------------------------------------

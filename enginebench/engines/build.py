@@ -8,12 +8,11 @@ a branch or tag is resolved to the commit actually built.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
-import shlex
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -22,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from enginebench import proc
 from enginebench.engines.source import SourceError, fetch_git, git_head
 from enginebench.models.files import atomic_dir, file_lock, sha256_file
 
@@ -118,7 +118,7 @@ def pip_download_argv(version: str, dest: Path) -> list[str]:
 
 def _pip_download(version: str | None, dl: Path) -> Path:
     assert version
-    _run(pip_download_argv(version, dl), what="pip download")
+    proc.run(pip_download_argv(version, dl), what="pip download", error=BuildError)
     return _find_sdist(dl, version)
 
 
@@ -161,17 +161,9 @@ def _extract_vendor(sdist: Path, dest: Path) -> None:
         except tarfile.FilterError as e:  # a member escaping the tree, a device file, ...
             raise BuildError(f"{sdist.name}: unsafe member refused: {e}") from e
         if has_git_dir:  # the submodule's worktree setting points back into the sdist layout
-            subprocess.run(
-                [
-                    "git",
-                    "config",
-                    "--file",
-                    str(tmp / ".git" / "config"),
-                    "--unset",
-                    "core.worktree",
-                ],
-                capture_output=True,
-            )
+            config = str(tmp / ".git" / "config")
+            with contextlib.suppress(proc.CommandError):  # not set: nothing to undo
+                proc.run(["git", "config", "--file", config, "--unset", "core.worktree"])
 
 
 def _fetch_git(dest: Path, ref: str, url: str) -> dict[str, Any]:
@@ -271,22 +263,22 @@ def build_llamacpp(
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
         t0 = time.perf_counter()
-        _run_logged(configure, what="cmake configure", env=env, log=log)
-        _run_logged(build, what="cmake --build", env=env, log=log)
+        proc.run(configure, what="cmake configure", error=BuildError, env=env, log=log)
+        proc.run(build, what="cmake --build", error=BuildError, env=env, log=log)
         seconds = round(time.perf_counter() - t0, 1)
         _install(build_dir / "bin", out_dir / "bin")
     server = out_dir / "bin" / "llama-server"
-    version = _run([str(server), "--version"], what="llama-server --version").strip()
+    version = proc.run([str(server), "--version"], what="llama-server --version", error=BuildError)
     return {
         "backend": backend,
         "amx": f"left out ({NO_AMX}): see enginebench.engines.build.NO_AMX" if no_amx else None,
         "src_dir": str(src_dir),
         "configure_argv": configure,
         "build_argv": build,
-        "cmake_version": _run([cmake, "--version"], what="cmake").splitlines()[0],
+        "cmake_version": proc.run([cmake, "--version"], error=BuildError).splitlines()[0],
         "seconds": seconds,
         "log": str(log),
-        "version": version,
+        "version": version.strip(),
         "bin": {
             p.name: sha256_file(p)
             for p in sorted((out_dir / "bin").iterdir())
@@ -312,44 +304,10 @@ def _check_libs(binary: Path) -> None:
     """Every llama/ggml library must resolve inside the binary's own folder (not the build dir)."""
     if not shutil.which("ldd"):
         return
-    out = _run(["ldd", str(binary)], what="ldd")
+    out = proc.run(["ldd", str(binary)], error=BuildError)
     for line in out.splitlines():
         lib, _, where = line.strip().partition(" => ")
         if lib.startswith(("libllama", "libggml", "libmtmd")):
             path = where.split(" (")[0]
             if path == "not found" or Path(path).resolve().parent != binary.parent.resolve():
                 raise BuildError(f"{binary.name}: {lib} resolves to {path}, not next to it")
-
-
-def _run(argv: list[str], *, what: str) -> str:
-    try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    except OSError as e:
-        raise BuildError(f"{what}: cannot run {argv[0]}: {e.strerror}") from e
-    if proc.returncode != 0:
-        raise BuildError(f"{what} failed (exit {proc.returncode}): {_telling(proc.stdout)}")
-    return proc.stdout
-
-
-def _run_logged(argv: list[str], *, what: str, env: dict[str, str], log: Path) -> None:
-    with open(log, "a") as fh:
-        fh.write(f"$ {shlex.join(argv)}\n")
-        fh.flush()
-        try:
-            proc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env)
-        except OSError as e:
-            raise BuildError(f"{what}: cannot run {argv[0]}: {e.strerror}") from e
-    if proc.returncode != 0:
-        tail = log.read_text(errors="replace")[-20000:]
-        raise BuildError(f"{what} failed (exit {proc.returncode}): {_telling(tail)} [{log}]")
-
-
-def _telling(output: str) -> str:
-    """The last line that looks like an error (with the next one when it ends in ':', as CMake
-    puts its message there), else the last line."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    hits = [i for i, ln in enumerate(lines) if re.search(r"\berror\b|\bfatal\b", ln, re.I)]
-    if not hits:
-        return lines[-1] if lines else "no output"
-    i = hits[-1]
-    return " ".join(lines[i : i + 2]) if lines[i].endswith(":") else lines[i]

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from enginebench import proc
 from enginebench.models.files import file_lock
 
 ENV_MARKER = ".enginebench-env.json"
@@ -86,25 +86,11 @@ def read_marker(venv: str | Path) -> dict[str, Any] | None:
 
 
 def check_import(venv: str | Path, module: str, timeout: float = 300) -> str:
-    """Import `module` in the venv; returns its `__version__` (or "") or raises with stderr."""
+    """Import `module` in the venv; returns its `__version__` (or "") or raises naming the error."""
     code = f"import {module} as m; print(getattr(m, '__version__', ''))"
-    proc = subprocess.run(
-        [str(python_of(venv)), "-c", code], capture_output=True, text=True, timeout=timeout
-    )
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        raise EnvBuildError(f"{venv}: `import {module}` failed:\n{tail}")
-    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-
-
-def _run(argv: list[str], log: Path) -> None:
-    with open(log, "a") as fh:
-        fh.write(f"$ {' '.join(argv)}\n")
-        fh.flush()
-        rc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT).returncode
-    if rc != 0:
-        tail = "\n".join(log.read_text().splitlines()[-25:])
-        raise EnvBuildError(f"command failed ({rc}): {' '.join(argv)}\n{tail}")
+    out = proc.run([str(python_of(venv)), "-c", code], what=f"{venv}: `import {module}`",
+                   error=EnvBuildError, stderr=False, timeout=timeout)  # fmt: skip
+    return out.strip().splitlines()[-1] if out.strip() else ""
 
 
 def _engine_defaults(engine: str) -> tuple[list[list[str]], str | None]:
@@ -153,27 +139,26 @@ def build_venv(
         log_path = Path(log) if log else dest.parent / f"{dest.name}.build.log"
         log_path.write_text("")
         t0 = time.monotonic()
-        _run([python, "-m", "venv", str(dest)], log_path)
+
+        def step(argv: list[str], what: str) -> None:
+            proc.run(argv, what=what, error=EnvBuildError, log=log_path)
+
+        step([python, "-m", "venv", str(dest)], "python -m venv")
         py = str(python_of(dest))
         req = dest / "requirements.txt"  # the very lines conda hands to pip
         req.write_text("\n".join(env.pip) + "\n")
-        _run([py, "-m", "pip", "install", "-r", str(req)], log_path)
-        for step in steps:
-            _run([py, *step], log_path)
+        step([py, "-m", "pip", "install", "-r", str(req)], "pip install")
+        for argv in steps:
+            step([py, *argv], f"post-install {' '.join(argv)}")
         version = check_import(dest, import_check) if import_check else None
-        freeze = subprocess.run(
-            [py, "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True
-        ).stdout.split()
+        freeze = proc.run([py, "-m", "pip", "freeze", "--all"], error=EnvBuildError, stderr=False)
+        py_version = proc.run([py, "-c", "import sys; print(sys.version.split()[0])"],
+                              error=EnvBuildError, stderr=False)  # fmt: skip
         info: dict[str, Any] = {
             "key": key,
             "venv": str(dest),
             "python": py,
-            "python_version": subprocess.run(
-                [py, "-c", "import sys; print(sys.version.split()[0])"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip(),
+            "python_version": py_version.strip(),
             "env_file": str(yaml_path),
             "env_file_sha256": hashlib.sha256(Path(yaml_path).read_bytes()).hexdigest(),
             "pip": list(env.pip),
@@ -182,7 +167,7 @@ def build_venv(
             "import_check": import_check,
             "import_version": version,
             "build_seconds": round(time.monotonic() - t0, 1),
-            "freeze": freeze,
+            "freeze": freeze.split(),
         }
         tmp = dest / (ENV_MARKER + ".tmp")
         tmp.write_text(json.dumps(info, indent=1) + "\n")

@@ -2,7 +2,7 @@
 
 The server runs in a new session (its own process group), so teardown can signal the whole
 group: vLLM and others spawn workers that would outlive a plain kill of the leader. Teardown
-also signals any descendant that left the group (found through /proc). Readiness is polled
+also signals any descendant that left the group (found with psutil). Readiness is polled
 over HTTP; a server that exits or never becomes ready raises `ServerError` with its log tail.
 """
 
@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Literal
+
+import psutil
 
 from enginebench.provenance import safe_env
 
@@ -83,47 +85,32 @@ def log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _proc_stats() -> list[tuple[int, str, int, int]]:
-    """(pid, state, ppid, pgrp) of every process (Linux /proc; empty elsewhere)."""
-    out = []
-    for entry in os.listdir("/proc") if Path("/proc").is_dir() else []:
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # comm may hold spaces and parens
-        out.append((int(entry), fields[0], int(fields[1]), int(fields[2])))
-    return out
-
-
 def descendants(pid: int) -> list[int]:
     """Every live descendant of `pid`, wherever its process group."""
-    kids: dict[int, list[int]] = {}
-    for child, state, ppid, _ in _proc_stats():
-        if state != "Z":
-            kids.setdefault(ppid, []).append(child)
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in kids.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:  # gone (its children went to init), or not ours to read
+        return []
+    return [child.pid for child in children if _running(child.pid)]
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether any non-zombie process is left in the group."""
-    if Path("/proc").is_dir():
-        return any(pg == pgid and state != "Z" for _, state, _, pg in _proc_stats())
+    """Whether any non-zombie process is left in the group (`killpg(pgid, 0)` counts zombies)."""
+    for proc in psutil.process_iter():
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if os.getpgid(proc.pid) == pgid and _running(proc.pid):
+                return True
+    return False
+
+
+def _running(pid: int) -> bool:
+    """Neither gone nor a zombie (exited, only its parent's wait missing)."""
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.AccessDenied:  # another user's: there all the same
         return True
-    return True
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _signal_pids(pids: Sequence[int], sig: int) -> None:
@@ -298,9 +285,9 @@ class ManagedServer:
         deadline = time.monotonic() + self.term_grace
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        while time.monotonic() < deadline and (group_alive(pgid) or _alive(strays)):
+        while time.monotonic() < deadline and (group_alive(pgid) or any(map(_running, strays))):
             time.sleep(0.1)
-        strays = [p for p in strays if _alive([p])] + descendants(proc.pid)
+        strays = [p for p in strays if _running(p)] + descendants(proc.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
         _signal_pids(strays, signal.SIGKILL)
@@ -338,27 +325,6 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _alive(pids: Sequence[int]) -> bool:
-    for pid in pids:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            return True
-        if not _is_zombie(pid):
-            return True
-    return False
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -380,8 +346,6 @@ def relay_sigterm(marker: str) -> None:
     sweep (minutes to hours). Told directly, the job stops its point (keeping what completed),
     its server, and sets its results aside (`sweep.set_aside`), in seconds.
     """
-    import psutil
-
     previous = signal.getsignal(signal.SIGTERM)
 
     def relay(signum: int, frame: FrameType | None) -> None:

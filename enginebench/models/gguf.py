@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from enginebench import proc
 from enginebench.models.files import sha256_file
 
 SHIM = Path(__file__).with_name("_convert_shim.py")
@@ -157,25 +157,11 @@ def quantize(
 
 
 def _run(argv: list[str], log: Path | None, tmp: Path, *, what: str) -> tuple[str, float]:
+    """Output and seconds of a step that writes `tmp`; a failed step leaves no `tmp` behind."""
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    except OSError as e:
-        raise ConversionError(f"{what}: cannot run {argv[0]}: {e.strerror}") from e
-    seconds = round(time.perf_counter() - t0, 3)
-    if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(proc.stdout)
-    if proc.returncode != 0:
+        out = proc.run(argv, what=what, error=ConversionError, log=log)
+    except ConversionError:
         tmp.unlink(missing_ok=True)
-        raise ConversionError(f"{what} failed (exit {proc.returncode}): {_last_error(proc.stdout)}")
-    return proc.stdout, seconds
-
-
-def _last_error(output: str) -> str:
-    """The most telling line: the exception line of a traceback, else the last non-empty line."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", ln) or ln.lower().startswith("error"):
-            return ln
-    return lines[-1] if lines else "no output"
+        raise
+    return out, round(time.perf_counter() - t0, 3)
