@@ -84,6 +84,10 @@ def test_overloaded_needs_a_backlog_and_growing_ttft() -> None:
     assert not overloaded(saturated, inflight=3, rate=5.0)  # no backlog: not (yet) overloaded
     assert not overloaded(_records(40, 2.0, 0.2), inflight=30, rate=2.0)  # TTFT flat
     assert not overloaded(saturated[:6], inflight=30, rate=5.0)  # too few completed to tell
+    # one request at a time at 4.4 s each (transformers serve on the H200 at 5 req/s): the
+    # first requests already queued, so their E2EL is no measure of the unloaded latency
+    serial = _records(64, 5.0, 4.4)[:10]
+    assert overloaded(serial, inflight=54, rate=5.0)
 
 
 def _bench(url: str, out: Path, rate: str, n: str) -> dict:

@@ -81,7 +81,12 @@ def overloaded(records: Sequence[RequestRecord], inflight: int, rate: float) -> 
     q = len(ok) // 4
     if q < 2:
         return False
-    unloaded = float(np.median([r.e2el_s or 0.0 for r in ok[:q]]))
+    # a request's latency without queueing: its decode time (queueing delays the first token,
+    # not the rest) plus the shortest first-token time. Not the early requests' E2EL: past
+    # saturation they queue from the start (seen: transformers serve at 5 req/s on the H200, one
+    # request at a time, ran its whole 64-request schedule for 279 s instead of stopping).
+    decode = float(np.median([(r.e2el_s or 0.0) - (r.ttft_s or 0.0) for r in ok[:q]]))
+    unloaded = decode + min(r.ttft_s or 0.0 for r in ok)
     backlog = inflight > 2.0 * rate * unloaded + 4
     return backlog and _growing([r.ttft_s or 0.0 for r in ok])["growing"]
 
