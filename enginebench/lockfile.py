@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from enginebench.proc import CommandError, run
 
 LOCK_NAME = "enginebench.lock.yaml"
 EMBEDDED = "config/config.yaml"  # the workflow's own config (run from the repository root)
@@ -67,12 +68,10 @@ def read_lock(path: str | Path) -> dict[str, str]:
 def resolve(url: str, ref: str) -> str:
     """The commit `ref` points at in `url` now (`git ls-remote`; a tag's peeled commit)."""
     try:
-        out = subprocess.run(
-            ["git", "ls-remote", url, ref, f"{ref}^{{}}"],
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout  # fmt: skip
-    except (subprocess.SubprocessError, OSError) as exc:
-        raise LockError(f"cannot resolve {ref!r} at {url} ({exc}); pin a 40-hex sha") from exc
+        argv = ["git", "ls-remote", url, ref, f"{ref}^{{}}"]
+        out = run(argv, what=f"resolving {ref!r} at {url}", stderr=False, timeout=60)
+    except CommandError as exc:
+        raise LockError(f"{exc}; pin a 40-hex sha") from exc
     found: dict[str, str] = {}  # ref name -> commit
     for line in out.splitlines():
         commit, _, name = line.partition("\t")
@@ -101,18 +100,11 @@ def write_lock(
 
 def _merged(files: Sequence[str]) -> dict[str, Any]:
     """The configs merged as Snakemake merges --configfile files (later keys over earlier)."""
-
-    def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-        for key, value in over.items():
-            if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-                merge(base[key], value)
-            else:
-                base[key] = value
-        return base
+    from snakemake.utils import update_config  # the workflow's own merge
 
     config: dict[str, Any] = {}
     for f in files:
-        merge(config, yaml.safe_load(Path(f).read_text()) or {})
+        update_config(config, yaml.safe_load(Path(f).read_text()) or {})
     return config
 
 

@@ -19,7 +19,7 @@ import os
 import re
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -209,3 +209,28 @@ def roofline(
         measured_tok_s=measured_tok_s,
         percent_of_bound=percent,
     )
+
+
+def bandwidth_record(
+    cpu: Bandwidth, gpu_names: Sequence[str], given_gb_s: float | None
+) -> dict[str, Any]:
+    """What results/hardware/bandwidth.json holds: the CPU's measured bandwidth, the first
+    GPU's datasheet one (None: no GPU, or one the table lacks), the config's (None: unset)."""
+    gpu = gpu_bandwidth(gpu_names[0]) if gpu_names else None
+    return {
+        "cpu": {"bytes_per_s": cpu.bytes_per_s, "source": cpu.source,
+                "samples": list(cpu.samples_bytes_per_s)},
+        "gpu": {"name": gpu_names[0], "bytes_per_s": gpu.bytes_per_s, "source": gpu.source}
+        if gpu else None,
+        "config": {"bytes_per_s": float(given_gb_s) * 1e9,
+                   "source": "config: roofline.bandwidth_gb_s"} if given_gb_s else None,
+    }  # fmt: skip
+
+
+def chosen_bandwidth(record: Mapping[str, Any], gpu: bool) -> Bandwidth | None:
+    """From a `bandwidth_record`, the bandwidth a result is held against: the config's, else
+    the GPU's (a result served on the GPU) or the CPU's."""
+    chosen = record.get("config") or (record.get("gpu") if gpu else record.get("cpu"))
+    if not chosen:
+        return None
+    return Bandwidth(float(chosen["bytes_per_s"]), str(chosen["source"]))

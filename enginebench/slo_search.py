@@ -44,17 +44,23 @@ class Search:
         )
 
 
+def p99s_within(values: Mapping[str, Any], slo: Mapping[str, float]) -> bool:
+    """Every P99 the SLO names (`ttft_ms` -> `p99_ttft_ms`) is measured and within it: a
+    summary's or a table row's (None or NaN: not measured)."""
+    for key, limit in slo.items():
+        value = values.get(f"p99_{key}")
+        if value is None or math.isnan(float(value)) or float(value) > limit:
+            return False
+    return True
+
+
 def meets(summary: Mapping[str, Any] | None, slo: Mapping[str, float]) -> bool:
     """Whether one point's summary meets the SLO (see the module's docstring)."""
     if not summary or not summary.get("completed") or summary.get("failed"):
         return False
     if "saturated" in (summary.get("validity") or []):
         return False
-    for key, limit in slo.items():
-        value = summary.get(f"p99_{key}")
-        if value is None or float(value) > limit:
-            return False
-    return True
+    return p99s_within(summary, slo)
 
 
 def _round(rate: float) -> float:

@@ -173,3 +173,18 @@ def test_cpu_bandwidth_stops_at_max_seconds() -> None:
     assert 1 <= len(bw.samples_bytes_per_s) < 10_000 and "1 thread," in bw.source
     with pytest.raises(ValueError, match="positive"):
         measure_cpu_bandwidth(size_mib=0)
+
+
+def test_bandwidth_record_and_the_choice_from_it() -> None:
+    from enginebench.roofline import Bandwidth, bandwidth_record, chosen_bandwidth
+
+    cpu = Bandwidth(30e9, "measured: test", (29e9, 30e9))
+    record = bandwidth_record(cpu, ["NVIDIA H200"], None)
+    assert record["cpu"] == {"bytes_per_s": 30e9, "source": "measured: test",
+                             "samples": [29e9, 30e9]}  # fmt: skip
+    assert record["gpu"]["source"] == "datasheet: NVIDIA H200" and record["config"] is None
+    assert chosen_bandwidth(record, gpu=True) == Bandwidth(4.8e12, "datasheet: NVIDIA H200")
+    assert chosen_bandwidth(record, gpu=False) == Bandwidth(30e9, "measured: test")
+    assert bandwidth_record(cpu, ["Some Unknown GPU"], None)["gpu"] is None
+    given = bandwidth_record(cpu, [], 100)
+    assert chosen_bandwidth(given, gpu=False) == Bandwidth(1e11, "config: roofline.bandwidth_gb_s")

@@ -18,6 +18,7 @@ from enginebench.report.render import Table, page_html, to_markdown, write_csv
 from enginebench.report.tidy import read_results
 from enginebench.roofline import (
     Bandwidth,
+    chosen_bandwidth,
     kv_cache_bytes,
     kv_shape_from_config,
     roofline,
@@ -63,14 +64,6 @@ NOTES = (
     "bandwidth source: datasheet (GPU, by its nvidia-smi name), config (roofline.bandwidth_gb_s), "
     "or measured (CPU: a numpy copy larger than the last-level cache, read + write counted).",
 )
-
-
-def bandwidth_of(record: Mapping[str, Any], gpu: bool) -> Bandwidth | None:
-    """The bandwidth a result is held against: the config's, else the GPU's or the CPU's."""
-    chosen = record.get("config") or (record.get("gpu") if gpu else record.get("cpu"))
-    if not chosen:
-        return None
-    return Bandwidth(float(chosen["bytes_per_s"]), str(chosen["source"]))
 
 
 def _llama_bench(paths: Sequence[PathLike]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -127,7 +120,7 @@ def decode_frame(
         row["llama_bench_tok_s"] = _tg(bench, 0)
         row["llama_bench_depth_tok_s"] = _tg(bench, int(bench["depth"])) if bench else math.nan
         row["context_len"] = prompt + output / 2
-        row |= _roofline(p, row, bandwidth_of(bandwidth, gpu), model_configs)
+        row |= _roofline(p, row, chosen_bandwidth(bandwidth, gpu), model_configs)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[c.key for c in DETAIL])
     return frame.sort_values(["model", "hardware", "engine", "quant"]).reset_index(drop=True)

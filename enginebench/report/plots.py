@@ -147,9 +147,14 @@ def _draw(
         if measured and not math.isnan(ys[i]):
             j = measured[-1]
             ax.plot([xs[j], xs[i]], [ys[j], ys[i]], color=style["color"], linestyle=":", alpha=0.6)
-    if flagged:
+    _hollow(ax, [(xs[i], ys[i]) for i in flagged], style)
+
+
+def _hollow(ax: Axes, points: Sequence[tuple[float, float]], style: dict[str, Any]) -> None:
+    """Draw `points` hollow in the series' style: not a steady-state measurement."""
+    if points:
         ax.plot(
-            [xs[i] for i in flagged], [ys[i] for i in flagged], linestyle="none",
+            [p[0] for p in points], [p[1] for p in points], linestyle="none",
             marker=style["marker"], markeredgecolor=style["color"], markerfacecolor="white",
         )  # fmt: skip
 
@@ -251,12 +256,7 @@ def _pareto_figure(frame: pd.DataFrame, styles: Styles, model: str) -> Figure:
             ax.plot([p[0] for p in front], [p[1] for p in front], label=label, **style)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none", alpha=0.35,
                 color=style["color"], marker=style["marker"])  # fmt: skip
-        flagged = [p for p, v in zip(pts, rows["validity"], strict=True) if not valid(v)]
-        if flagged:
-            ax.plot(
-                [p[0] for p in flagged], [p[1] for p in flagged], linestyle="none",
-                marker=style["marker"], markeredgecolor=style["color"], markerfacecolor="white",
-            )  # fmt: skip
+        _hollow(ax, [p for p, v in zip(pts, rows["validity"], strict=True) if not valid(v)], style)
     ax.set_xlabel("output tokens/s per user (1000 / P50 TPOT)")
     ax.set_ylabel("output tokens/s in total")
     ax.set_xlim(left=0)

@@ -28,6 +28,7 @@ from enginebench.report.points import SweepPoint, format_load
 from enginebench.report.registry import CI_SUFFIX, Column
 from enginebench.report.render import Table, write_all
 from enginebench.report.tidy import load_runs, mean_over_repeats, read_results
+from enginebench.slo_search import p99s_within
 
 PathLike = str | os.PathLike[str]
 
@@ -190,13 +191,18 @@ SloMap = Mapping[str, Mapping[str, float] | None]
 
 
 def capacity_frame(results: PathLike, slo: SloMap | None = None) -> pd.DataFrame:
-    """Per engine x model x quant x sweep: the highest offered rate whose point is not
-    saturated (its validity), with its output throughput and P99 latencies, and the lowest
-    rate that was. A rate above a saturated one that reads as steady does not count: capacity
-    is the top of the steady run from the lowest rate up. `inf` points are bursts, left out.
-    With an SLO for the sweep (`slo`: sweep name -> {ttft_ms, tpot_ms}), also the highest of
-    those steady rates whose P99 TTFT and TPOT are within it, and the goodput there."""
-    frame = comparison_frame(results)
+    """The capacity table of the tidy results table (`capacity_of`)."""
+    return capacity_of(comparison_frame(results), slo)
+
+
+def capacity_of(frame: pd.DataFrame, slo: SloMap | None = None) -> pd.DataFrame:
+    """From the comparison's points (`comparison_frame`), per engine x model x quant x
+    sweep: the highest offered rate whose point is not saturated (its validity), with its
+    output throughput and P99 latencies, and the lowest rate that was. A rate above a
+    saturated one that reads as steady does not count: capacity is the top of the steady run
+    from the lowest rate up. `inf` points are bursts, left out. With an SLO for the sweep
+    (`slo`: sweep name -> {ttft_ms, tpot_ms}), also the highest of those steady rates whose
+    P99 TTFT and TPOT are within it, and the goodput there."""
     if frame.empty:
         return pd.DataFrame(columns=[c.key for c in CAPACITY])
     rows = []
@@ -211,7 +217,7 @@ def capacity_frame(results: PathLike, slo: SloMap | None = None) -> pd.DataFrame
                 break
             if not _blank(point.get("validity")):
                 steady.append(point)
-        within = [p for p in steady if target and _within(p, target)]
+        within = [p for p in steady if target and p99s_within(p, target)]
         top = steady[-1] if steady else {}
         best = within[-1] if within else {}
         row = dict(zip(("model", "engine", "quant", "sweep"), key, strict=True))
@@ -230,15 +236,6 @@ def capacity_frame(results: PathLike, slo: SloMap | None = None) -> pd.DataFrame
         }
         rows.append(row)
     return pd.DataFrame(rows, columns=[c.key for c in CAPACITY])
-
-
-def _within(point: Mapping[str, Any], target: Mapping[str, float]) -> bool:
-    """Every P99 the SLO names is measured and within it."""
-    for name, limit in target.items():
-        value = point.get(f"p99_{name[: -len('_ms')]}_ms")
-        if value is None or _blank(value) or float(value) > limit:
-            return False
-    return True
 
 
 CAPACITY_NOTES = (
@@ -295,7 +292,7 @@ def write_comparison(
     every = comparison_columns()
     # Markdown/HTML leave out an offered-load column that no row uses; the CSV keeps both
     shown = [c for c in every if c.key not in ("rate", "concurrency") or frame[c.key].notna().any()]
-    capacity = capacity_frame(results, slo)
+    capacity = capacity_of(frame, slo)  # the same points, read once
     before = [Table(capacity, CAPACITY, "Capacity", None, CAPACITY_NOTES)]
     if instances:
         legend = pd.DataFrame(
