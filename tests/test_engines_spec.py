@@ -84,7 +84,7 @@ def test_vllm_cpu() -> None:
         "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--max-num-seqs", "8",
     ]  # fmt: skip
     assert spec.version_argv(c) == [PY, "-c", "import vllm; print(vllm.__version__)"]
-    assert spec.env(c)["VLLM_CPU_KVCACHE_SPACE"] == "4"
+    assert spec.env(c)["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert "VLLM_CPU_KVCACHE_SPACE" not in spec.env(ctx(options={"device": "cuda"}))
     assert spec.venv_post_install == (
         ("-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"),
@@ -237,3 +237,36 @@ def test_spec_is_frozen() -> None:
     with pytest.raises(AttributeError):
         spec.name = "x"  # type: ignore[misc]
     json.dumps(spec.prepare)  # plain data
+
+
+@pytest.mark.parametrize("extra", [("--dtype", "float32"), ("--dtype=float32",)])
+def test_a_flag_set_by_an_option_and_server_args_is_refused(extra: tuple[str, ...]) -> None:
+    c = ServerContext(
+        model="m", served_name="m", python="py", options={"dtype": "float16"}, extra_args=extra
+    )
+    with pytest.raises(EngineConfigError, match=r"--dtype is set by the option `dtype: float16`"):
+        get_engine("vllm").server_argv(c)
+
+
+def test_gpu_config_layered_over_the_default_runs_what_it_says() -> None:
+    """config/gpu.yaml over config/config.yaml (as `--configfile` layers them): no engine keeps
+    the CPU default's flags (fp32, eager), no flag twice, no CPU-only environment."""
+    import yaml
+    from snakemake.utils import update_config
+
+    root = Path(__file__).resolve().parent.parent
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((root / "config" / "gpu.yaml").read_text()))
+    for name in ("vllm", "transformers"):
+        eng = config["engines"][name]
+        c = ServerContext(
+            model="m", served_name="m", python="py", options=eng,
+            extra_args=tuple(eng.get("server_args", ())),
+        )  # fmt: skip
+        spec = get_engine(name)
+        argv = spec.server_argv(c)
+        flags = [a for a in argv if a.startswith("--")]
+        assert len(flags) == len(set(flags)), argv
+        assert "--enforce-eager" not in argv and "float32" not in argv, argv
+        assert argv[argv.index("--dtype") + 1] == "float16"
+        assert not any(k.startswith("VLLM_CPU") for k in {**spec.env(c), **eng.get("env", {})})

@@ -20,7 +20,6 @@ from enginebench.engines.spec import (
     PrepareContext,
     ServerContext,
     always,
-    opt_flags,
     py_version_argv,
 )
 
@@ -77,8 +76,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--model-dir", str(model.parent),
         "--model-name", model.name,
         "--backend", "exllamav2",
-        *opt_flags(ctx.options, OPTION_FLAGS),
-        *ctx.extra_args,
+        *ctx.flags(OPTION_FLAGS),
     ]  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from enginebench.engines.spec import EngineSpec, ServerContext, opt_flags
+from enginebench.engines.spec import EngineSpec, ServerContext
 
 # config key -> llama-server flag (only when set; config `server_args` may carry them instead)
 OPTION_FLAGS = (
@@ -27,8 +27,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--host", ctx.host,
         "--port", str(ctx.port),
         "--alias", ctx.served_name,
-        *opt_flags(ctx.options, OPTION_FLAGS),
-        *ctx.extra_args,
+        *ctx.flags(OPTION_FLAGS),
     ]  # fmt: skip
 
 

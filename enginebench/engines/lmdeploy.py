@@ -6,7 +6,7 @@ field of its OpenAI server.
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineSpec, ServerContext, always, opt_flags, py_version_argv
+from enginebench.engines.spec import EngineSpec, ServerContext, always, py_version_argv
 
 OPTION_FLAGS = (
     ("backend", "--backend"),  # turbomind | pytorch
@@ -24,8 +24,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--server-name", ctx.host,
         "--server-port", str(ctx.port),
         "--model-name", ctx.served_name,
-        *opt_flags(ctx.options, OPTION_FLAGS),
-        *ctx.extra_args,
+        *ctx.flags(OPTION_FLAGS),
     ]  # fmt: skip
 
 

@@ -6,7 +6,7 @@ the model is loaded.
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineSpec, ServerContext, always, opt_flags, py_version_argv
+from enginebench.engines.spec import EngineSpec, ServerContext, always, py_version_argv
 
 OPTION_FLAGS = (
     ("dtype", "--dtype"),
@@ -26,8 +26,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--port", str(ctx.port),
         # usage.prompt_tokens_details.cached_tokens: prompt tokens its radix cache served
         "--enable-cache-report",
-        *opt_flags(ctx.options, OPTION_FLAGS),
-        *ctx.extra_args,
+        *ctx.flags(OPTION_FLAGS),
     ]  # fmt: skip
 
 

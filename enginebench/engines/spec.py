@@ -41,6 +41,21 @@ class ServerContext:
     tokenizer: str | None = None  # HF dir, for engines that load the tokenizer separately
     workdir: str | None = None  # scratch folder the server may use (caches, configs)
 
+    def flags(self, table: Sequence[tuple[str, str]]) -> list[str]:
+        """The options' flags (`opt_flags`), then `server_args` verbatim. A flag set by both is
+        refused: the server's parser would keep the last one silently, as when an overlay config
+        (config/gpu.yaml) sets `dtype: float16` and inherits the CPU default's
+        `--dtype float32` (measured: vLLM then ran in fp32, eager, on the H200)."""
+        own = opt_flags(self.options, table)
+        for key, flag in table:
+            if flag in own and any(a == flag or a.startswith(f"{flag}=") for a in self.extra_args):
+                raise EngineConfigError(
+                    f"{flag} is set by the option `{key}: {self.options[key]}` and again by "
+                    f"server_args {list(self.extra_args)}: keep one (a config layered over "
+                    "another inherits its server_args: set `server_args: [...]` there)"
+                )
+        return [*own, *self.extra_args]
+
     def require_python(self) -> str:
         if not self.python:
             raise EngineConfigError("this engine runs from a venv: ServerContext.python is unset")

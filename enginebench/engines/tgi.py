@@ -8,7 +8,7 @@ field that forces an output length: lengths are measured, not pinned (`ignore_eo
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext, always, opt_flags
+from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext, always
 
 IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
 OPTION_FLAGS = (
@@ -43,8 +43,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--model-id", ctx.model,
         "--hostname", ctx.host,
         "--port", str(ctx.port),
-        *opt_flags(ctx.options, OPTION_FLAGS),
-        *ctx.extra_args,
+        *ctx.flags(OPTION_FLAGS),
     ]  # fmt: skip
     return _in_runtime(ctx, launcher)
 

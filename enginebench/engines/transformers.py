@@ -15,7 +15,6 @@ from enginebench.engines.spec import (
     EngineSpec,
     ServerContext,
     device_not_cpu,
-    opt_flags,
     py_version_argv,
 )
 
@@ -37,8 +36,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--host", ctx.host,
         "--port", str(ctx.port),
         "--device", str(ctx.options.get("device", "cpu")),
-        *opt_flags(ctx.options, OPTION_FLAGS),
-        *ctx.extra_args,
+        *ctx.flags(OPTION_FLAGS),
     ]  # fmt: skip
 
 

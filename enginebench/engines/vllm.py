@@ -12,7 +12,6 @@ from enginebench.engines.spec import (
     EngineSpec,
     ServerContext,
     device_not_cpu,
-    opt_flags,
     py_version_argv,
 )
 
@@ -23,8 +22,9 @@ OPTION_FLAGS = (
     ("enforce_eager", "--enforce-eager"),
 )
 VENV_POST_INSTALL = (("-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"),)
-# KV cache size on CPU, GiB; the config's `env` overrides it.
-DEFAULT_KVCACHE_GIB = "4"
+# KV cache size on CPU, GiB (a 24 GiB machine holds it beside two engines); the config's `env`
+# overrides it. Set here, not in config.yaml: a GPU config layered over that one would inherit it.
+DEFAULT_KVCACHE_GIB = "2"
 
 
 def server_argv(ctx: ServerContext) -> list[str]:
@@ -37,8 +37,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         # usage.prompt_tokens_details.cached_tokens: the engine's own count of prompt tokens
         # served from its prefix cache, recorded beside every request
         "--enable-prompt-tokens-details",
-        *opt_flags(ctx.options, OPTION_FLAGS),
-        *ctx.extra_args,
+        *ctx.flags(OPTION_FLAGS),
     ]  # fmt: skip
 
 

@@ -214,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="flag a point shorter than S seconds as too_short (default 5)",
     )
+    res.add_argument(
+        "--gpu-telemetry",
+        choices=("auto", "off"),
+        default="auto",
+        help="sample GPU power, memory and utilization through NVML during the measured window "
+        "(auto: when NVML answers; the GPUs of CUDA_VISIBLE_DEVICES, else all)",
+    )
     res.add_argument("--disable-tqdm", action="store_true")
     return p
 

@@ -182,5 +182,9 @@ def format_table(
         row("Source:", ", ".join(summary["engine_account"]))
         for m in in_view("cli_engine"):
             row(_cli_label(m), summary.get(m.key), _cli_format(m))
+    if summary.get("gpu_count"):
+        lines.append("{:-^60}".format("GPU telemetry"))
+        for m in in_view("cli_gpu"):
+            row(_cli_label(m), summary.get(m.key), _cli_format(m))
     lines.append("=" * 60)
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from enginebench.loadgen import cli_args, datasets
+from enginebench.loadgen import cli_args, datasets, telemetry
 from enginebench.loadgen.arrivals import arrival_offsets
 from enginebench.loadgen.client import Endpoint, RequestRecord, build_body, send
 from enginebench.loadgen.errors import (
@@ -289,10 +289,14 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
             await bench.warmup([build_body(ep, p.prompt, p.output_len) for p in warm], cap)
         _announce(args, ep)
-        outcome = await _measure(bench, args)
+        sampler = telemetry.start(args.gpu_telemetry)
+        try:
+            outcome = await _measure(bench, args)
+        finally:
+            gpu = sampler.stop() if sampler is not None else {}
     if bench.pbar is not None:
         bench.pbar.close()
-    return _finish(args, argv, ep, tok, records, bench, outcome)
+    return _finish(args, argv, ep, tok, records, bench, outcome, gpu)
 
 
 async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
@@ -337,6 +341,7 @@ def _finish(
     records: list[RequestRecord],
     bench: _Bench,
     outcome: _Outcome,
+    gpu: dict[str, Any],
 ) -> int:
     finished = [r for r in records if r.status in ("ok", "failed") and r.error_kind != "cancelled"]
     cancelled = sum(1 for r in records if r.error_kind == "cancelled")
@@ -367,6 +372,8 @@ def _finish(
         prompt_offset=args.prompt_offset,
         early_stopped=bench.early_stopped,
     )
+    summary.update(gpu)
+    summary.update(telemetry.per_joule(summary))
     offered = None if args.concurrency else args.request_rate
     summary.update(judge(summary, finished, offered, args.min_duration))
     if args.save_result:

@@ -9,6 +9,8 @@ own account), then provenance. Its CSV also carries the rest of each point's pro
 
 from __future__ import annotations
 
+import pandas as pd
+
 from enginebench.report.registry import DETAILS, Column, columns, in_view
 
 # header of the offered-load column, by the modes present in the table
@@ -60,3 +62,8 @@ def comparison_columns() -> list[Column]:
         Column("repeats", "repeats", "int"),
         *(m.column() for m in in_view("comparison")),
     ]
+
+
+def present(cols: list[Column], frame: pd.DataFrame) -> list[Column]:
+    """The columns less the optional ones no row has a value for (GPU figures on a CPU)."""
+    return [c for c in cols if not c.optional or (c.key in frame and frame[c.key].notna().any())]

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 # how a cell is formatted in Markdown/HTML/CLI (CSV and Parquet keep full precision)
-Kind = Literal["load", "int", "sec", "req", "tok", "ms", "ratio", "text", "hash", "flag"]
+Kind = Literal["load", "int", "sec", "req", "tok", "ms", "num", "ratio", "text", "hash", "flag"]
 Better = Literal["lower", "higher"] | None
 # where a metric is shown: the load generator's printed summary (and its engine section), the
 # per-engine tables, the cross-engine comparison
-View = Literal["cli", "cli_engine", "engine", "comparison"]
+View = Literal["cli", "cli_engine", "cli_gpu", "engine", "comparison"]
 
 _DTYPES: dict[str, str] = {"int": "Int64", "flag": "boolean", "text": "object", "hash": "object"}
 
@@ -29,6 +29,7 @@ class Column:
     header: str
     key: str
     kind: Kind
+    optional: bool = False  # left out of a table where no row has a value
 
     @property
     def numeric(self) -> bool:
@@ -43,6 +44,8 @@ class Metric:
     kind: Kind = "text"
     better: Better = None
     views: tuple[View, ...] = ()
+    # measured only on some machines (GPU telemetry): a table without any value leaves it out
+    optional: bool = False
 
     @property
     def header(self) -> str:
@@ -54,7 +57,7 @@ class Metric:
         return _DTYPES.get(self.kind, "float64")
 
     def column(self, header: str | None = None) -> Column:
-        return Column(header or self.header, self.key, self.kind)
+        return Column(header or self.header, self.key, self.kind, self.optional)
 
 
 _TABLES: tuple[View, ...] = ("engine", "comparison")
@@ -180,6 +183,38 @@ METRICS = [
         "lower",
         ("cli_engine", "engine"),
     ),
+]
+
+# GPU telemetry over the measured window (enginebench.loadgen.telemetry), summed over the
+# server's GPUs; absent where there is no GPU
+_GPU: tuple[View, ...] = ("cli_gpu", "engine", "comparison")
+METRICS += [
+    Metric("gpu_power_mean_w", "mean GPU power", "W", "num", None, _GPU, optional=True),
+    Metric("gpu_power_max_w", "peak GPU power", "W", "num", None, ("cli_gpu",), optional=True),
+    Metric("gpu_energy_j", "GPU energy", "J", "num", None, ("cli_gpu", "engine"), optional=True),
+    Metric(
+        "output_tokens_per_joule",
+        "output tokens per joule",
+        "tok/J",
+        "ratio",
+        "higher",
+        _GPU,
+        optional=True,
+    ),
+    Metric(
+        "gpu_memory_used_max_mib",
+        "peak GPU memory used",
+        "MiB",
+        "num",
+        None,
+        ("cli_gpu", "engine"),
+        optional=True,
+    ),
+    Metric(
+        "gpu_utilization_mean_pct", "mean GPU utilization", "%", "num", None, _GPU, optional=True
+    ),
+    Metric("gpu_count", "GPUs sampled", kind="int", views=("cli_gpu",), optional=True),
+    Metric("gpu_energy_source", "GPU energy source", views=("cli_gpu",), optional=True),
 ]
 
 # the rest of each point's provenance (enginebench.report.load.DETAILS reads them); lists and

@@ -59,6 +59,8 @@ def format_cell(col: Column, value: Any) -> str:
         return f"{int(number):,d}" if number.is_integer() else f"{number:,.1f}"
     if col.kind in ("sec", "tok", "ms"):
         return f"{float(value):,.2f}"
+    if col.kind == "num":
+        return f"{float(value):,.1f}"
     if col.kind in ("req", "ratio"):
         return f"{float(value):,.3f}"
     if col.kind == "hash":

@@ -23,6 +23,7 @@ from enginebench.report.columns import (
     comparison_columns,
     engine_columns,
     engine_csv_columns,
+    present,
 )
 from enginebench.report.points import SweepPoint, format_load
 from enginebench.report.registry import CI_SUFFIX, Column
@@ -152,9 +153,9 @@ def write_engine_table(
     frame = engine_frame(summary_paths, server_json)
     header = load_header(list(frame["mode"]))
     write_all(
-        frame, engine_columns(header), _title(frame), Path(out_csv), Path(out_md),
-        Path(out_html), row_classes(frame), NOTES,
-        csv_columns=_with_ci(engine_csv_columns(header), frame),
+        frame, present(engine_columns(header), frame), _title(frame), Path(out_csv),
+        Path(out_md), Path(out_html), row_classes(frame), NOTES,
+        csv_columns=_with_ci(present(engine_csv_columns(header), frame), frame),
     )  # fmt: skip
     return frame
 
@@ -289,7 +290,7 @@ def write_comparison(
     instances, what sets each apart (`instances`: name -> differing options), then the points
     with the validity legend. Returns its frame."""
     frame = comparison_frame(results)
-    every = comparison_columns()
+    every = present(comparison_columns(), frame)
     # Markdown/HTML leave out an offered-load column that no row uses; the CSV keeps both
     shown = [c for c in every if c.key not in ("rate", "concurrency") or frame[c.key].notna().any()]
     capacity = capacity_of(frame, slo)  # the same points, read once
