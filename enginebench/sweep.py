@@ -11,6 +11,7 @@ version, start/ready/stop times and each point's outcome.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from enginebench.engines.container import Container, Wrap, in_image, wrapper
 from enginebench.engines.registry import get_engine
 from enginebench.engines.server import (
     ManagedServer,
@@ -42,6 +44,7 @@ from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContex
 from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.models.files import weights_sha256
+from enginebench.proc import CommandError, run
 from enginebench.provenance import redact_argv, run_provenance
 from enginebench.report.points import format_load, point_name
 from enginebench.slo_search import Search, meets, next_rate, outcome
@@ -314,15 +317,25 @@ def bench_argv(
     return [*argv, *cfg.bench_args]
 
 
-def engine_version(spec: EngineSpec, ctx: ServerContext, env: Mapping[str, str]) -> dict[str, Any]:
+def engine_version(
+    spec: EngineSpec, ctx: ServerContext, env: Mapping[str, str], wrap: Wrap | None = None
+) -> dict[str, Any]:
+    """The engine's version as its version argv prints it (`wrap`: inside its container)."""
     if spec.version_argv is None:
         return {"argv": None, "version": None}
     argv = spec.version_argv(ctx)
+    cleanup = None
+    if wrap is not None:
+        wrapped = wrap(argv, None)
+        argv, env, cleanup = wrapped.argv, wrapped.env, wrapped.cleanup
     try:
         proc = subprocess.run(
             argv, capture_output=True, text=True, env=dict(env), timeout=VERSION_TIMEOUT_S
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
+        if cleanup:  # a killed docker client leaves its container running
+            with contextlib.suppress(CommandError):
+                run(cleanup, env=env, timeout=VERSION_TIMEOUT_S)
         return {"argv": argv, "version": None, "error": str(exc)}
     text = (proc.stdout.strip() or proc.stderr.strip())[-2000:]
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -347,6 +360,7 @@ def run_sweep(cfg: SweepConfig) -> int:
 
 def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     port = cfg.port or (free_port(cfg.host) if spec.server_argv else 0)
+    box = Container.from_options(spec, cfg.options)
     ctx = ServerContext(
         model=cfg.model,
         served_name=cfg.served_name or Path(cfg.model.rstrip("/")).name,
@@ -359,6 +373,8 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
         tokenizer=cfg.tokenizer,
         workdir=str(workdir),
     )
+    if box is not None:
+        ctx = in_image(spec, ctx)
     served = spec.served_name(ctx)
     style = cfg.ignore_eos_style or str(
         cfg.options.get("ignore_eos_style") or spec.ignore_eos_style
@@ -366,6 +382,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     engine_env = {**spec.env(ctx), **{k: str(v) for k, v in cfg.env.items()}}
     path_prepend = [str(Path(cfg.python).parent)] if cfg.python else []
     env = server_env(engine_env, cfg.secret_env, path_prepend=path_prepend)
+    wrap = None if box is None else wrapper(box, spec, ctx, env, [*engine_env, *cfg.secret_env])
     record: dict[str, Any] = {
         "engine": cfg.instance or spec.name,
         "kind": spec.name,
@@ -389,11 +406,13 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
             t0 = time.monotonic()
             record["model_file_sha256"] = weights_sha256(cfg.model, cfg.hash_cache)
             _log(f"sha256 of {cfg.model}: {time.monotonic() - t0:.1f} s")
-        record["version"] = engine_version(spec, ctx, env)
+        record["version"] = engine_version(spec, ctx, env, wrap)
+        if box is not None:  # after the version probe: its `docker run` pulled the image
+            record["container"] = {**box.record(), **box.digest(env)}
         if spec.server_argv is None:
             failed = _sweep_external(cfg, spec, served, style, record)
         else:
-            failed = _sweep_managed(cfg, spec, ctx, env, workdir, served, style, record)
+            failed = _sweep_managed(cfg, spec, ctx, env, wrap, served, style, record)
     except (ServerError, EngineConfigError, SweepConfigError) as exc:
         record["error"] = str(exc)
         _log(f"server failed: {exc}")
@@ -444,6 +463,7 @@ def _provenance(
     )
     prov["model_path"] = cfg.model
     prov["kind"] = spec.name
+    prov["container"] = record.get("container")  # image and digest; None: the engine ran here
     prov.pop("env")  # the record's own `env` (the engine's variables, secrets redacted) stays
     return prov
 
@@ -474,7 +494,7 @@ def _sweep_managed(
     spec: EngineSpec,
     ctx: ServerContext,
     env: Mapping[str, str],
-    workdir: Path,
+    wrap: Wrap | None,
     served: str,
     style: str,
     record: dict[str, Any],
@@ -482,6 +502,10 @@ def _sweep_managed(
     assert spec.server_argv is not None
     argv = spec.server_argv(ctx)
     cwd = spec.server_cwd(ctx) if spec.server_cwd else None
+    cleanup = None
+    if wrap is not None:  # the server runs in its container, which starts in `cwd`
+        wrapped = wrap(argv, cwd)
+        argv, env, cleanup, cwd = wrapped.argv, wrapped.env, wrapped.cleanup, None
     log = Path(cfg.server_log or Path(cfg.out_dir) / "server.log")
     timeout = cfg.readiness_timeout or float(spec.readiness_timeout)
     # recorded with secret-looking option values masked; the server gets the real argv
@@ -500,6 +524,7 @@ def _sweep_managed(
         health_path=spec.health_path,
         served_name=served,
         ready_timeout=timeout,
+        cleanup=cleanup,
     )
     try:
         with server:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from enginebench.engines.container import Container
 from enginebench.engines.registry import ENGINES, UnknownEngineError, get_engine
 from enginebench.engines.spec import EngineConfigError, EngineSpec, PrepareContext, ServerContext
 
@@ -183,21 +184,19 @@ def test_trtllm_prepare_and_serve() -> None:
         spec.prepare_argv("convert_checkpoint", PrepareContext(HF, "/o", "fp16", python=PY))
 
 
-def test_tgi_runtimes() -> None:
+def test_tgi_runs_its_pinned_image() -> None:
     spec = get_engine("tgi")
-    launcher = ["text-generation-launcher", "--model-id", HF, "--hostname", "127.0.0.1",
-                "--port", "8123", "--max-total-tokens", "4096"]  # fmt: skip
-    assert spec.server_argv is not None
+    assert spec.server_argv is not None and spec.version_argv is not None
     opts = {"max_total_tokens": 4096}
-    assert spec.server_argv(ctx(options={**opts, "runtime": "none"})) == launcher
+    # the launcher as the image runs it; engines/container.py wraps it (test_engines_container)
     assert spec.server_argv(ctx(options=opts)) == [
-        "apptainer", "exec", "--nv", "--bind", f"{HF}:{HF}:ro",
-        "docker://ghcr.io/huggingface/text-generation-inference:3.3.6", *launcher,
+        "text-generation-launcher", "--model-id", HF, "--hostname", "127.0.0.1",
+        "--port", "8123", "--max-total-tokens", "4096",
     ]  # fmt: skip
-    assert spec.server_argv(ctx(options={**opts, "runtime": "docker"}))[:4] == [
-        "docker", "run", "--rm", "--init"]  # fmt: skip
-    with pytest.raises(EngineConfigError):
-        spec.server_argv(ctx(options={"runtime": "podman"}))
+    assert spec.version_argv(ctx()) == ["text-generation-launcher", "--version"]
+    assert Container.from_options(spec, opts) == Container(
+        "ghcr.io/huggingface/text-generation-inference:3.3.6", "docker"
+    )
     assert spec.software == "container" and spec.ignore_eos_style == "none"
 
 

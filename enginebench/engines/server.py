@@ -25,9 +25,11 @@ from typing import IO, Any, Literal
 
 import psutil
 
+from enginebench.proc import CommandError, run
 from enginebench.provenance import safe_env
 
 LOG_TAIL_LINES = 40
+CLEANUP_TIMEOUT_S = 60
 # Passed through from our environment when set: what a process needs to run at all, plus the
 # variables that select devices or point at caches. Everything else is dropped.
 PASS_THROUGH = (
@@ -176,6 +178,7 @@ class ManagedServer:
         poll_interval: float = 0.5,
         term_grace: float = 20.0,
         cwd: str | Path | None = None,
+        cleanup: Sequence[str] | None = None,
     ) -> None:
         if isinstance(argv, str):
             raise TypeError("argv must be a list of arguments, never a shell string")
@@ -191,6 +194,8 @@ class ManagedServer:
         self.poll_interval = poll_interval
         self.term_grace = term_grace
         self.cwd = cwd
+        # run once the group is gone: a container outlives its killed client (`docker rm`)
+        self.cleanup = list(cleanup) if cleanup else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at: str | None = None
         self.ready_at: str | None = None
@@ -293,6 +298,9 @@ class ManagedServer:
         _signal_pids(strays, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
+        if self.cleanup:
+            with contextlib.suppress(CommandError):  # already gone: nothing to clean up
+                run(self.cleanup, log=self.log_path, env=self.env, timeout=CLEANUP_TIMEOUT_S)
         self.stopped_at = _now()
         if self._log is not None:
             self._log.close()

@@ -119,7 +119,8 @@ class EngineSpec:
     env_file: str | None = None  # default envs/ file (venv engines)
     venv_post_install: tuple[tuple[str, ...], ...] = ()  # argv tails run with the venv python
     import_name: str | None = None  # module a built venv must import
-    container_image: str | None = None  # container engines: pinned image reference
+    # container engines: the image (docker) they run from when the config names none
+    container_image: str | None = None
     # (git url, ref: a tag or a 40-hex commit) of code the engine runs that no wheel holds; the
     # workflow fetches it (rule engine_source) and hands the folder over as options["source_dir"]
     # to the jobs in `source_for` (preparation step names and/or "serve"), unless the config
