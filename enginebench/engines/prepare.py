@@ -7,7 +7,6 @@ runs each step as one job through `run_step`.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from enginebench.engines.registry import get_engine
 from enginebench.engines.spec import EngineConfigError, PrepareContext
+from enginebench.proc import run
 
 # formats whose weights an engine's own steps prepare from the HF folder
 PREPARED_FORMATS = ("mlc", "trtllm", "exl2")
@@ -49,12 +49,7 @@ def run_step(engine: str, step: str, ctx: PrepareContext, log: Path) -> dict[str
     argv = spec.prepare_argv(step, ctx)
     Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    with open(log, "a") as out:
-        out.write(f"$ {' '.join(argv)}\n")
-        out.flush()
-        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{engine} {step} failed (exit {proc.returncode}); see {log}")
+    run(argv, what=f"{engine} {step}", log=log)
     return {"step": step, "argv": argv, "seconds": round(time.monotonic() - t0, 1)}
 
 

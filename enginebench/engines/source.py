@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from enginebench.jsonfile import write_json
 from enginebench.models.files import atomic_dir
+from enginebench.proc import run
 
 __all__ = ["RECORD", "SourceError", "check_ref", "fetch_git", "git_head", "ref_label"]
 
@@ -105,24 +105,4 @@ def git_head(repo: Path) -> str:
 
 
 def _git(argv: list[str], *, what: str) -> str:
-    try:
-        proc = subprocess.run(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=os.environ | _GIT_ENV,
-            stdin=subprocess.DEVNULL,
-        )
-    except OSError as e:
-        raise SourceError(f"{what}: cannot run {argv[0]}: {e.strerror}") from e
-    if proc.returncode != 0:
-        raise SourceError(f"{what} failed (exit {proc.returncode}): {_telling(proc.stdout)}")
-    return proc.stdout
-
-
-def _telling(output: str) -> str:
-    """git's own reason: its last `fatal:` / `error:` line, else its last line."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    hits = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
-    return (hits or lines or ["no output"])[-1]
+    return run(argv, what=what, error=SourceError, env=os.environ | _GIT_ENV)

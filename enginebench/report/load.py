@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from enginebench.provenance import redact_argv, safe_env
+from enginebench.report import registry
 from enginebench.report.points import SweepPoint, parse_point, point_of
 from enginebench.report.registry import METRICS
 
@@ -149,20 +150,11 @@ def _env(record: Mapping[str, Any]) -> Any:
     return safe_env({str(k): str(v) for k, v in env.items()}, keep=["*"])
 
 
-DETAILS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
-    "model_source": lambda r: r.get("model_source"),
-    "model_file_sha256": lambda r: r.get("model_file_sha256"),
-    "model_path": lambda r: r.get("model_path"),
-    # the git checkout an engine runs code from (TabbyAPI, TensorRT-LLM's scripts)
-    "source_commit": lambda r: r.get("source_commit"),
-    "workload": lambda r: r.get("workload"),
-    "seed": lambda r: r.get("seed"),
+# how each of the registry's DETAILS is read from a run's record, where it is not the record's
+# own key of that name
+_READERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "server_argv": _argv,
     "server_env": _env,
-    "enginebench_version": lambda r: r.get("enginebench_version"),
-    "enginebench_commit": lambda r: r.get("enginebench_commit"),
-    "enginebench_dirty": lambda r: r.get("enginebench_dirty"),
-    "snakemake_version": lambda r: r.get("snakemake_version"),
     "hostname": lambda r: _host(r).get("hostname"),
     "cpu_model": lambda r: _cpu(r).get("model"),
     "cpu_usable_cores": lambda r: _cpu(r).get("usable_cores"),
@@ -171,9 +163,15 @@ DETAILS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "gpu": _gpu_names,
     "gpu_driver": lambda r: _gpu_field(r, "driver_version", "driver"),
     "cuda_version": lambda r: _gpu_field(r, "cuda_version", "cuda"),
-    "started": lambda r: r.get("started"),
-    "finished": lambda r: r.get("finished"),
 }
+
+
+def _own(key: str) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda r: r.get(key)
+
+
+DETAILS = {m.key: _READERS.get(m.key, _own(m.key)) for m in registry.DETAILS}
+assert _READERS.keys() <= DETAILS.keys(), "a reader for a key the registry does not list"
 DETAIL_KEYS = tuple(DETAILS)
 # the point's own: blank for a point that was not measured (not the whole sweep's)
 POINT_DETAIL_KEYS = ("started", "finished")

@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,14 +108,11 @@ def our_processes(workdir: Path) -> list[str]:
     their command line names it."""
     found = []
     root = str(workdir.resolve())
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        if proc.info["pid"] == os.getpid():
             continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
+        cmd = " ".join(proc.info["cmdline"] or ())
+        cwd = proc.info["cwd"] or ""  # None: gone, or another user's
         if cmd and (root in cmd or cwd == root or cwd.startswith(root + "/")):
-            found.append(f"{pid}: {cmd}")
+            found.append(f"{proc.info['pid']}: {cmd}")
     return found
