@@ -1,0 +1,579 @@
+"""`Plan`: the validated config (and the lock file, already read) turned into what the workflow
+runs: instances, models, sweeps and their points, runs (instance x model x quant x sweep), and
+every job's inputs and parameters. Pure: it reads files (env files, the lock) and asks whether
+configured paths exist, and starts nothing; the workflow's rules look everything up here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, TypeVar
+
+from enginebench.engines.prepare import PREPARED_FORMATS
+from enginebench.engines.registry import ENGINES
+from enginebench.engines.source import ref_label
+from enginebench.engines.spec import EngineSpec
+from enginebench.lockfile import EMBEDDED, SHA, lock_path, read_lock, ref_key
+from enginebench.plan import paths
+from enginebench.plan.checks import HF_FORMATS, SOURCE_KEYS, check_engines, check_plan, fail
+from enginebench.points import SweepPoint, points_from_config, rows_needed
+from enginebench.slo_search import Search
+
+T = TypeVar("T")
+
+# How an instance's software is had: built by the workflow (`build`: llama.cpp from source;
+# `venv`: an environment from its env file) or brought by the user (`bin_dir`: prebuilt llama.cpp;
+# `python`: an interpreter; `container`: an image), or not run at all (`external`: an endpoint).
+Software = Literal["build", "venv", "bin_dir", "python", "container", "external"]
+UNCONFIGURED = "unconfigured"  # the tag of a llama.cpp the GGUF rules name but no config has
+
+
+class PlanError(LookupError):
+    """A job the plan does not define (a path no configured run asks for)."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The lock file (url@ref -> commit, already read) and the config files it belongs to."""
+
+    path: str
+    refs: Mapping[str, str]
+    configfiles: tuple[str, ...] = ()
+
+    @classmethod
+    def beside(cls, configfiles: Sequence[str]) -> Lock:
+        """The lock beside the first config file given (else the embedded config), read."""
+        path = lock_path((list(configfiles) or [EMBEDDED])[0])
+        return cls(str(path), read_lock(path), tuple(configfiles))
+
+    def commit(self, name: str, url: str, ref: str) -> str:
+        """A commit sha as given, or the one the lock records for a branch or tag: planning never
+        asks a remote (so -n and --report run offline, and a run is repeatable)."""
+        if SHA.fullmatch(ref):
+            return ref
+        commit = self.refs.get(ref_key(url, ref))
+        if commit is None:
+            given = [f for f in self.configfiles if f != EMBEDDED]
+            files = f" --configfile {' '.join(given)}" if given else ""
+            fail(
+                f"engines.{name}.commit: {ref!r} is a branch or tag, not yet in {self.path}; "
+                f"resolve it once with `enginebench lock{files}` "
+                "(commit the lock file), or pin a 40-hex sha"
+            )
+        return commit
+
+
+class Run(NamedTuple):
+    """One serve job, one server, one table: an instance x model x quant x named sweep."""
+
+    engine: str
+    model: str
+    quant: str
+    sweep: str
+
+    @property
+    def dir(self) -> str:
+        return paths.sweep_dir(*self)
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """An `engines:` entry: an instance of an engine (its `kind`, else its own name)."""
+
+    name: str
+    entry: Mapping[str, Any]
+    root: Path  # env files are relative to it (the workflow's root)
+    lock: Lock
+    _options: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return str(self.entry.get("kind", self.name))
+
+    @property
+    def spec(self) -> EngineSpec:
+        """Its engine's declaration: the one home of the engine's defaults."""
+        return ENGINES[self.kind]
+
+    @cached_property
+    def software(self) -> Software:
+        if "container" in self.entry or self.spec.software == "container":
+            return "container"
+        if self.spec.software == "cmake":
+            return "bin_dir" if "bin_dir" in self.entry else "build"
+        if self.spec.software == "venv":
+            return "python" if "python" in self.entry else "venv"
+        return "external"
+
+    @cached_property
+    def uses_gpu(self) -> bool:
+        if "gpu" in self.entry:
+            return bool(self.entry["gpu"])
+        return bool(self.spec.uses_gpu(self.entry))
+
+    # venv engines ------------------------------------------------------------------------------
+    @property
+    def env_path(self) -> Path:
+        return Path(self.root, self.entry["env_file"])
+
+    @cached_property
+    def env_key(self) -> str:
+        """Short content hash of the env file: a bump rebuilds only that environment."""
+        return hashlib.sha256(self.env_path.read_bytes()).hexdigest()[:12]
+
+    # llama.cpp ---------------------------------------------------------------------------------
+    @cached_property
+    def commit(self) -> str:
+        return self.lock.commit(self.name, self.entry["git_url"], str(self.entry["commit"]))
+
+    @cached_property
+    def tag(self) -> str:
+        """Names a llama.cpp source: pypi-<version> or git-<sha12>; nothing floats."""
+        if not self.entry:
+            return UNCONFIGURED
+        if self.entry["source"] == "pypi-sdist":
+            return f"pypi-{self.entry['version']}"
+        return f"git-{self.commit[:12]}"
+
+    @property
+    def src(self) -> str:
+        return f"{paths.engine_dir(self.name)}/src-{self.tag}"
+
+    @property
+    def build(self) -> str:
+        """<tag>-<backend>: the build folder's name under resources/engines/<instance>/."""
+        return f"{self.tag}-{self.entry.get('backend', 'cpu')}"
+
+    @property
+    def bin_dir(self) -> str:
+        """Its build's binaries, or the prebuilt ones it names (`bin_dir`)."""
+        return self.entry.get("bin_dir") or f"{paths.engine_dir(self.name)}/{self.build}/bin"
+
+    @property
+    def resolved_commit(self) -> str | None:
+        return self.commit if self.entry["source"] == "git" else None
+
+    # software ----------------------------------------------------------------------------------
+    @cached_property
+    def software_file(self) -> str | None:
+        """The file that stands for its software being ready (None: the user brings it)."""
+        if self.software == "build":
+            return f"{self.bin_dir}/build.json"
+        if self.software == "venv":
+            return paths.env_json(self.kind, self.env_key)
+        return None
+
+    @cached_property
+    def software_id(self) -> str | None:
+        """What stands for its software in the results: the llama.cpp source tag or bin_dir, the
+        env file's key, the interpreter or the image it brings."""
+        if self.software == "build":
+            return self.tag
+        if self.software == "venv":
+            return self.env_key
+        if self.software in ("bin_dir", "python"):
+            return str(self.entry[self.software])
+        if self.software == "container" and "container" in self.entry:
+            return str(self.entry["container"]["image"])
+        return None
+
+    # code from a git checkout (EngineSpec.source) ----------------------------------------------
+    @cached_property
+    def source(self) -> tuple[str, str] | None:
+        """(git url, ref) of the checkout the workflow fetches: the declared `source`, overridden
+        by `source_url` / `source_ref`; None when the engine declares none or the config names
+        its own checkout (`source_dir`)."""
+        if self.spec.source is None or self.entry.get("source_dir"):
+            return None
+        url, ref = self.spec.source
+        return self.entry.get("source_url", url), self.entry.get("source_ref", ref)
+
+    @cached_property
+    def source_dir(self) -> str | None:
+        """resources/engines/<instance>/src-<ref label>: the fetched checkout."""
+        src = self.source
+        return f"{paths.engine_dir(self.name)}/src-{ref_label(src[1])}" if src else None
+
+    def options(self, job: str | None = None) -> dict[str, Any]:
+        """The entry as one of its jobs sees it (`job`: a preparation step or "serve"; None:
+        any). The checkout is `source_dir` only for the jobs that run code from it
+        (EngineSpec.source_for), so that a new ref reruns those jobs and what follows only."""
+        if job not in self._options:
+            eng, spec = self.entry, self.spec
+            options = {k: v for k, v in eng.items() if k not in ("server_args", "env", "kind")}
+            if spec.source is not None:
+                for key in ("source_dir", *SOURCE_KEYS):
+                    options.pop(key, None)
+                if job is None or job in spec.source_for:
+                    options["source_dir"] = eng.get("source_dir") or self.source_dir
+            self._options[job] = options
+        return self._options[job]
+
+    def source_input(self, job: str) -> dict[str, str]:
+        """{"source": fetched checkout} for a job that runs code from it, else {}."""
+        if job in self.spec.source_for and self.source_dir:
+            return {"source": self.source_dir}
+        return {}
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    name: str
+    entry: Mapping[str, Any]
+
+    @property
+    def source(self) -> str:
+        return str(self.entry["source"])
+
+    @cached_property
+    def is_dir(self) -> bool:
+        """A local model that is an HF folder (relative paths: to the working directory)."""
+        return self.source == "local" and Path(self.entry["path"]).is_dir()
+
+    @property
+    def is_file(self) -> bool:
+        """Weights that are one GGUF (or GGML) file, served as they are."""
+        return self.source == "gguf" or (self.source == "local" and not self.is_dir)
+
+    @property
+    def has_hf_dir(self) -> bool:
+        return self.source in ("synthetic", "hf") or self.is_dir
+
+    @property
+    def hf_dir(self) -> str:
+        if self.source == "local":
+            return str(self.entry["path"])
+        return f"{paths.model_dir(self.name)}/hf"
+
+    @property
+    def tokenizer_dir(self) -> str:
+        return f"{paths.model_dir(self.name)}/tokenizer" if self.is_file else self.hf_dir
+
+    def gguf_file(self, quant: str) -> str:
+        if self.source == "local" and not self.is_dir:
+            return str(self.entry["path"])
+        if self.source == "gguf":
+            if self.entry["filename"].endswith(".gguf"):
+                return f"{paths.model_dir(self.name)}/file/original"
+            return f"{paths.model_dir(self.name)}/file/converted.gguf"  # legacy GGML -> GGUF
+        return f"{paths.model_dir(self.name)}/gguf/{quant}.gguf"
+
+
+@dataclass(frozen=True, eq=False)
+class Sweep:
+    name: str
+    entry: Mapping[str, Any]
+    workload: dict[str, Any]  # the top-level `workload`, the sweep's own keys over it
+    points: tuple[SweepPoint, ...]
+
+    @cached_property
+    def point_names(self) -> list[str]:
+        """The points' names in the order they run (their result files' stems)."""
+        return [p.name for p in self.points]
+
+    @cached_property
+    def search(self) -> Search | None:
+        return Search.from_config(self.entry)
+
+    @cached_property
+    def prompt_rows(self) -> int:
+        """Rows of its prompt file: the warm-up and every point get rows of their own, so that
+        no request repeats a prompt the server has seen."""
+        return rows_needed(self.points, self.entry["warmups"], self.search)
+
+    @property
+    def is_decode(self) -> bool:
+        return self.entry.get("kind") == "decode"
+
+
+def names_regex(names: Iterable[str]) -> str:
+    """A wildcard constraint matching exactly `names` (nothing, for none)."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!x)x"
+
+
+class Plan:
+    """What a validated config runs. Raises ConfigError (one line) for a config it cannot run."""
+
+    def __init__(self, config: Mapping[str, Any], lock: Lock | None = None, root: str = "."):
+        lock = lock or Lock(str(lock_path(EMBEDDED)), {})
+        check_engines(config)
+        self.config = config
+        self.instances = {n: Instance(n, e, Path(root), lock) for n, e in config["engines"].items()}
+        self.models = {name: Model(name, entry) for name, entry in config["models"].items()}
+        self.runs = [
+            Run(b["engine"], b["model"], q, s)
+            for b in config["benchmarks"]
+            for q in b["quants"]
+            for s in b["sweeps"]
+        ]
+        points = {name: tuple(points_from_config(s)) for name, s in config["sweeps"].items()}
+        check_plan(self, points)
+        self.sweeps = {
+            name: Sweep(name, s, self.workload_of(name), points[name])
+            for name, s in config["sweeps"].items()
+        }
+        self._memo: dict[tuple[str, Hashable], Any] = {}
+
+    def _cached(self, what: str, key: Hashable, make: Callable[[], T]) -> T:
+        """Each job's inputs and parameters, made once (Snakemake asks for them again)."""
+        if (what, key) not in self._memo:
+            self._memo[what, key] = make()
+        result: T = self._memo[what, key]
+        return result
+
+    def workload_of(self, sweep: str) -> dict[str, Any]:
+        return {**self.config["workload"], **self.config["sweeps"][sweep].get("workload", {})}
+
+    # names -------------------------------------------------------------------------------------
+    def instances_of(self, kind: str) -> list[str]:
+        return [n for n, i in self.instances.items() if i.kind == kind]
+
+    def models_of(self, source: str) -> list[str]:
+        return [n for n, m in self.models.items() if m.source == source]
+
+    @cached_property
+    def source_instances(self) -> list[str]:
+        return [n for n, i in self.instances.items() if i.source]
+
+    @cached_property
+    def prepared_instances(self) -> list[str]:
+        """Instances whose engine prepares its own model format (MLC, TensorRT-LLM, EXL2)."""
+        return [n for n, i in self.instances.items() if i.spec.model_format in PREPARED_FORMATS]
+
+    @cached_property
+    def prepare_steps(self) -> list[str]:
+        return sorted({s for n in self.prepared_instances for s in self.instances[n].spec.prepare})
+
+    @cached_property
+    def gguf_tools(self) -> Instance:
+        """The llama.cpp instance whose checkout converts and whose build quantizes every GGUF
+        (the one named llamacpp, else the first built one): every llama.cpp instance serves the
+        same files, so a regression hunt compares engines, not conversions."""
+        built = [n for n in self.instances_of("llamacpp") if self.instances[n].software == "build"]
+        name = "llamacpp" if "llamacpp" in built or not built else built[0]
+        if name in self.instances:
+            return self.instances[name]
+        return Instance(name, {}, Path(), Lock("", {}))
+
+    @cached_property
+    def workloads(self) -> dict[str, dict[str, Any]]:
+        """name -> workload, of every sweep that a benchmark runs (names checked unique)."""
+        return {self.sweeps[s].workload["name"]: self.sweeps[s].workload for s in self.run_sweeps}
+
+    @cached_property
+    def run_sweeps(self) -> list[str]:
+        return sorted({run.sweep for run in self.runs})
+
+    @cached_property
+    def instance_differences(self) -> dict[str, str]:
+        """{instance: what sets it apart from the other instances of its kind} (option=value,
+        comma-joined; only for kinds with several instances): the comparison's legend."""
+        out = {}
+        for kind in sorted({i.kind for i in self.instances.values()}):
+            names = self.instances_of(kind)
+            if len(names) < 2:
+                continue
+            entries = {
+                n: {k: v for k, v in self.instances[n].entry.items() if k != "kind"} for n in names
+            }
+            keys = sorted({k for e in entries.values() for k in e})
+            differ = [
+                k
+                for k in keys
+                if len({json.dumps(e.get(k), sort_keys=True) for e in entries.values()}) > 1
+            ]
+            for n in names:
+                out[n] = ", ".join(f"{k}={json.dumps(entries[n].get(k))}" for k in differ)
+        return out
+
+    # paths -------------------------------------------------------------------------------------
+    def prompts_file(self, model: str, sweep: str) -> str:
+        """One seeded prompt file per model x workload x rows: sweeps of one size share it, and a
+        sweep that needs more prompts does not change the others' input."""
+        s = self.sweeps[sweep]
+        return paths.prompts_file(model, s.workload["name"], s.prompt_rows)
+
+    def model_artifact(self, run: Run) -> str | list[str]:
+        """What the server loads ([]: nothing, an endpoint)."""
+        spec, model = self.instances[run.engine].spec, self.models[run.model]
+        if spec.model_format == "gguf":
+            return model.gguf_file(run.quant)
+        if spec.model_format in HF_FORMATS:
+            return model.hf_dir
+        if spec.model_format in PREPARED_FORMATS:
+            return paths.prepared_step_json(run.engine, run.model, run.quant, spec.prepare[-1])
+        return []
+
+    def summaries(self, run: Run) -> list[str] | None:
+        """The summary JSON of each point, inside the serve job's points/ directory; None for a
+        sweep with a search (its probes are chosen as it runs: whatever points/ holds)."""
+        sweep = self.sweeps[run.sweep]
+        if sweep.search:
+            return None
+        return [f"{run.dir}/points/{name}.json" for name in sweep.point_names]
+
+    @cached_property
+    def final_outputs(self) -> list[str]:
+        outs = [out for run in self.runs for out in paths.tables(f"{run.dir}/table")]
+        outs += paths.tables("results/comparison") + paths.tables("results/capacity")
+        outs += ["results/results.csv", "results/results.parquet"]
+        if self.decode_sweeps:
+            outs += paths.tables("results/decode")
+        outs += [plot for model in self.run_models for plot in paths.plots(model)]
+        return [*outs, "results/manifest.json", "results/provenance.html"]
+
+    @cached_property
+    def run_models(self) -> list[str]:
+        return sorted({run.model for run in self.runs})
+
+    # jobs --------------------------------------------------------------------------------------
+    def serve_inputs(self, run: Run) -> dict[str, Any]:
+        def make() -> dict[str, Any]:
+            instance, model = self.instances[run.engine], self.models[run.model]
+            return {
+                "model": self.model_artifact(run),
+                "software": instance.software_file or [],
+                "prompts": self.prompts_file(run.model, run.sweep),
+                "tokenizer": model.tokenizer_dir,
+                "model_source": paths.model_source_json(run.model),
+                # the fetched checkout: run by the server (TabbyAPI) or recorded as provenance
+                **({"source": instance.source_dir} if instance.source_dir else {}),
+            }
+
+        return self._cached("serve_inputs", run, make)
+
+    def serve_params(self, run: Run) -> dict[str, Any]:
+        """Everything that defines a sweep result, so that a change reruns exactly this job."""
+
+        def make() -> dict[str, Any]:
+            instance, sweep = self.instances[run.engine], self.sweeps[run.sweep]
+            eng = instance.entry
+            prepared = instance.spec.model_format in PREPARED_FORMATS
+            return {
+                "server_args": list(eng["server_args"]),
+                "options": instance.options("serve"),
+                "source_dir": eng.get("source_dir"),  # the user's own checkout: HEAD recorded
+                "env": dict(eng["env"]),
+                # None: the engine's own (EngineSpec.readiness_timeout)
+                "readiness_timeout": eng.get("readiness_timeout"),
+                "base_url": eng.get("base_url"),
+                "api_key_env": eng.get("api_key_env"),
+                # only this sweep's definition: a change to another sweep does not rerun this job
+                "sweep_name": run.sweep,
+                "sweep": sweep.entry,
+                "workload": sweep.workload,
+                "points": sweep.point_names,
+                "software_id": instance.software_id,
+                "prepared_dir": paths.prepared_dir(*run[:3]) if prepared else None,
+                "kind": instance.kind,
+            }
+
+        return self._cached("serve_params", run, make)
+
+    def prepare_inputs(self, engine: str, model: str, quant: str, step: str) -> dict[str, Any]:
+        instance = self.instances[engine]
+        steps = instance.spec.prepare
+        if step not in steps:
+            raise PlanError(f"{engine} has no preparation step {step!r}")
+        i = steps.index(step)
+        inputs: dict[str, Any] = {
+            "hf": self.models[model].hf_dir,
+            "software": instance.software_file or [],
+            **instance.source_input(step),
+        }
+        if i > 0:
+            inputs["previous"] = paths.prepared_step_json(engine, model, quant, steps[i - 1])
+        return inputs
+
+    def prepare_params(self, engine: str, model: str, quant: str, step: str) -> dict[str, Any]:
+        return {
+            "options": self.instances[engine].options(step),
+            "out_dir": paths.prepared_dir(engine, model, quant),
+            "kind": self.instances[engine].kind,
+        }
+
+    def source_param(self, engine: str, label: str) -> tuple[str, str]:
+        """(url, ref) of the checkout src-<label> of an instance."""
+        instance = self.instances[engine]
+        if instance.source is None or ref_label(instance.source[1]) != label:
+            raise PlanError(
+                f"{engine}: src-{label} is not the configured checkout ({instance.source_dir})"
+            )
+        return instance.source
+
+    def env_instance(self, kind: str, key: str) -> Instance:
+        """An instance whose environment is resources/envs/<kind>-<key> (they share the file)."""
+        for instance in self.instances.values():
+            if instance.kind == kind and "env_file" in instance.entry and instance.env_key == key:
+                return instance
+        raise PlanError(f"no engine instance has environment {kind}-{key}")
+
+    # aggregates --------------------------------------------------------------------------------
+    @cached_property
+    def sweep_slos(self) -> dict[str, Any]:
+        """{sweep name: its `slo`} of the sweeps that benchmarks name (the capacity table's)."""
+        return {name: self.sweeps[name].entry.get("slo") for name in self.run_sweeps}
+
+    @cached_property
+    def server_jsons(self) -> list[str]:
+        return [f"{run.dir}/server.json" for run in self.runs]
+
+    @cached_property
+    def points_dirs(self) -> list[str]:
+        return [f"{run.dir}/points" for run in self.runs]
+
+    @cached_property
+    def table_csvs(self) -> list[str]:
+        return [f"{run.dir}/table.csv" for run in self.runs]
+
+    @cached_property
+    def results_sources(self) -> list[list[Any]]:
+        """[summaries, server.json] of every run: the tidy results table's sources."""
+        return [[self.summaries(run), f"{run.dir}/server.json"] for run in self.runs]
+
+    @cached_property
+    def model_sources(self) -> list[str]:
+        return [paths.model_source_json(m) for m in self.run_models]
+
+    # decode ------------------------------------------------------------------------------------
+    @cached_property
+    def decode_sweeps(self) -> list[str]:
+        """The decode sweeps that benchmarks run (kind: decode)."""
+        return [s for s in self.run_sweeps if self.sweeps[s].is_decode]
+
+    @cached_property
+    def decode_runs(self) -> list[Run]:
+        return [run for run in self.runs if self.sweeps[run.sweep].is_decode]
+
+    @cached_property
+    def llama_bench_jsons(self) -> list[str]:
+        """llama-bench beside every llama.cpp model x quant that a decode sweep serves."""
+        runs = {
+            r[:3] for r in self.decode_runs if self.instances[r.engine].spec.software == "cmake"
+        }
+        return [paths.llama_bench_json(*r) for r in sorted(runs)]
+
+    def llama_bench_prompts(self, model: str, quant: str) -> str:
+        """The prompt file of the first decode sweep this model x quant runs (its depth)."""
+        sweep = next(r.sweep for r in self.decode_runs if (r.model, r.quant) == (model, quant))
+        return self.prompts_file(model, sweep)
+
+    @cached_property
+    def decode_models(self) -> list[str]:
+        """The decode runs' models that have an HF folder (its config.json gives the shape of
+        the KV cache; a GGUF-only model's roofline leaves the KV term out)."""
+        return sorted({r.model for r in self.decode_runs if self.models[r.model].has_hf_dir})
+
+    @cached_property
+    def decode_hf_dirs(self) -> list[str]:
+        return [self.models[m].hf_dir for m in self.decode_models]
+
+    @cached_property
+    def decode_uses_gpu(self) -> dict[str, bool]:
+        return {r.engine: self.instances[r.engine].uses_gpu for r in self.decode_runs}
