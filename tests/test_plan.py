@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from snakemake.utils import validate
 
-from enginebench.plan import ConfigError, Lock, Plan, Run
+from enginebench.plan import ConfigError, Lock, Plan, Run, validate
 from enginebench.points import parse_name, point_name, points_from_config
 from tests.workflow.plan import REPO, default_config
 
@@ -19,7 +18,7 @@ SHA_A, SHA_B = "a" * 40, "b" * 40
 
 
 def plan_of(config: dict[str, Any], lock: Lock | None = None) -> Plan:
-    """The plan of a config as the workflow makes it: schema defaults filled in first."""
+    """The plan of a config as the workflow makes it: the schema's defaults filled in first."""
     config = copy.deepcopy(config)
     validate(config, str(SCHEMA))
     return Plan(config, lock, str(REPO))
@@ -143,6 +142,8 @@ def test_software_the_user_brings_is_neither_built_nor_installed(tmp_path: Path)
         (lambda c: c["benchmarks"].append(dict(c["benchmarks"][1])), "listed twice"),
         (lambda c: c["sweeps"]["default"].update(request_rates=[1, 1.0]), "rate-1 is listed"),
         (lambda c: c["engines"]["vllm"].update(env_file="envs/no.yaml"), "envs/no.yaml does not"),
+        (lambda c: c.update(sweep={}), "`sweep:` is now `sweeps:`"),  # before the schema
+        (lambda c: c["sweeps"]["default"].update(request_rates=[1, 0]), "request_rates.1: 0 is"),
     ],
 )
 def test_config_errors(mutate: Any, message: str) -> None:

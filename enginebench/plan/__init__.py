@@ -1,8 +1,11 @@
 """The run plan: what a config runs, derived once, for the workflow's rules to look up
-(`plan.py`), the config checks behind it (`checks.py`) and the paths it names (`paths.py`)."""
+(`plan.py`, `instances.py`), the schema and config checks before it (`schema.py`, `checks.py`) and
+the paths it names (`paths.py`)."""
 
-from enginebench.plan.checks import GGUF_OUTTYPES, ConfigError, check_keys
-from enginebench.plan.plan import Instance, Lock, Plan, PlanError, Run, names_regex
+from enginebench.plan.checks import GGUF_OUTTYPES, ConfigError
+from enginebench.plan.instances import Instance, Lock
+from enginebench.plan.plan import Plan, PlanError, Run, names_regex
+from enginebench.plan.schema import validate
 
 __all__ = [
     "GGUF_OUTTYPES",
@@ -12,6 +15,6 @@ __all__ = [
     "Plan",
     "PlanError",
     "Run",
-    "check_keys",
     "names_regex",
+    "validate",
 ]

@@ -31,15 +31,6 @@ def fail(msg: str) -> NoReturn:
     raise ConfigError(f"config: {msg}")
 
 
-def check_keys(config: Mapping[str, Any]) -> None:
-    """Keys of older versions, before the schema (which would only call them unknown)."""
-    if "sweep" in config:  # the key of enginebench <= 0.1, before named sweeps
-        fail(
-            "`sweep:` is now `sweeps:`, a mapping of named sweeps; "
-            "move its keys under `sweeps: {default: {...}}`"
-        )
-
-
 def check_engines(config: Mapping[str, Any]) -> None:
     """Every instance names a known engine and a checkout it can have (before anything is
     derived from its engine's declaration)."""

@@ -4,7 +4,8 @@
 
 rule engine_table:
     input:
-        unpack(table_inputs),
+        points="results/{engine}/{model}/{quant}/{sweep}/points",
+        server="results/{engine}/{model}/{quant}/{sweep}/server.json",
     output:
         csv="results/{engine}/{model}/{quant}/{sweep}/table.csv",
         md="results/{engine}/{model}/{quant}/{sweep}/table.md",

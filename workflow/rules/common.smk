@@ -2,7 +2,6 @@
 then input and params functions that look the job's wildcards up in PLAN."""
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from enginebench.plan import (
     GGUF_OUTTYPES,
@@ -10,13 +9,12 @@ from enginebench.plan import (
     Lock,
     Plan,
     Run,
-    check_keys,
     names_regex,
+    validate,
 )
 
 try:
-    check_keys(config)
-    validate(config, "../schemas/config.schema.yaml")
+    validate(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
     PLAN = Plan(
         config, Lock.beside(list(map(str, workflow.configfiles))), workflow.basedir
     )
@@ -133,11 +131,6 @@ def serve_params(wildcards):
 
 
 # aggregate --------------------------------------------------------------------------------
-def table_inputs(wildcards):
-    base = run_of(wildcards).dir
-    return {"points": f"{base}/points", "server": f"{base}/server.json"}
-
-
 def table_summaries(wildcards):
     """Every point the sweep defines, so that a point missing from points/ shows as missing."""
     return PLAN.summaries(run_of(wildcards))
