@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -64,7 +64,6 @@ class Instance:
     entry: Mapping[str, Any]
     root: Path  # env files are relative to it (the workflow's root)
     lock: Lock
-    _options: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def kind(self) -> str:
@@ -178,16 +177,14 @@ class Instance:
         """The entry as one of its jobs sees it (`job`: a preparation step or "serve"; None:
         any). The checkout is `source_dir` only for the jobs that run code from it
         (EngineSpec.source_for), so that a new ref reruns those jobs and what follows only."""
-        if job not in self._options:
-            eng, spec = self.entry, self.spec
-            options = {k: v for k, v in eng.items() if k not in ("server_args", "env", "kind")}
-            if spec.source is not None:
-                for key in ("source_dir", *SOURCE_KEYS):
-                    options.pop(key, None)
-                if job is None or job in spec.source_for:
-                    options["source_dir"] = eng.get("source_dir") or self.source_dir
-            self._options[job] = options
-        return self._options[job]
+        eng, spec = self.entry, self.spec
+        options = {k: v for k, v in eng.items() if k not in ("server_args", "env", "kind")}
+        if spec.source is not None:
+            for key in ("source_dir", *SOURCE_KEYS):
+                options.pop(key, None)
+            if job is None or job in spec.source_for:
+                options["source_dir"] = eng.get("source_dir") or self.source_dir
+        return options
 
     def source_input(self, job: str) -> dict[str, str]:
         """{"source": fetched checkout} for a job that runs code from it, else {}."""

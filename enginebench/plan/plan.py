@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from enginebench.engines.prepare import PREPARED_FORMATS
 from enginebench.engines.source import ref_label
@@ -22,8 +22,6 @@ from enginebench.plan.checks import HF_FORMATS, check_engines, check_plan
 from enginebench.plan.instances import Instance, Lock
 from enginebench.points import SweepPoint, points_from_config, rows_needed
 from enginebench.slo_search import Search
-
-T = TypeVar("T")
 
 
 class PlanError(LookupError):
@@ -121,7 +119,9 @@ def names_regex(names: Iterable[str]) -> str:
 class Plan:
     """What a validated config runs. Raises ConfigError (one line) for a config it cannot run."""
 
-    def __init__(self, config: Mapping[str, Any], lock: Lock | None = None, root: str = "."):
+    def __init__(
+        self, config: Mapping[str, Any], lock: Lock | None = None, root: str | Path = "."
+    ) -> None:
         lock = lock or Lock(str(lock_path(EMBEDDED)), {})
         check_engines(config)
         self.config = config
@@ -139,14 +139,6 @@ class Plan:
             name: Sweep(name, s, self.workload_of(name), points[name])
             for name, s in config["sweeps"].items()
         }
-        self._memo: dict[tuple[str, Hashable], Any] = {}
-
-    def _cached(self, what: str, key: Hashable, make: Callable[[], T]) -> T:
-        """Each job's inputs and parameters, made once (Snakemake asks for them again)."""
-        if (what, key) not in self._memo:
-            self._memo[what, key] = make()
-        result: T = self._memo[what, key]
-        return result
 
     def workload_of(self, sweep: str) -> dict[str, Any]:
         return {**self.config["workload"], **self.config["sweeps"][sweep].get("workload", {})}
@@ -255,47 +247,40 @@ class Plan:
 
     # jobs --------------------------------------------------------------------------------------
     def serve_inputs(self, run: Run) -> dict[str, Any]:
-        def make() -> dict[str, Any]:
-            instance, model = self.instances[run.engine], self.models[run.model]
-            return {
-                "model": self.model_artifact(run),
-                "software": instance.software_file or [],
-                "prompts": self.prompts_file(run.model, run.sweep),
-                "tokenizer": model.tokenizer_dir,
-                "model_source": paths.model_source_json(run.model),
-                # the fetched checkout: run by the server (TabbyAPI) or recorded as provenance
-                **({"source": instance.source_dir} if instance.source_dir else {}),
-            }
-
-        return self._cached("serve_inputs", run, make)
+        instance, model = self.instances[run.engine], self.models[run.model]
+        return {
+            "model": self.model_artifact(run),
+            "software": instance.software_file or [],
+            "prompts": self.prompts_file(run.model, run.sweep),
+            "tokenizer": model.tokenizer_dir,
+            "model_source": paths.model_source_json(run.model),
+            # the fetched checkout: run by the server (TabbyAPI) or recorded as provenance only
+            **({"source": instance.source_dir} if instance.source_dir else {}),
+        }
 
     def serve_params(self, run: Run) -> dict[str, Any]:
         """Everything that defines a sweep result, so that a change reruns exactly this job."""
-
-        def make() -> dict[str, Any]:
-            instance, sweep = self.instances[run.engine], self.sweeps[run.sweep]
-            eng = instance.entry
-            prepared = instance.spec.model_format in PREPARED_FORMATS
-            return {
-                "server_args": list(eng["server_args"]),
-                "options": instance.options("serve"),
-                "source_dir": eng.get("source_dir"),  # the user's own checkout: HEAD recorded
-                "env": dict(eng["env"]),
-                # None: the engine's own (EngineSpec.readiness_timeout)
-                "readiness_timeout": eng.get("readiness_timeout"),
-                "base_url": eng.get("base_url"),
-                "api_key_env": eng.get("api_key_env"),
-                # only this sweep's definition: a change to another sweep does not rerun this job
-                "sweep_name": run.sweep,
-                "sweep": sweep.entry,
-                "workload": sweep.workload,
-                "points": sweep.point_names,
-                "software_id": instance.software_id,
-                "prepared_dir": paths.prepared_dir(*run[:3]) if prepared else None,
-                "kind": instance.kind,
-            }
-
-        return self._cached("serve_params", run, make)
+        instance, sweep = self.instances[run.engine], self.sweeps[run.sweep]
+        eng = instance.entry
+        prepared = instance.spec.model_format in PREPARED_FORMATS
+        return {
+            "server_args": list(eng["server_args"]),
+            "options": instance.options("serve"),
+            "source_dir": eng.get("source_dir"),  # the user's own checkout: its HEAD is recorded
+            "env": dict(eng["env"]),
+            # None: the engine's own (EngineSpec.readiness_timeout)
+            "readiness_timeout": eng.get("readiness_timeout"),
+            "base_url": eng.get("base_url"),
+            "api_key_env": eng.get("api_key_env"),
+            # only this sweep's definition: a change to another sweep does not rerun this job
+            "sweep_name": run.sweep,
+            "sweep": sweep.entry,
+            "workload": sweep.workload,
+            "points": sweep.point_names,
+            "software_id": instance.software_id,
+            "prepared_dir": paths.prepared_dir(*run[:3]) if prepared else None,
+            "kind": instance.kind,
+        }
 
     def prepare_inputs(self, engine: str, model: str, quant: str, step: str) -> dict[str, Any]:
         instance = self.instances[engine]

@@ -69,10 +69,6 @@ def hf_dir(wildcards):
     return PLAN.models[wildcards.model].hf_dir
 
 
-def ggml_input(wildcards):
-    return f"resources/models/{wildcards.model}/file/original"
-
-
 def prepare_inputs(wildcards):
     w = wildcards
     return PLAN.prepare_inputs(w.engine, w.model, w.quant, w.step)
@@ -84,10 +80,6 @@ def prepare_params(wildcards):
 
 
 # engines ----------------------------------------------------------------------------------
-def software(wildcards):
-    return instance(wildcards).software_file or []
-
-
 def source_url(wildcards):
     return PLAN.source_param(wildcards.engine, wildcards.label)[0]
 

@@ -84,7 +84,7 @@ rule fetch_tokenizer:
 
 rule ggml_to_gguf:
     input:
-        ggml=ggml_input,
+        ggml="resources/models/{model}/file/original",
         src=GGUF_SRC,
     output:
         "resources/models/{model}/file/converted.gguf",
