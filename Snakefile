@@ -32,4 +32,4 @@ localrules:
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        PLAN.final_outputs,

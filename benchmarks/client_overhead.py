@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from enginebench.points import point_name
+
 PY = sys.executable
 MODEL = "fake-model"
 
@@ -56,18 +58,19 @@ def start_server(core: int | None, per_token_writes: bool) -> tuple[subprocess.P
 
 def run_client(core: int | None, url: str, rate: float, seconds: float, out: Path) -> dict:
     n = max(50, int(rate * seconds))
+    result = f"{point_name('rate', rate)}.json"
     argv = [
         *_pin(core), PY, "-m", "enginebench", "bench", "--base-url", url, "--model", MODEL,
         "--dataset-name", "fixed", "--fixed-output-len", "16", "--num-prompts", str(n),
         "--request-rate", str(rate), "--seed", "0", "--disable-tqdm", "--num-warmups", "20",
-        "--save-result", "--result-dir", str(out), "--result-filename", f"rate-{rate:g}.json",
+        "--save-result", "--result-dir", str(out), "--result-filename", result,
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(argv, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"client failed at {rate} req/s (exit {proc.returncode}):\n{proc.stderr}")
-    summary = json.loads((out / f"rate-{rate:g}.json").read_text())
+    summary = json.loads((out / result).read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary["client_cpu_s"] = cpu  # the whole process: imports and warm-up included
     return summary

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess
@@ -22,10 +21,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from enginebench.engines.container import Container, Wrap, in_image, wrapper
 from enginebench.engines.registry import get_engine
@@ -44,9 +43,9 @@ from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContex
 from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.models.files import weights_sha256
+from enginebench.points import SweepPoint, format_load, parse_spec, rows_needed
 from enginebench.proc import CommandError, run
 from enginebench.provenance import redact_argv, run_provenance
-from enginebench.report.points import format_load, point_name
 from enginebench.slo_search import Search, meets, next_rate, outcome
 
 VERSION_TIMEOUT_S = 180
@@ -54,86 +53,6 @@ VERSION_TIMEOUT_S = 180
 # generator gets to write what completed once told to stop
 WATCH_S = 0.5
 STOP_GRACE_S = 30.0
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One sweep point: open loop at `load` req/s (`rate`) or `load` users (`conc`)."""
-
-    mode: Literal["rate", "conc"]
-    load: float
-    num_prompts: int
-    burstiness: float = 1.0
-    max_concurrency: int | None = None  # rate points: cap on requests in flight
-    duration: float | None = None  # conc points: stop sending after this many seconds
-    repeat: int = 0  # 1..N in a sweep with `repeats: N`; 0 without
-
-    @property
-    def name(self) -> str:
-        """`rate-1`, `rate-2.5`, `rate-inf`, `conc-4`, `rate-1-r2` (the result file's stem)."""
-        return point_name(self.mode, self.load, self.repeat)
-
-
-def parse_point(spec: str, defaults: Mapping[str, Any] | None = None) -> SweepPoint:
-    """`rate=2.5,num_prompts=64,burstiness=1` or `conc=4,num_prompts=16` -> SweepPoint."""
-    fields: dict[str, str] = {}
-    for part in spec.split(","):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"sweep point {spec!r}: {part!r} is not KEY=VALUE")
-        fields[key.strip().replace("-", "_")] = value.strip()
-    d = dict(defaults or {})
-    modes = [m for m in ("rate", "conc") if m in fields]
-    if len(modes) != 1:
-        raise ValueError(f"sweep point {spec!r}: give exactly one of rate=R or conc=N")
-    mode = modes[0]
-    load = float(fields.pop(mode))
-    if not load > 0 or (mode == "conc" and (math.isinf(load) or not load.is_integer())):
-        raise ValueError(
-            f"sweep point {spec!r}: {mode} must be > 0 ({'an integer' * (mode == 'conc')})"
-        )
-    known = {"num_prompts", "burstiness", "max_concurrency", "duration"}
-    if unknown := set(fields) - known:
-        raise ValueError(f"sweep point {spec!r}: unknown keys {sorted(unknown)}")
-    num = fields.get("num_prompts", d.get("num_prompts"))
-    if num is None:
-        raise ValueError(f"sweep point {spec!r}: num_prompts is required (or a default)")
-    mc = fields.get("max_concurrency", d.get("max_concurrency"))
-    dur = fields.get("duration", d.get("duration"))
-    return SweepPoint(
-        mode="rate" if mode == "rate" else "conc",
-        load=load,
-        num_prompts=int(num),
-        burstiness=float(fields.get("burstiness", d.get("burstiness", 1.0))),
-        max_concurrency=None if mc is None else int(mc),
-        duration=None if dur is None else float(dur),
-    )
-
-
-def points_from_config(sweep: Mapping[str, Any]) -> list[SweepPoint]:
-    """The config's `sweep:` section -> points, rates (in listed order) then concurrencies;
-    with `repeats: N`, that list N times over (interleaved: a slow drift of the machine spreads
-    over every point instead of biasing the last ones), each repeat named `-r<k>`."""
-    rate_n = int(sweep["num_prompts"])
-    conc_n = int(sweep.get("concurrency_num_prompts", rate_n))
-    points = [
-        SweepPoint(
-            "rate",
-            float(r),
-            rate_n,
-            float(sweep.get("burstiness", 1.0)),
-            sweep.get("max_concurrency"),
-        )
-        for r in sweep.get("request_rates", [])
-    ]
-    points += [
-        SweepPoint("conc", float(c), conc_n, duration=sweep.get("concurrency_duration"))
-        for c in sweep.get("concurrency", [])
-    ]
-    repeats = int(sweep.get("repeats", 1))
-    if repeats > 1:
-        points = [replace(p, repeat=k) for k in range(1, repeats + 1) for p in points]
-    return points
 
 
 SLO_METRICS = ("ttft", "tpot")
@@ -152,29 +71,8 @@ def sweep_bench_args(sweep: Mapping[str, Any]) -> list[str]:
     return args
 
 
-def prompt_rows(points: Sequence[SweepPoint], warmups: int) -> tuple[list[int], int]:
-    """(first row of each point in the prompt file, rows the sweep needs).
-
-    The warm-up takes rows [0, warmups) and each point the next `num_prompts`, in the order they
-    run: within one server's lifetime no request repeats a prompt the server has seen (its prefix
-    cache would answer it). The rows depend only on this sweep's definition, and every engine
-    gets the same rows at the same point.
-    """
-    offsets, row = [], warmups
-    for point in points:
-        offsets.append(row)
-        row += point.num_prompts
-    return offsets, row
-
-
 class SweepConfigError(ValueError):
     """A sweep that cannot run as configured (found before any server starts)."""
-
-
-def rows_needed(points: Sequence[SweepPoint], warmups: int, search: Search | None) -> int:
-    """Prompt rows a sweep sends: the warm-up, every fixed point, and the adaptive search's
-    probes at most (each `num_prompts`)."""
-    return prompt_rows(points, warmups)[1] + (search.probes * search.num_prompts if search else 0)
 
 
 def check_prompt_rows(cfg: SweepConfig) -> None:
@@ -754,7 +652,7 @@ def config_from_args(argv: Sequence[str]) -> SweepConfig:
     base: dict[str, Any] = json.loads(Path(a.config).read_text()) if a.config else {}
     defaults = {"num_prompts": a.num_prompts, "burstiness": a.burstiness}
     defaults = {k: v for k, v in defaults.items() if v is not None}
-    points = [parse_point(s, defaults) for s in a.point]
+    points = [parse_spec(s, defaults) for s in a.point]
     if not points:
         points = [p if isinstance(p, SweepPoint) else _point_of(p) for p in base.get("points", [])]
     scalars = (

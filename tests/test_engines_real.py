@@ -19,7 +19,8 @@ import pytest
 from enginebench.engines import envs
 from enginebench.engines.registry import get_engine
 from enginebench.engines.server import group_alive
-from enginebench.sweep import SweepConfig, SweepPoint, run_sweep
+from enginebench.points import SweepPoint
+from enginebench.sweep import SweepConfig, run_sweep
 
 pytestmark = pytest.mark.engines
 
@@ -72,7 +73,7 @@ def test_engine_serves_exact_lengths(
         out_dir=str(tmp_path / "sweep"),
         prompts_file=str(prompts),
         tokenizer=str(tiny_model_dir),
-        points=[SweepPoint("rate", math.inf, 8), SweepPoint("conc", 2.0, 4)],
+        points=[SweepPoint("rate", math.inf, 8), SweepPoint("concurrency", 2.0, 4)],
         options=OPTIONS[engine],
         env=ENV[engine],
         python=str(envs.python_of(venv)),
@@ -102,7 +103,7 @@ def test_llamacpp_serves_exact_lengths(
         out_dir=str(tmp_path / "sweep"),
         prompts_file=str(prompts),
         tokenizer=str(tiny_model_dir),
-        points=[SweepPoint("rate", math.inf, 8), SweepPoint("conc", 2.0, 4)],
+        points=[SweepPoint("rate", math.inf, 8), SweepPoint("concurrency", 2.0, 4)],
         options={"parallel": 4, "ctx_size": 2048},
         bin_dir=str(llama_server_bin.parent),
         warmups=2,

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
 
+from enginebench.points import parse_name
 from enginebench.report.plots import (
     _load,
     _pareto_figure,
@@ -23,7 +24,6 @@ from enginebench.report.plots import (
     plot_paths,
     write_plots,
 )
-from enginebench.report.points import parse_point
 from enginebench.report.tables import write_engine_table
 from enginebench.report.tidy import load_runs, write_results
 from tests.fixtures.synthetic import (
@@ -286,10 +286,10 @@ def test_repeats_give_error_bars(tmp_path: Path) -> None:
     paths = []
     for rate, values in ttft.items():
         for k, value in enumerate(values, start=1):
-            point = parse_point(f"rate-{rate}-r{k}")
+            point = parse_name(f"rate-{rate}-r{k}")
             assert point is not None
             summary = synthetic_summary(point, engine="eng") | {"p50_ttft_ms": value}
-            paths.append(d / "points" / f"{point.label}.json")
+            paths.append(d / "points" / f"{point.name}.json")
             paths[-1].write_text(json.dumps(summary))
     server = d / "server.json"
     server.write_text(json.dumps(synthetic_server("eng", "tiny", "q4") | {"sweep": "default"}))

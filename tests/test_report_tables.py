@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from enginebench.report.points import SweepPoint, parse_point
+from enginebench.points import SweepPoint, parse_name
 from enginebench.report.tables import (
     capacity_frame,
     comparison_frame,
@@ -123,7 +123,7 @@ def _write(path: Path, data: dict[str, Any]) -> Path:
 
 
 def _summary(label: str, **kw: Any) -> dict[str, Any]:
-    point = parse_point(label)
+    point = parse_name(label)
     assert point is not None
     return synthetic_summary(point, **kw)
 
@@ -876,19 +876,19 @@ def test_comparison_page_shows_capacity_first(tmp_path: Path) -> None:
 
 
 def test_sweep_point_labels() -> None:
-    assert parse_point("rate-0.5") == SweepPoint("rate", 0.5)
-    assert parse_point("rate-inf") == SweepPoint("rate", math.inf)
-    assert parse_point("conc-4") == SweepPoint("concurrency", 4.0)
-    assert parse_point("rate-1-r2") == SweepPoint("rate", 1.0, 2)
-    assert parse_point("conc-8-r10") == SweepPoint("concurrency", 8.0, 10)
-    assert parse_point("server") is None and parse_point("rate-x") is None
-    assert parse_point("rate-1-r") is None and parse_point("rate-1-x2") is None
-    assert [SweepPoint("rate", x).label for x in (1.0, 0.25, math.inf)] == [
+    assert parse_name("rate-0.5") == SweepPoint("rate", 0.5)
+    assert parse_name("rate-inf") == SweepPoint("rate", math.inf)
+    assert parse_name("conc-4") == SweepPoint("concurrency", 4.0)
+    assert parse_name("rate-1-r2") == SweepPoint("rate", 1.0, repeat=2)
+    assert parse_name("conc-8-r10") == SweepPoint("concurrency", 8.0, repeat=10)
+    assert parse_name("server") is None and parse_name("rate-x") is None
+    assert parse_name("rate-1-r") is None and parse_name("rate-1-x2") is None
+    assert [SweepPoint("rate", x).name for x in (1.0, 0.25, math.inf)] == [
         "rate-1",
         "rate-0.25",
         "rate-inf",
     ]
-    assert SweepPoint("rate", 2.5, 3).label == "rate-2.5-r3"
+    assert SweepPoint("rate", 2.5, repeat=3).name == "rate-2.5-r3"
 
 
 def test_validity_column_and_capacity(tmp_path: Path) -> None:

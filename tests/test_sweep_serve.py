@@ -15,7 +15,8 @@ import pytest
 from enginebench import sweep
 from enginebench.engines.registry import get_engine
 from enginebench.engines.spec import EngineSpec, ServerContext, always
-from enginebench.sweep import SweepConfig, SweepPoint, bench_argv, parse_point, points_from_config
+from enginebench.points import SweepPoint, parse_spec, points_from_config, prompt_rows
+from enginebench.sweep import SweepConfig, bench_argv
 
 
 @pytest.mark.parametrize(
@@ -25,19 +26,19 @@ from enginebench.sweep import SweepConfig, SweepPoint, bench_argv, parse_point, 
      ("rate=0.5,num_prompts=8", "rate-0.5")],
 )  # fmt: skip
 def test_point_names(spec: str, name: str) -> None:
-    assert parse_point(spec).name == name
+    assert parse_spec(spec).name == name
 
 
 def test_parse_point_defaults_and_errors() -> None:
-    p = parse_point("rate=2,burstiness=0.5", {"num_prompts": 32})
+    p = parse_spec("rate=2,burstiness=0.5", {"num_prompts": 32})
     assert p == SweepPoint("rate", 2.0, 32, 0.5)
-    assert parse_point("conc=4,num_prompts=8,duration=30").duration == 30.0
+    assert parse_spec("conc=4,num_prompts=8,duration=30").duration == 30.0
     bad_specs = ["rate=1", "rate=0,num_prompts=1", "conc=1.5,num_prompts=1", "rate",
                  "conc=inf,num_prompts=1", "rate=1,conc=2,num_prompts=1",
                  "rate=1,num_prompts=1,x=2"]  # fmt: skip
     for bad in bad_specs:
         with pytest.raises(ValueError):
-            parse_point(bad)
+            parse_spec(bad)
 
 
 def test_points_from_config_keep_order() -> None:
@@ -75,7 +76,7 @@ def test_bench_argv_rate_point_exact(tmp_path: Path) -> None:
 
 def test_bench_argv_closed_loop_and_dialects(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, api_key_env="MY_KEY", tokenizer=None)
-    pt = SweepPoint("conc", 4.0, 16, duration=30.0)
+    pt = SweepPoint("concurrency", 4.0, 16, duration=30.0)
     argv = bench_argv(cfg, "http://h", "m", "none", False, pt)
     assert "--ignore-eos" not in argv and "--no-model-check" in argv
     assert argv[argv.index("--concurrency") + 1] == "4"
@@ -163,7 +164,11 @@ def _run(monkeypatch: pytest.MonkeyPatch, spec: EngineSpec, cfg: SweepConfig) ->
 def test_sweep_runs_points_in_order_and_records_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
 ) -> None:
-    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 50.0, 4), SweepPoint("conc", 2.0, 4)]
+    pts = [
+        SweepPoint("rate", math.inf, 4),
+        SweepPoint("rate", 50.0, 4),
+        SweepPoint("concurrency", 2.0, 4),
+    ]
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts, warmups=2,
                secret_env=["MY_SECRET"], env={"X": "y"}, metadata={"run": "t1"})  # fmt: skip
@@ -189,7 +194,7 @@ def test_every_summary_carries_the_runs_provenance(
 ) -> None:
     weights = tmp_path / "model.gguf"
     weights.write_bytes(b"GGUF" + bytes(range(256)) * 64)
-    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("conc", 2.0, 4)]
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("concurrency", 2.0, 4)]
     cfg = _cfg(tmp_path, engine="fake", model=str(weights), prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts, sweep="nightly", quant="q8",
                secret_env=["MY_SECRET"], env={"X": "y", "HF_TOKEN": "hf_s3cret"})  # fmt: skip
@@ -229,7 +234,11 @@ def test_set_aside_keeps_everything_and_leaves_no_output(tmp_path: Path) -> None
 def test_failed_point_keeps_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
 ) -> None:
-    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 10.0, 4), SweepPoint("conc", 2.0, 4)]
+    pts = [
+        SweepPoint("rate", math.inf, 4),
+        SweepPoint("rate", 10.0, 4),
+        SweepPoint("concurrency", 2.0, 4),
+    ]
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts)  # fmt: skip
     real = sweep.bench_argv
@@ -252,7 +261,7 @@ def test_failed_point_keeps_the_others(
 def test_server_that_dies_fails_the_remaining_points(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
 ) -> None:
-    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("conc", 1.0, 4)]
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("concurrency", 1.0, 4)]
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts,
                bench_args=["--timeout", "5"])  # fmt: skip
@@ -272,7 +281,7 @@ def test_server_that_dies_mid_point_ends_it_within_seconds(
     dead port, keeps what completed, and fails."""
     import threading
 
-    pts = [SweepPoint("rate", 2.0, 40), SweepPoint("conc", 1.0, 2)]
+    pts = [SweepPoint("rate", 2.0, 40), SweepPoint("concurrency", 1.0, 2)]
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts)  # fmt: skip
     trigger = tmp_path / "die"
@@ -333,7 +342,7 @@ def test_external_endpoint(tmp_path: Path, prompts_file: Path, tiny_model_dir: P
     with serve_in_thread(FakeServerConfig(model="remote", tokens=4)) as srv:
         cfg = _cfg(tmp_path, engine="openai", model="remote", base_url=srv.base_url + "/v1",
                    prompts_file=str(prompts_file), tokenizer=str(tiny_model_dir),
-                   points=[SweepPoint("conc", 1.0, 2)])  # fmt: skip
+                   points=[SweepPoint("concurrency", 1.0, 2)])  # fmt: skip
         assert sweep.run_sweep(cfg) == 0
     server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
     assert server["argv"] is None and server["base_url"] == srv.base_url
@@ -344,8 +353,12 @@ def test_every_point_and_the_warmup_get_fresh_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
 ) -> None:
     """No request repeats a prompt the server has seen: warm-up rows 0-2, then 4 per point."""
-    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 50.0, 4), SweepPoint("conc", 2.0, 4)]
-    assert sweep.prompt_rows(pts, 3) == ([3, 7, 11], 15)
+    pts = [
+        SweepPoint("rate", math.inf, 4),
+        SweepPoint("rate", 50.0, 4),
+        SweepPoint("concurrency", 2.0, 4),
+    ]
+    assert prompt_rows(pts, 3) == ([3, 7, 11], 15)
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts, warmups=3)  # fmt: skip
     assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 0

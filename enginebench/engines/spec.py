@@ -26,6 +26,10 @@ class EngineConfigError(ValueError):
     """An engine's options (from config) cannot be turned into a command."""
 
 
+class FlagClashError(EngineConfigError):
+    """A server flag set both by an option and by `server_args` (ServerContext.flags)."""
+
+
 @dataclass(frozen=True)
 class ServerContext:
     """Everything `server_argv` may use. `options` is the engine's config entry."""
@@ -49,7 +53,7 @@ class ServerContext:
         own = opt_flags(self.options, table)
         for key, flag in table:
             if flag in own and any(a == flag or a.startswith(f"{flag}=") for a in self.extra_args):
-                raise EngineConfigError(
+                raise FlagClashError(
                     f"{flag} is set by the option `{key}: {self.options[key]}` and again by "
                     f"server_args {list(self.extra_args)}: keep one (a config layered over "
                     "another inherits its server_args: set `server_args: [...]` there)"

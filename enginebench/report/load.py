@@ -12,9 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from enginebench.points import SweepPoint, parse_name
 from enginebench.provenance import redact_argv, safe_env
 from enginebench.report import registry
-from enginebench.report.points import SweepPoint, parse_point, point_of
 from enginebench.report.registry import METRICS
 
 PathLike = str | os.PathLike[str]
@@ -238,13 +238,39 @@ def extras_of(summary: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)  # also "inf"
+    except (TypeError, ValueError):
+        return None
+
+
+def point_of(path: Path, summary: dict[str, Any] | None = None) -> SweepPoint:
+    """The sweep point of a summary file: from its name, else from the summary's own keys
+    (`concurrency` / `max_concurrency` for closed loop, else `request_rate`)."""
+    named = parse_name(path.stem)
+    if named is not None:
+        return named
+    summary = summary or {}
+    for key in ("concurrency", "max_concurrency"):
+        conc = _as_float(summary.get(key))
+        if conc is not None and summary.get("request_rate") in (None, "inf", math.inf):
+            return SweepPoint("concurrency", conc)
+    rate = _as_float(summary.get("request_rate"))
+    if rate is None:
+        raise ValueError(
+            f"{path}: cannot tell its sweep point (name rate-<r>.json or conc-<n>.json)"
+        )
+    return SweepPoint("rate", rate)
+
+
 def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any]:
     """One tidy row from one summary file (a row of blanks when the file is missing): the
     point, provenance, the registry's metrics as numbers, then the summary's other keys."""
     summary = read_json(path)
     point: SweepPoint = point_of(path, summary)
     row: dict[str, Any] = {
-        "point": point.label, "mode": point.mode, "load": point.load, "repeat": point.repeat,
+        "point": point.name, "mode": point.mode, "load": point.load, "repeat": point.repeat,
     }  # fmt: skip
     row |= provenance_of(server, summary, path)
     row |= details_of(server, summary)
@@ -287,7 +313,7 @@ def summaries_in(paths: Iterable[PathLike] | None, server_json: PathLike) -> lis
     `<point>.json` in the `points/` folder beside `server_json`, in point order."""
     if paths is not None:
         return [Path(p) for p in paths]
-    named = [(parse_point(p.stem), p) for p in (Path(server_json).parent / "points").glob("*.json")]
+    named = [(parse_name(p.stem), p) for p in (Path(server_json).parent / "points").glob("*.json")]
     return [p for point, p in sorted(named, key=lambda t: t[0].sort_key() if t[0] else ()) if point]
 
 

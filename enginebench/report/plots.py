@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from enginebench.report.points import Mode, format_load
+from enginebench.points import Mode, format_load
 from enginebench.report.registry import CI_SUFFIX
 from enginebench.report.tables import valid
 from enginebench.report.tidy import mean_over_repeats, read_results

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from enginebench.points import format_load, point_name
 from enginebench.report.columns import (
     CAPACITY,
     CONC_HEADER,
@@ -25,7 +26,6 @@ from enginebench.report.columns import (
     engine_csv_columns,
     present,
 )
-from enginebench.report.points import SweepPoint, format_load
 from enginebench.report.registry import CI_SUFFIX, Column
 from enginebench.report.render import Table, write_all
 from enginebench.report.tidy import load_runs, mean_over_repeats, read_results
@@ -72,7 +72,7 @@ def load_header(modes: Sequence[str]) -> str:
 
 def _load_label(mode: str, load: float, mixed: bool) -> str:
     if mode == "concurrency" and mixed:
-        return SweepPoint("concurrency", load).label  # conc-4
+        return point_name("concurrency", load)  # conc-4
     return format_load(load)
 
 

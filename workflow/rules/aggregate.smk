@@ -4,7 +4,8 @@
 
 rule engine_table:
     input:
-        unpack(table_inputs),
+        points="results/{engine}/{model}/{quant}/{sweep}/points",
+        server="results/{engine}/{model}/{quant}/{sweep}/server.json",
     output:
         csv="results/{engine}/{model}/{quant}/{sweep}/table.csv",
         md="results/{engine}/{model}/{quant}/{sweep}/table.md",
@@ -33,8 +34,8 @@ rule engine_table:
 
 rule results_table:
     input:
-        points=all_points_dirs,
-        servers=all_server_jsons,
+        points=PLAN.points_dirs,
+        servers=PLAN.server_jsons,
     output:
         csv=report(
             "results/results.csv",
@@ -49,7 +50,7 @@ rule results_table:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        runs=all_runs,
+        runs=PLAN.results_sources,
     script:
         "../scripts/results_table.py"
 
@@ -72,8 +73,8 @@ rule comparison:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        slo=sweep_slos,
-        instances=instance_differences(),
+        slo=PLAN.sweep_slos,
+        instances=PLAN.instance_differences,
     script:
         "../scripts/comparison.py"
 
@@ -96,7 +97,7 @@ rule capacity:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        slo=sweep_slos,
+        slo=PLAN.sweep_slos,
     script:
         "../scripts/capacity.py"
 
@@ -171,10 +172,10 @@ rule plots:
 
 rule manifest:
     input:
-        servers=all_server_jsons,
-        points=all_points_dirs,
-        models=all_model_sources,
-        tables=all_table_csvs,
+        servers=PLAN.server_jsons,
+        points=PLAN.points_dirs,
+        models=PLAN.model_sources,
+        tables=PLAN.table_csvs,
     output:
         manifest="results/manifest.json",
         html=report(
@@ -189,6 +190,6 @@ rule manifest:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        runs=all_runs,
+        runs=PLAN.results_sources,
     script:
         "../scripts/manifest.py"

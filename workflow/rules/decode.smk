@@ -18,21 +18,18 @@ rule memory_bandwidth:
 
 rule llama_bench:
     input:
-        build=lambda w: engine_software(w.engine),
-        bench=lambda w: f"{llamacpp_bin_dir(w.engine)}/llama-bench",
-        model=lambda w: gguf_file(w.model, w.quant),
-        prompts=llama_bench_prompts,
+        unpack(llama_bench_inputs),
     output:
         "results/{engine}/{model}/{quant}/llama-bench.json",
     log:
         "logs/llama_bench/{engine}/{model}/{quant}.log",
     wildcard_constraints:
-        engine=_names_regex(instances_of("llamacpp")),
+        engine=names_regex(PLAN.instances_of("llamacpp")),
     conda:
         "../../envs/enginebench.yaml"
     threads: all_cores()
     resources:
-        gpu=lambda w: int(engine_uses_gpu(w.engine)),
+        gpu=uses_gpu,
     params:
         n_gen=128,
         n_gpu_layers=None,
@@ -44,9 +41,9 @@ rule llama_bench:
 rule decode_table:
     input:
         results="results/results.parquet",
-        llama_bench=llama_bench_jsons,
+        llama_bench=PLAN.llama_bench_jsons,
         bandwidth="results/hardware/bandwidth.json",
-        hf=decode_hf_dirs,
+        hf=PLAN.decode_hf_dirs,
     output:
         csv="results/decode.csv",
         md="results/decode.md",
@@ -62,8 +59,8 @@ rule decode_table:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        sweeps=decode_sweeps(),
-        models=decode_models(),
-        uses_gpu=decode_uses_gpu(),
+        sweeps=PLAN.decode_sweeps,
+        models=PLAN.decode_models,
+        uses_gpu=PLAN.decode_uses_gpu,
     script:
         "../scripts/decode_table.py"

@@ -9,16 +9,16 @@ rule llamacpp_source:
     log:
         "logs/llamacpp_source/{engine}-{tag}.log",
     wildcard_constraints:
-        engine=_names_regex(instances_of("llamacpp")),
+        engine=names_regex(PLAN.instances_of("llamacpp")),
         tag=r"(pypi|git)-[A-Za-z0-9._-]+",
     conda:
         "../../envs/enginebench.yaml"
     params:
-        source=llamacpp_field("source"),
-        version=llamacpp_field("version"),
-        sha256=llamacpp_field("sha256"),
-        git_url=llamacpp_field("git_url"),
-        commit=llamacpp_resolved_commit,
+        source=instance_field("source"),
+        version=instance_field("version"),
+        sha256=instance_field("sha256"),
+        git_url=instance_field("git_url"),
+        commit=llamacpp_commit,
     script:
         "../scripts/fetch_llamacpp_source.py"
 
@@ -32,20 +32,20 @@ rule engine_source:
     log:
         "logs/engine_source/{engine}-{label}.log",
     wildcard_constraints:
-        engine=_names_regex(source_engines()),
+        engine=names_regex(PLAN.source_instances),
         label=r"[A-Za-z0-9_][A-Za-z0-9._+-]*",
     conda:
         "../../envs/enginebench.yaml"
     params:
-        url=engine_source_param(0),
-        ref=engine_source_param(1),
+        url=source_url,
+        ref=source_ref,
     script:
         "../scripts/fetch_engine_source.py"
 
 
 rule build_llamacpp:
     input:
-        src=lambda w: llamacpp_src(w.engine),
+        src=llamacpp_src,
     output:
         build="resources/engines/{engine}/{build}/bin/build.json",
         server="resources/engines/{engine}/{build}/bin/llama-server",
@@ -54,14 +54,14 @@ rule build_llamacpp:
     log:
         "logs/build_llamacpp/{engine}-{build}.log",
     wildcard_constraints:
-        engine=_names_regex(instances_of("llamacpp")),
+        engine=names_regex(PLAN.instances_of("llamacpp")),
     conda:
         "../../envs/enginebench.yaml"
     threads: all_cores()
     params:
-        backend=llamacpp_field("backend"),
-        cmake_flags=llamacpp_field("cmake_flags"),
-        cuda_architectures=llamacpp_field("cuda_architectures"),
+        backend=instance_field("backend"),
+        cmake_flags=instance_field("cmake_flags"),
+        cuda_architectures=instance_field("cuda_architectures"),
     script:
         "../scripts/build_llamacpp.py"
 
@@ -71,7 +71,7 @@ rule build_llamacpp:
 # --software-deployment-method conda the same file builds a conda env instead of a venv.
 rule engine_env:
     input:
-        env_file_of,
+        env_file,
     output:
         "resources/envs/{engine}-{key}/env.json",
     log:

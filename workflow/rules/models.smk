@@ -8,7 +8,7 @@ rule synthesize_model:
     log:
         "logs/synthesize_model/{model}.log",
     wildcard_constraints:
-        model=_names_regex(models_of("synthetic")),
+        model=names_regex(PLAN.models_of("synthetic")),
     conda:
         "../../envs/enginebench.yaml"
     params:
@@ -26,7 +26,7 @@ rule fetch_hf_model:
     log:
         "logs/fetch_hf_model/{model}.log",
     wildcard_constraints:
-        model=_names_regex(models_of("hf")),
+        model=names_regex(PLAN.models_of("hf")),
     conda:
         "../../envs/enginebench.yaml"
     params:
@@ -43,7 +43,7 @@ rule fetch_gguf_model:
     log:
         "logs/fetch_gguf_model/{model}.log",
     wildcard_constraints:
-        model=_names_regex(models_of("gguf")),
+        model=names_regex(PLAN.models_of("gguf")),
     conda:
         "../../envs/enginebench.yaml"
     params:
@@ -60,7 +60,7 @@ rule describe_local_model:
     log:
         "logs/describe_local_model/{model}.log",
     wildcard_constraints:
-        model=_names_regex(models_of("local")),
+        model=names_regex(PLAN.models_of("local")),
     conda:
         "../../envs/enginebench.yaml"
     params:
@@ -84,8 +84,8 @@ rule fetch_tokenizer:
 
 rule ggml_to_gguf:
     input:
-        ggml=ggml_input,
-        src=llamacpp_src(),
+        ggml="resources/models/{model}/file/original",
+        src=GGUF_SRC,
     output:
         "resources/models/{model}/file/converted.gguf",
     log:
@@ -98,8 +98,8 @@ rule ggml_to_gguf:
 
 rule convert_gguf:
     input:
-        hf=convert_hf_input,
-        src=llamacpp_src(),
+        hf=hf_dir,
+        src=GGUF_SRC,
     output:
         "resources/models/{model}/gguf/{outtype}.gguf",
     log:
@@ -115,8 +115,8 @@ rule convert_gguf:
 rule quantize_gguf:
     input:
         gguf="resources/models/{model}/gguf/f16.gguf",
-        build=f"{llamacpp_bin_dir()}/build.json",
-        quantize=f"{llamacpp_bin_dir()}/llama-quantize",
+        build=f"{GGUF_BIN}/build.json",
+        quantize=f"{GGUF_BIN}/llama-quantize",
     output:
         "resources/models/{model}/gguf/{quant}.gguf",
     log:
@@ -139,12 +139,12 @@ rule prepare_model:
     log:
         "logs/prepare_model/{engine}-{model}-{quant}-{step}.log",
     wildcard_constraints:
-        engine=_names_regex(prepared_engines()),
-        step=_names_regex(prepare_steps()),
+        engine=names_regex(PLAN.prepared_instances),
+        step=names_regex(PLAN.prepare_steps),
     conda:
         "../../envs/enginebench.yaml"
     resources:
-        gpu=prepare_gpu,
+        gpu=uses_gpu,
     params:
         p=prepare_params,
     script:

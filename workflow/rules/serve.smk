@@ -2,6 +2,9 @@
 # whole sweep.
 
 
+from enginebench.engines.server import relay_sigterm
+
+
 onstart:
     # a SIGTERM to Snakemake alone reaches the serve jobs too (they stop in seconds)
     relay_sigterm("serve_sweep.py")
@@ -9,7 +12,7 @@ onstart:
 
 rule materialize_prompts:
     input:
-        tokenizer=prompts_tokenizer,
+        tokenizer=tokenizer_dir,
     output:
         "results/datasets/{model}/{workload}/{n}.jsonl",
     log:
@@ -19,8 +22,8 @@ rule materialize_prompts:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        workload=prompts_workload,
-        num_prompts=prompts_count,
+        workload=workload,
+        num_prompts=lambda w: int(w.n),
     script:
         "../scripts/materialize_prompts.py"
 
@@ -39,7 +42,7 @@ rule serve_sweep:
         "../../envs/enginebench.yaml"
     threads: all_cores()
     resources:
-        gpu=serve_gpu,
+        gpu=uses_gpu,
     params:
         p=serve_params,
     script:

@@ -7,11 +7,11 @@ from pathlib import Path
 from enginebench.engines.prepare import context, prepared_model
 from enginebench.engines.source import RECORD, SourceError, git_head
 from enginebench.models.sources import model_sha
+from enginebench.points import points_from_config
 from enginebench.scriptio import logged, read_json
 from enginebench.slo_search import Search
 from enginebench.sweep import (
     SweepConfig,
-    points_from_config,
     run_sweep,
     set_aside,
     sweep_bench_args,

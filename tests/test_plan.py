@@ -1,0 +1,193 @@
+"""The run plan without Snakemake: instances, runs, point names and paths of a config."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enginebench.plan import ConfigError, Lock, Plan, Run, validate
+from enginebench.points import parse_name, point_name, points_from_config
+from tests.workflow.plan import REPO, default_config
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SHA_A, SHA_B = "a" * 40, "b" * 40
+
+
+def plan_of(config: dict[str, Any], lock: Lock | None = None) -> Plan:
+    """The plan of a config as the workflow makes it: the schema's defaults filled in first."""
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA))
+    return Plan(config, lock, str(REPO))
+
+
+def test_the_embedded_config() -> None:
+    plan = plan_of(default_config())
+    assert {n: (i.kind, i.software) for n, i in plan.instances.items()} == {
+        "llamacpp": ("llamacpp", "build"),
+        "vllm": ("vllm", "venv"),
+        "transformers": ("transformers", "venv"),
+    }
+    assert len(plan.runs) == 8 and plan.runs[0] == Run("llamacpp", "tiny-llama", "f16", "default")
+    assert plan.sweeps["default"].point_names == [
+        "rate-1", "rate-2", "rate-5", "rate-8", "conc-1", "conc-4",
+    ]  # fmt: skip
+    assert plan.sweeps["decode"].point_names == ["conc-1"]
+    run = plan.runs[0]
+    assert run.dir == "results/llamacpp/tiny-llama/f16/default"
+    assert plan.serve_inputs(run) == {
+        "model": "resources/models/tiny-llama/gguf/f16.gguf",
+        "software": "resources/engines/llamacpp/pypi-0.3.36-cpu/bin/build.json",
+        # 4 warm-ups, 4 rates x 64 prompts, 2 concurrencies x 16
+        "prompts": "results/datasets/tiny-llama/random-128-128/292.jsonl",
+        "tokenizer": "resources/models/tiny-llama/hf",
+        "model_source": "resources/models/tiny-llama/source.json",
+    }
+    params = plan.serve_params(run)
+    assert params["points"] == plan.sweeps["default"].point_names
+    assert params["software_id"] == "pypi-0.3.36" and params["prepared_dir"] is None
+    assert plan.summaries(run) == [f"{run.dir}/points/{p}.json" for p in params["points"]]
+    vllm = plan.instances["vllm"]
+    assert vllm.software_file == f"resources/envs/vllm-{vllm.env_key}/env.json"
+    assert plan.gguf_tools.src == "resources/engines/llamacpp/src-pypi-0.3.36"
+    assert plan.decode_sweeps == ["decode"] and plan.decode_models == ["tiny-llama"]
+    assert plan.llama_bench_jsons == [
+        "results/llamacpp/tiny-llama/Q4_K_M/llama-bench.json",
+        "results/llamacpp/tiny-llama/f16/llama-bench.json",
+    ]
+    assert len(plan.final_outputs) == 8 * 3 + 3 + 3 + 2 + 3 + 14 + 2
+    assert plan.instance_differences == {}
+
+
+def two_instances() -> dict[str, Any]:
+    """Two llama.cpp instances at two commits (one a branch the lock file resolves), two vLLM
+    instances differing in one flag."""
+    cfg = default_config()
+    cfg["engines"]["llamacpp"] = {"source": "git", "commit": SHA_A}
+    cfg["engines"]["llama-new"] = {"kind": "llamacpp", "source": "git", "commit": "master"}
+    vllm = cfg["engines"]["vllm"]
+    cfg["engines"]["vllm-seed"] = {
+        **vllm, "kind": "vllm", "server_args": [*vllm["server_args"], "--seed", "1"],
+    }  # fmt: skip
+    cfg["benchmarks"] = [
+        {"engine": e, "model": "tiny-llama", "quants": [q], "sweeps": ["decode"]}
+        for e, q in [("llamacpp", "Q4_K_M"), ("llama-new", "Q4_K_M"), ("vllm", "hf"),
+                     ("vllm-seed", "hf")]
+    ]  # fmt: skip
+    return cfg
+
+
+def test_two_instances_of_each_engine() -> None:
+    url = "https://github.com/ggml-org/llama.cpp"
+    plan = plan_of(two_instances(), Lock("c/enginebench.lock.yaml", {f"{url}@master": SHA_B}))
+    old, new = plan.instances["llamacpp"], plan.instances["llama-new"]
+    assert (old.tag, new.tag) == ("git-aaaaaaaaaaaa", "git-bbbbbbbbbbbb")
+    assert new.src == "resources/engines/llama-new/src-git-bbbbbbbbbbbb"
+    assert new.bin_dir == "resources/engines/llama-new/git-bbbbbbbbbbbb-cpu/bin"
+    assert plan.gguf_tools is old  # one converter and quantizer for every instance's GGUF
+    a, b = (plan.serve_inputs(r) for r in plan.runs[:2])
+    assert a["model"] == b["model"] and a["software"] != b["software"]
+    vllm, seed = plan.instances["vllm"], plan.instances["vllm-seed"]
+    assert vllm.software_file == seed.software_file  # one environment, one env file
+    assert [r.dir for r in plan.runs[2:]] == [
+        "results/vllm/tiny-llama/hf/decode", "results/vllm-seed/tiny-llama/hf/decode",
+    ]  # fmt: skip
+    assert plan.instance_differences["vllm-seed"].startswith("server_args=")
+    assert plan.instance_differences["llama-new"] == 'commit="master"'
+    assert plan.llama_bench_jsons == [
+        "results/llama-new/tiny-llama/Q4_K_M/llama-bench.json",
+        "results/llamacpp/tiny-llama/Q4_K_M/llama-bench.json",
+    ]
+
+
+def test_a_branch_not_in_the_lock_file_is_one_line_with_the_fix() -> None:
+    plan = plan_of(two_instances(), Lock("c/enginebench.lock.yaml", {}, ("c/gpu.yaml",)))
+    with pytest.raises(ConfigError, match=r"not yet in c/enginebench.lock.yaml; resolve it once "
+                       r"with `enginebench lock --configfile c/gpu.yaml`"):  # fmt: skip
+        plan.serve_inputs(plan.runs[1])
+
+
+def test_software_the_user_brings_is_neither_built_nor_installed(tmp_path: Path) -> None:
+    (tmp_path / "llama-server").touch()
+    cfg = default_config()
+    cfg["engines"] |= {
+        "llama-pre": {"kind": "llamacpp", "bin_dir": str(tmp_path)},
+        "hf-own": {"kind": "transformers", "python": "/opt/hf/bin/python"},
+        "vllm-img": {"kind": "vllm", "container": {"image": "vllm/vllm:1", "runtime": "docker"}},
+        "tgi": {},
+    }
+    cfg["benchmarks"] += [
+        {"engine": "llama-pre", "model": "tiny-llama", "quants": ["Q4_K_M"]},
+        {"engine": "vllm-img", "model": "tiny-llama", "quants": ["hf"]},
+    ]
+    plan = plan_of(cfg)
+    byo = {n: plan.instances[n] for n in ("llama-pre", "hf-own", "vllm-img", "tgi")}
+    assert {n: i.software for n, i in byo.items()} == {
+        "llama-pre": "bin_dir", "hf-own": "python", "vllm-img": "container", "tgi": "container",
+    }  # fmt: skip
+    assert all(i.software_file is None for i in byo.values())
+    assert [i.software_id for i in byo.values()] == [str(tmp_path), "/opt/hf/bin/python",
+                                                     "vllm/vllm:1", None]  # fmt: skip
+    assert plan.serve_inputs(Run("vllm-img", "tiny-llama", "hf", "default"))["software"] == []
+    assert plan.gguf_tools.name == "llamacpp"  # a prebuilt llama.cpp converts nothing
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c["engines"].update(x={"kind": "nosuch"}), "engines.x: unknown kind 'nosuch'"),
+        (lambda c: c["benchmarks"].append(dict(c["benchmarks"][1])), "listed twice"),
+        (lambda c: c["sweeps"]["default"].update(request_rates=[1, 1.0]), "rate-1 is listed"),
+        (lambda c: c["engines"]["vllm"].update(env_file="envs/no.yaml"), "envs/no.yaml does not"),
+        (lambda c: c.update(sweep={}), "`sweep:` is now `sweeps:`"),  # before the schema
+        (lambda c: c["sweeps"]["default"].update(request_rates=[1, 0]), "request_rates.1: 0 is"),
+        # an overlay's option whose flag the default's server_args also set (gpu.yaml once did)
+        (lambda c: c["engines"]["vllm"].update(dtype="float16"), "vllm: --dtype is set by the"),
+        (
+            lambda c: c["engines"]["vllm"].update(
+                python="/usr/bin/python3", container={"image": "v"}
+            ),
+            "engines.vllm: container and python",
+        ),
+    ],
+)
+def test_config_errors(mutate: Any, message: str) -> None:
+    cfg = default_config()
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=f"^config: .*{re.escape(message)}"):
+        plan_of(cfg)
+
+
+def test_point_names_come_from_one_function() -> None:
+    """The names the workflow plans, the sweep runs and the report reads are `point_name`'s."""
+    sweep = {"request_rates": [0.5, 2, "inf"], "concurrency": [4], "repeats": 2}
+    cfg = default_config()
+    cfg["sweeps"]["r"] = sweep
+    cfg["benchmarks"][0]["sweeps"] = ["r"]
+    plan = plan_of(cfg)
+    names = plan.serve_params(plan.runs[0])["points"]
+    points = points_from_config(plan.sweeps["r"].entry)  # what serve_sweep.py runs
+    assert (
+        names == [p.name for p in points] == [point_name(p.mode, p.load, p.repeat) for p in points]
+    )
+    assert names[:4] == ["rate-0.5-r1", "rate-2-r1", "rate-inf-r1", "conc-4-r1"]
+    read = [parse_name(n) for n in names]  # what the report reads back
+    assert [p.name for p in read if p] == names
+
+
+def test_no_point_name_is_spelled_anywhere_else() -> None:
+    """No module but enginebench/points.py formats a `rate-` / `conc-` name or declares a
+    point type."""
+    spelled = re.compile(r"""f["'](rate|conc)-|["'](rate|conc)-["']|class \w*Point\b""")
+    sources = [
+        p
+        for folder in ("enginebench", "workflow", "benchmarks")
+        for p in sorted((REPO / folder).rglob("*"))
+        if p.suffix in (".py", ".smk") and p != REPO / "enginebench" / "points.py"
+    ]
+    assert len(sources) > 50
+    found = [f"{p}: {m.group(0)}" for p in sources for m in spelled.finditer(p.read_text())]
+    assert found == []
