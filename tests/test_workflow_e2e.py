@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -30,9 +32,41 @@ OUTPUT_LEN = 128
 AGGREGATES_DECODE = {**AGGREGATES, "decode_table": 1}
 
 
-def reduced_config() -> dict:
+# fixed identity and dates: the second commit's sha (so its build folder) is the same every run
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "enginebench", "GIT_AUTHOR_EMAIL": "tests@enginebench.invalid",
+    "GIT_COMMITTER_NAME": "enginebench", "GIT_COMMITTER_EMAIL": "tests@enginebench.invalid",
+    "GIT_AUTHOR_DATE": "2026-11-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-11-01T00:00:00Z",
+    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+}  # fmt: skip
+
+
+def llama_second_commit(src: Path, repo: Path) -> str:
+    """A local llama.cpp repository holding the vendored tree's upstream commit and, on top, a
+    second one that changes a file nothing compiles (a regression hunt's two commits, built
+    twice: ccache makes the second build cheap). Returns the second commit's sha."""
+
+    def git(*args: str) -> str:
+        env = {**os.environ, **_GIT_ENV}
+        done = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        return done.stdout.strip()
+
+    repo.mkdir(parents=True)
+    git("init", "-q", "-b", "master")
+    git("-c", "safe.directory=*", "fetch", "-q", "--depth", "1", f"file://{src.resolve()}", "HEAD")
+    git("-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD")
+    with open(repo / "README.md", "a") as fh:
+        fh.write("\nenginebench: the second commit of a two-commit comparison\n")
+    git("commit", "-q", "-am", "a second commit")
+    return git("rev-parse", "HEAD")
+
+
+def reduced_config(llama_repo: Path, llama_commit: str) -> dict:
     """The default config on fewer prompts; vLLM runs the same points under its own sweep name,
-    so that a change to one engine's sweep can be told from a change to the shared one."""
+    so that a change to one engine's sweep can be told from a change to the shared one. Beside
+    each of llama.cpp and vLLM, a second instance on the decode sweep: llama.cpp at another
+    commit, vLLM with one flag apart."""
     cfg = default_config()
     cfg["sweeps"]["default"].update(
         request_rates=[1, 2, 5, 8], num_prompts=8, concurrency=[1, 4], concurrency_num_prompts=4
@@ -47,6 +81,14 @@ def reduced_config() -> dict:
     cfg["benchmarks"].append(
         {"engine": "vllm-seed", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]}
     )
+    llama = cfg["engines"]["llamacpp"]
+    cfg["engines"]["llamacpp-b"] = {
+        "kind": "llamacpp", "source": "git", "git_url": f"file://{llama_repo}",
+        "commit": llama_commit, "backend": llama["backend"], "server_args": llama["server_args"],
+    }  # fmt: skip
+    cfg["benchmarks"].append(
+        {"engine": "llamacpp-b", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]}
+    )
     cfg["sweeps"]["vllm"] = copy.deepcopy(cfg["sweeps"]["default"])
     (vllm,) = (b for b in cfg["benchmarks"] if b["engine"] == "vllm")
     vllm["sweeps"] = ["vllm"]
@@ -54,9 +96,10 @@ def reduced_config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def completed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def completed_run(tmp_path_factory: pytest.TempPathFactory, _llama_cpp_src: Path) -> dict:
     work = scratch_workdir(tmp_path_factory.mktemp("e2e"))
-    cfg = reduced_config()
+    repo = tmp_path_factory.mktemp("git") / "llama.cpp"
+    cfg = reduced_config(repo, llama_second_commit(_llama_cpp_src, repo))
     configfile = write_config(work / "e2e.yaml", cfg)
     proc = run_workflow(work, configfile)
     assert proc.returncode == 0, f"workflow failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
@@ -89,7 +132,10 @@ LOAD_RUNS = {
 }
 # vLLM's decode point is served by its second instance (vllm runs its own sweep only)
 DECODE_RUNS = {(e, m, q, "decode") for e, m, q, _ in LOAD_RUNS if e != "vllm"}
-DECODE_RUNS.add(("vllm-seed", "tiny-llama", "hf", "decode"))
+DECODE_RUNS |= {
+    ("vllm-seed", "tiny-llama", "hf", "decode"),
+    ("llamacpp-b", "tiny-llama", "Q4_K_M", "decode"),
+}
 
 
 def test_every_engine_has_its_table(completed_run: dict) -> None:
@@ -116,12 +162,15 @@ def test_decode_table_beside_llama_bench_and_the_roofline(completed_run: dict) -
     assert (decode["decode / bound (%)"] > 0).all()
     bench = json.loads((results / "llamacpp/tiny-llama/Q4_K_M/llama-bench.json").read_text())
     assert {r["n_depth"] for r in bench["rows"]} == {0, bench["depth"]} and bench["depth"] > 0
+    # each llama.cpp instance is benchmarked with its own build
+    other = json.loads((results / "llamacpp-b/tiny-llama/Q4_K_M/llama-bench.json").read_text())
+    assert "/llamacpp-b/" in other["argv"][0] and "/llamacpp/" in bench["argv"][0]
 
 
 def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
     work, cfg = completed_run["work"], completed_run["cfg"]
     summaries = _summaries(work, decode=True)
-    assert len(summaries) == 4 * 6 + 4
+    assert len(summaries) == 4 * 6 + 5
     for summary in summaries:
         data = json.loads(summary.read_text())
         n = cfg["sweeps"][summary.parts[-3]][
@@ -260,6 +309,24 @@ def test_instances_run_side_by_side_labelled_with_what_differs(completed_run: di
     assert '"--seed"' in str(seed["server_argv"].iloc[0])
     page = (results / "comparison.html").read_text()
     assert "Instances of one engine" in page and "server_args=" in page
+    # llama.cpp at two commits: two builds, each row saying which commit it ran
+    commits = tidy[tidy["kind"] == "llamacpp"].groupby("engine")["engine_commit"].unique()
+    assert len(commits["llamacpp-b"]) == 1 and commits["llamacpp-b"][0] != commits["llamacpp"][0]
+    assert completed_run["cfg"]["engines"]["llamacpp-b"]["commit"] == commits["llamacpp-b"][0]
+    assert "commit=" in page
+    assert {"llamacpp", "llamacpp-b", "vllm", "vllm-seed"} <= set(tidy["engine"])
+
+
+def test_one_llama_commit_reruns_only_that_instance(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["engines"]["llamacpp-b"]["commit"] = "c" * 40
+
+    # its checkout, its build, its serve job and llama-bench; the GGUFs (made with the
+    # instance named llamacpp) and every other instance stay as they are
+    assert _plan(completed_run, mutate) == {
+        "llamacpp_source": 1, "build_llamacpp": 1, "serve_sweep": 1, "engine_table": 1,
+        "llama_bench": 1, **AGGREGATES_DECODE,
+    }  # fmt: skip
 
 
 def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
@@ -271,9 +338,11 @@ def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
         "build_llamacpp": 1,
         "convert_gguf": 1,
         "quantize_gguf": 1,
-        "serve_sweep": 4,  # f16 and Q4_K_M, load and decode
-        "engine_table": 4,
-        "llama_bench": 2,
+        # f16 and Q4_K_M, load and decode; and llamacpp-b's decode: the GGUFs it serves are
+        # converted with this instance
+        "serve_sweep": 5,
+        "engine_table": 5,
+        "llama_bench": 3,
         **AGGREGATES_DECODE,
     }
 
