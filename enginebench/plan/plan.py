@@ -233,8 +233,9 @@ class Plan:
 
     @cached_property
     def final_outputs(self) -> list[str]:
-        outs = [out for run in self.runs for out in paths.tables(f"{run.dir}/table")]
-        outs += paths.tables("results/comparison") + paths.tables("results/capacity")
+        """What `all` asks for: the aggregates. Each run's table comes in through the manifest
+        (which lists every run's table.csv), and its Markdown and HTML with it (one job)."""
+        outs = paths.tables("results/comparison") + paths.tables("results/capacity")
         outs += ["results/results.csv", "results/results.parquet"]
         if self.decode_sweeps:
             outs += paths.tables("results/decode")
@@ -325,10 +326,6 @@ class Plan:
     def sweep_slos(self) -> dict[str, Any]:
         """{sweep name: its `slo`} of the sweeps that benchmarks name (the capacity table's)."""
         return {name: self.sweeps[name].entry.get("slo") for name in self.run_sweeps}
-
-    @cached_property
-    def server_jsons(self) -> list[str]:
-        return [f"{run.dir}/server.json" for run in self.runs]
 
     @cached_property
     def points_dirs(self) -> list[str]:

@@ -32,10 +32,13 @@ rule engine_table:
         "../scripts/engine_table.py"
 
 
+# Aggregates name one output per run (its points folder, or its table): that brings in the
+# run's job, and the job's other outputs (server.json beside the points) are read from the
+# params. Every input is matched against every rule's outputs when the DAG is built, so a
+# thousand-run config plans measurably faster with one input per run than with three.
 rule results_table:
     input:
         points=PLAN.points_dirs,
-        servers=PLAN.server_jsons,
     output:
         csv=report(
             "results/results.csv",
@@ -172,8 +175,6 @@ rule plots:
 
 rule manifest:
     input:
-        servers=PLAN.server_jsons,
-        points=PLAN.points_dirs,
         models=PLAN.model_sources,
         tables=PLAN.table_csvs,
     output:

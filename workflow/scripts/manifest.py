@@ -7,7 +7,7 @@ from enginebench.scriptio import logged
 inp, out = snakemake.input, snakemake.output
 with logged(snakemake.log[0]):
     write_manifest(
-        server_jsons=list(inp.servers),
+        server_jsons=[server for _, server in snakemake.params.runs],
         summaries=[p for run in snakemake.params.runs for p in summaries_in(*run)],
         model_sources=list(inp.models),
         tables=list(inp.tables),
