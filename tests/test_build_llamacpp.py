@@ -145,6 +145,32 @@ def test_cmake_argv_cpu_and_cuda(tmp_path: Path) -> None:
     assert env == {"CCACHE_BASEDIR": str(tmp_path.resolve()), "CCACHE_NOHASHDIR": "1"}
 
 
+def test_every_build_sees_its_source_at_one_relative_place(tmp_path: Path) -> None:
+    """Two commits' sources, wherever they are: each build compiles `../llama.cpp/...` from
+    its `build/` (ccache hits across commits); a build folder configured from the source's own
+    path is started over; a non-link in the way is refused."""
+    a, b = tmp_path / "src-a", tmp_path / "src-b"
+    a.mkdir(), b.mkdir()
+    root = tmp_path / "out"
+    root.mkdir()
+    link = build.source_link(root, a)
+    assert link == root / "llama.cpp" and link.resolve() == a
+    argv = build.cmake_configure_argv(link, root / "build")
+    assert argv[argv.index("-S") + 1] == str(root / "llama.cpp")
+    (root / "build").mkdir()
+    (root / "build" / "CMakeCache.txt").write_text(f"CMAKE_HOME_DIRECTORY:INTERNAL={link}\n")
+    assert build.source_link(root, a) == link and (root / "build").is_dir()  # same: kept
+    assert build.source_link(root, b).resolve() == b  # the link follows the source given
+    # a build folder configured from the source's own path (the layout before the link)
+    (root / "build" / "CMakeCache.txt").write_text(f"CMAKE_HOME_DIRECTORY:INTERNAL={b}\n")
+    build.source_link(root, b)
+    assert not (root / "build").exists()  # started over
+    link.unlink()
+    link.mkdir()
+    with pytest.raises(BuildError, match="is not a link"):
+        build.source_link(root, a)
+
+
 def test_build_refuses_a_non_source_dir(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=r"not a llama\.cpp source tree"):
         build.build_llamacpp(tmp_path, tmp_path / "out")

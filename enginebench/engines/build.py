@@ -219,12 +219,33 @@ def cmake_build_argv(
     ]
 
 
-def ccache_env(src_dir: Path) -> dict[str, str]:
-    """ccache sees paths under CCACHE_BASEDIR relative to the build dir (the cwd, itself not
-    hashed with NOHASHDIR). Measured: a build dir placed elsewhere relative to the source misses
-    every object; the same relative placement hits (92%) wherever the two live, so a fresh
-    checkout with the workflow's fixed layout reuses the cache."""
-    return {"CCACHE_BASEDIR": str(Path(src_dir).resolve()), "CCACHE_NOHASHDIR": "1"}
+def ccache_env(root: Path) -> dict[str, str]:
+    """ccache rewrites absolute paths under CCACHE_BASEDIR relative to the cwd (the build dir,
+    itself not hashed with NOHASHDIR). The build folder and the source's link sit side by side
+    in `root` (`source_link`), so every build, of any commit and any instance, compiles
+    `../llama.cpp/<file>` from `build/`. Measured: with the source at its own path (named for
+    its commit) a second commit's build missed 196 objects of 196; with the link, an object
+    whose source did not change between two commits is a hit."""
+    return {"CCACHE_BASEDIR": str(Path(root).resolve()), "CCACHE_NOHASHDIR": "1"}
+
+
+SOURCE_LINK = "llama.cpp"
+
+
+def source_link(root: Path, src_dir: Path) -> Path:
+    """`root/llama.cpp` -> src_dir: the path CMake and the compiler see the source by (CMake
+    keeps a link's path as given). A build folder configured from another source starts over."""
+    link = root / SOURCE_LINK
+    if link.exists() and not link.is_symlink():
+        raise BuildError(f"{link} exists and is not a link: move it away")
+    if link.is_symlink() and link.resolve() != src_dir:
+        link.unlink()
+    if not link.is_symlink():
+        link.symlink_to(src_dir, target_is_directory=True)
+    cache = root / "build" / "CMakeCache.txt"
+    if cache.is_file() and f"CMAKE_HOME_DIRECTORY:INTERNAL={link}\n" not in cache.read_text():
+        shutil.rmtree(cache.parent)  # configured from another path (an older layout)
+    return link
 
 
 def build_llamacpp(
@@ -234,32 +255,33 @@ def build_llamacpp(
     extra_cmake_flags: Sequence[str] = (),
     jobs: int | None = None,
     *,
-    build_dir: Path | None = None,
     cuda_architectures: str = "90",
     log: Path | None = None,
 ) -> dict[str, Any]:
     """Configure and build llama-server + llama-quantize; install them with their shared libs
     into out_dir/bin (RUNPATH $ORIGIN), check they run from there, return provenance."""
-    src_dir, out_dir = Path(src_dir).resolve(), Path(out_dir)
+    src_dir, out_dir = Path(src_dir).resolve(), Path(out_dir).resolve()
     if not (src_dir / "CMakeLists.txt").is_file():
         raise BuildError(f"{src_dir}: no CMakeLists.txt, not a llama.cpp source tree")
-    # Beside bin/ by default: not inside the source tree, which is another rule's output.
-    build_dir = Path(build_dir or out_dir / "build").resolve()
+    # Beside bin/: not inside the source tree, which is another rule's output.
+    build_dir = out_dir / "build"
     cmake, ninja = find_tool("cmake"), find_tool("ninja")
     no_amx = amx_advertised()
     if no_amx:  # first: a user's own CMAKE_*_FLAGS in cmake_flags still win
         extra_cmake_flags = [f"-DCMAKE_C_FLAGS={NO_AMX}", f"-DCMAKE_CXX_FLAGS={NO_AMX}",
                              *extra_cmake_flags]  # fmt: skip
     configure = cmake_configure_argv(
-        src_dir, build_dir, backend, extra_cmake_flags,
+        out_dir / SOURCE_LINK, build_dir, backend, extra_cmake_flags,
         cuda_architectures=cuda_architectures, cmake=cmake,
     )  # fmt: skip
     configure.append(f"-DCMAKE_MAKE_PROGRAM={ninja}")  # pip's ninja may not be on PATH
     build = cmake_build_argv(build_dir, jobs, cmake=cmake)
-    env = os.environ | ccache_env(src_dir)
+    env = os.environ | ccache_env(out_dir)
     # Streamed, not captured: a 12-minute build shows progress, and a failure keeps its output.
     log = Path(log or build_dir / "build.log")
-    with file_lock(build_dir.parent / f".{build_dir.name}.lock"):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(out_dir / f".{build_dir.name}.lock"):
+        source_link(out_dir, src_dir)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
         t0 = time.perf_counter()
