@@ -98,6 +98,15 @@ def test_no_nvml_no_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
     assert telemetry.start("off") is None
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU given to the run
     assert telemetry.start("auto") is None
+    nvml = fake_nvml()
+
+    def unknown(uuid: str) -> int:
+        raise NVMLError("NotFound")
+
+    nvml.nvmlDeviceGetHandleByUUID = unknown  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-gone-0")  # a GPU NVML does not know
+    assert telemetry.start("auto") is None
 
 
 def test_per_joule() -> None:

@@ -146,7 +146,10 @@ def start(mode: str, interval: float = DEFAULT_INTERVAL_S) -> GpuSampler | None:
     nvml = load_nvml()
     if nvml is None:
         return None
-    handles = visible_handles(nvml, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    try:
+        handles = visible_handles(nvml, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    except Exception:  # a UUID NVML does not know (NVMLError_NotFound): no figures, no crash
+        return None
     return GpuSampler(nvml, handles, interval).start() if handles else None
 
 
