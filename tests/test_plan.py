@@ -192,3 +192,37 @@ def test_no_point_name_is_spelled_anywhere_else() -> None:
     assert len(sources) > 50
     found = [f"{p}: {m.group(0)}" for p in sources for m in spelled.finditer(p.read_text())]
     assert found == []
+
+
+def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config/gpu.yaml, and run 3's overlay over it, as `--configfile` layers them over the
+    embedded config: each plans the runs docs/results/h200 says it made."""
+    import yaml
+    from snakemake.utils import update_config
+
+    def layered(*files: str) -> dict[str, Any]:
+        config = default_config()
+        for f in files:
+            update_config(config, yaml.safe_load((REPO / f).read_text()))
+        return config
+
+    gpu = plan_of(layered("config/gpu.yaml"))
+    assert {(r.engine, r.quant, r.sweep) for r in gpu.runs if r.engine == "vllm"} == {
+        ("vllm", "hf", s) for s in ("default", "vllm-high", "decode")
+    }
+    assert gpu.sweeps["vllm-high"].point_names[-1] == "conc-128"
+    # the overlay's second llama.cpp runs the first one's build, which must exist by then
+    overlay = layered("config/gpu.yaml", "docs/results/h200/run-3/config.yaml")
+    bin_dir = Path(overlay["engines"]["llamacpp-nocram"]["bin_dir"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"engines\.llamacpp-nocram\.bin_dir: .* does not exist"):
+        plan_of(overlay)
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "llama-server").touch()
+    run3 = plan_of(overlay)
+    assert run3.instances["llamacpp"].bin_dir == str(bin_dir)
+    assert len(run3.runs) == 8 and {r.sweep for r in run3.runs} == {
+        "default", "vllm-high", "decode", "ttft",
+    }  # fmt: skip
+    nocram = next(r for r in run3.runs if r.engine == "llamacpp-nocram")
+    assert run3.serve_params(nocram)["server_args"][-2:] == ["--cache-ram", "0"]

@@ -4,9 +4,10 @@
 #     tools/offline-bundle-vllm.sh [OUT]       # OUT defaults to <repo>/.device/vllm (git-ignored)
 #
 # Downloads the wheels pinned in tools/vllm-h200-wheels.txt (py3.12 manylinux x86_64, ~360 MB),
-# tars them and splits the tar into OUT/part-1 ... OUT/part-N of PART_MIB (default 56) each: one
-# device call carries at most 64 MiB, so each part travels in a call of its own
-# (carry [".device/vllm/part-K"]), while the machine stays warm. On the GPU machine:
+# tars them and splits the tar into OUT/part-1 ... OUT/part-N of PART_MIB each: one device call
+# carries at most 64 MiB, the working tree included, so each part travels in a call of its own
+# (carry [".device/vllm/part-K"]), while the machine stays warm. PART_MIB defaults to what the
+# working tree leaves of the 64 MiB, less 2. On the GPU machine:
 #
 #     tools/offline-install-vllm.sh <dir holding the parts>    # joins, checks, installs
 set -euo pipefail
@@ -14,8 +15,12 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:-$REPO/.device/vllm}
 PY=${PYTHON:-$REPO/.venv/bin/python}
-PART_MIB=${PART_MIB:-56}
 die() { echo "offline-bundle-vllm: $*" >&2; exit 1; }
+# what travels with every call besides the part: tracked + untracked-not-ignored files
+tree_mib=$(cd "$REPO" && git ls-files -z -c -o --exclude-standard | xargs -0 -r stat -c %s 2>/dev/null \
+           | awk '{s += $1} END {print int(s / 1048576) + 1}')
+PART_MIB=${PART_MIB:-$(( 64 - tree_mib - 2 ))}
+[ "$PART_MIB" -ge 8 ] || die "the working tree ($tree_mib MiB) leaves too little of a call's 64 MiB"
 
 [ -x "$PY" ] || PY=$(command -v python3) || die "no python3 with pip"
 if [ -e "$OUT" ]; then
@@ -42,7 +47,7 @@ got=$(ls "$WORK"/wheels/*.whl | wc -l)
 
 tar -C "$WORK" -cf "$WORK/vllm-wheels.tar" wheels
 sha=$(sha256sum "$WORK/vllm-wheels.tar" | cut -d' ' -f1)
-split -b "${PART_MIB}M" -d -a 1 "$WORK/vllm-wheels.tar" "$WORK/part-"
+split -b "${PART_MIB}M" -d -a 2 "$WORK/vllm-wheels.tar" "$WORK/part-"
 i=0
 for part in "$WORK"/part-*; do
     i=$((i + 1))
@@ -51,5 +56,5 @@ for part in "$WORK"/part-*; do
 done
 echo "$sha  vllm-wheels.tar" > "$OUT/SHA256SUMS"
 cp "$OUT/SHA256SUMS" "$OUT/part-1/SHA256SUMS"   # travels with the first part
-echo "offline-bundle-vllm: $got wheels, $(du -sh "$WORK/vllm-wheels.tar" | cut -f1), in $i parts:"
+echo "offline-bundle-vllm: $got wheels, $(du -sh "$WORK/vllm-wheels.tar" | cut -f1), in $i parts of $PART_MIB MiB (the working tree: $tree_mib MiB):"
 ls -d "$OUT"/part-*
