@@ -105,10 +105,32 @@ def test_two_instances_of_each_engine() -> None:
 
 
 def test_a_branch_not_in_the_lock_file_is_one_line_with_the_fix() -> None:
-    plan = plan_of(two_instances(), Lock("c/enginebench.lock.yaml", {}, ("c/gpu.yaml",)))
+    lock = Lock("c/enginebench.lock.yaml", {}, ("c/gpu.yaml",))
     with pytest.raises(ConfigError, match=r"not yet in c/enginebench.lock.yaml; resolve it once "
                        r"with `enginebench lock --configfile c/gpu.yaml`"):  # fmt: skip
-        plan.serve_inputs(plan.runs[1])
+        plan_of(two_instances(), lock)
+
+
+def test_instances_that_build_the_same_llama_cpp_share_its_checkout_and_build() -> None:
+    cfg = two_instances()
+    # one server flag apart from llamacpp; then one build option apart
+    cfg["engines"]["llama-nocram"] = {
+        "kind": "llamacpp", "source": "git", "commit": SHA_A, "server_args": ["--cache-ram", "0"],
+    }  # fmt: skip
+    cfg["engines"]["llama-cuda"] = {"kind": "llamacpp", "source": "git", "commit": SHA_A,
+                                    "backend": "cuda"}  # fmt: skip
+    cfg["benchmarks"] += [
+        {"engine": e, "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]}
+        for e in ("llama-nocram", "llama-cuda")
+    ]
+    url = "https://github.com/ggml-org/llama.cpp"
+    plan = plan_of(cfg, Lock("c/enginebench.lock.yaml", {f"{url}@master": SHA_B}))
+    old, nocram, cuda = (plan.instances[n] for n in ("llamacpp", "llama-nocram", "llama-cuda"))
+    assert (nocram.src, nocram.bin_dir) == (old.src, old.bin_dir)
+    assert nocram.software_file == old.software_file == f"{old.bin_dir}/build.json"
+    assert old.bin_dir == "resources/engines/llamacpp/git-aaaaaaaaaaaa-cpu/bin"
+    assert cuda.bin_dir == "resources/engines/llama-cuda/git-aaaaaaaaaaaa-cuda/bin"
+    assert plan.instances["llama-new"].build_owner == "llama-new"
 
 
 def test_software_the_user_brings_is_neither_built_nor_installed(tmp_path: Path) -> None:

@@ -253,17 +253,19 @@ def test_instances_of_one_engine_have_their_own_jobs_builds_and_results(tmp_path
         "server_args": [*cfg["engines"]["vllm"]["server_args"], "--seed", "1"],
     }  # fmt: skip
     cfg["engines"]["hf-own"] = {"kind": "transformers", "python": "/opt/hf/bin/python"}
+    # one server flag apart from llamacpp: its build, not one of its own
+    cfg["engines"]["llama-nocram"] = {
+        **cfg["engines"]["llamacpp"], "kind": "llamacpp", "server_args": ["--cache-ram", "0"],
+    }  # fmt: skip
     cfg["benchmarks"] = [
-        {"engine": "llamacpp", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]},
-        {"engine": "llama-old", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]},
-        {"engine": "vllm", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]},
-        {"engine": "vllm-seed", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]},
-        {"engine": "hf-own", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]},
-    ]
+        {"engine": e, "model": "tiny-llama", "quants": [q], "sweeps": ["decode"]}
+        for e, q in [("llamacpp", "Q4_K_M"), ("llama-old", "Q4_K_M"), ("vllm", "hf"),
+                     ("vllm-seed", "hf"), ("hf-own", "hf"), ("llama-nocram", "Q4_K_M")]
+    ]  # fmt: skip
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
-    assert jobs["serve_sweep"] == 5 and jobs["engine_table"] == 5
+    assert jobs["serve_sweep"] == 6 and jobs["engine_table"] == 6
     assert jobs["llamacpp_source"] == 2 and jobs["build_llamacpp"] == 2
-    assert jobs["llama_bench"] == 2
+    assert jobs["llama_bench"] == 3
     assert jobs["engine_env"] == 1  # vllm and vllm-seed share it; hf-own brings its own
     assert jobs["convert_gguf"] == 1 and jobs["quantize_gguf"] == 1  # one GGUF, served by both
     out = _dry_outputs(tmp_path, cfg)
@@ -274,9 +276,10 @@ def test_instances_of_one_engine_have_their_own_jobs_builds_and_results(tmp_path
         "results/llama-old/tiny-llama/Q4_K_M/llama-bench.json",
         "results/vllm-seed/tiny-llama/hf/decode/server.json",
         "results/hf-own/tiny-llama/hf/decode/server.json",
+        "results/llama-nocram/tiny-llama/Q4_K_M/decode/server.json",
     ):
         assert path in out, path
-    assert "resources/envs/transformers-" not in out
+    assert "resources/envs/transformers-" not in out and "resources/engines/llama-nocram" not in out
 
 
 @pytest.mark.parametrize(

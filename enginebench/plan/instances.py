@@ -64,6 +64,9 @@ class Instance:
     entry: Mapping[str, Any]
     root: Path  # env files are relative to it (the workflow's root)
     lock: Lock
+    # the instance whose llama.cpp checkout and build it uses: itself, or the first one in the
+    # config that builds the same thing (Plan sets it; see build_key)
+    build_owner: str = ""
 
     @property
     def kind(self) -> str:
@@ -114,19 +117,31 @@ class Instance:
             return f"pypi-{self.entry['version']}"
         return f"git-{self.commit[:12]}"
 
+    @cached_property
+    def build_key(self) -> tuple[str, ...]:
+        """What its build is made of (the source rule's and the build rule's params): instances
+        that agree on it share one checkout and one build, e.g. two one server flag apart."""
+        e = self.entry
+        made_of = (e.get("sha256"), e.get("backend", "cpu"), e.get("cmake_flags"))
+        return (self.kind, self.tag, *map(repr, made_of), repr(e.get("cuda_architectures")))
+
+    @property
+    def _build_dir(self) -> str:
+        return paths.engine_dir(self.build_owner or self.name)
+
     @property
     def src(self) -> str:
-        return f"{paths.engine_dir(self.name)}/src-{self.tag}"
+        return f"{self._build_dir}/src-{self.tag}"
 
     @property
     def build(self) -> str:
-        """<tag>-<backend>: the build folder's name under resources/engines/<instance>/."""
+        """<tag>-<backend>: the build folder's name under resources/engines/<build owner>/."""
         return f"{self.tag}-{self.entry.get('backend', 'cpu')}"
 
     @property
     def bin_dir(self) -> str:
         """Its build's binaries, or the prebuilt ones it names (`bin_dir`)."""
-        return self.entry.get("bin_dir") or f"{paths.engine_dir(self.name)}/{self.build}/bin"
+        return self.entry.get("bin_dir") or f"{self._build_dir}/{self.build}/bin"
 
     @property
     def resolved_commit(self) -> str | None:

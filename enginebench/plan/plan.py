@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -135,6 +135,12 @@ class Plan:
         ]
         points = {name: tuple(points_from_config(s)) for name, s in config["sweeps"].items()}
         check_plan(self, points)
+        # the first instance that builds a llama.cpp builds it for every instance that agrees
+        owners: dict[tuple[str, ...], str] = {}
+        for n, inst in self.instances.items():
+            if inst.software == "build":
+                owner = owners.setdefault(inst.build_key, n)
+                self.instances[n] = replace(inst, build_owner=owner)
         self.sweeps = {
             name: Sweep(name, s, self.workload_of(name), points[name])
             for name, s in config["sweeps"].items()
