@@ -196,8 +196,8 @@ ENGINE_KEYS = (
     "mean_engine_prompt_ms",
     "median_engine_prompt_ms",
     "median_engine_decode_ms_per_token",
-    "harness_ttft_overhead_ms",
-    "harness_tpot_overhead_ms",
+    "ttft_beyond_engine_ms",
+    "tpot_beyond_engine_ms",
 )
 
 
@@ -224,8 +224,8 @@ def test_engine_account_hand_computed() -> None:
     assert s["unrequested_cached_prompt_tokens"] == 16
     assert s["requests_with_unrequested_cache_hits"] == 1
     assert s["mean_engine_prompt_ms"] == 60.0 and s["median_engine_decode_ms_per_token"] == 90.0
-    assert s["harness_ttft_overhead_ms"] == pytest.approx(100.0 - 60.0)
-    assert s["harness_tpot_overhead_ms"] == pytest.approx(100.0 - 90.0)
+    assert s["ttft_beyond_engine_ms"] == pytest.approx(100.0 - 60.0)
+    assert s["tpot_beyond_engine_ms"] == pytest.approx(100.0 - 90.0)
     b.engine_cached_tokens = 0
     s = summarize([a, b], 2.0)
     assert s["requests_with_cached_prompt_tokens"] == 1
@@ -233,5 +233,5 @@ def test_engine_account_hand_computed() -> None:
     assert s["requests_with_unrequested_cache_hits"] == 0
     # without streaming the client's TTFT is the whole answer: no overhead to compare
     s = summarize([a, b], 2.0, stream=False)
-    assert s["harness_ttft_overhead_ms"] is None and s["harness_tpot_overhead_ms"] is None
+    assert s["ttft_beyond_engine_ms"] is None and s["tpot_beyond_engine_ms"] is None
     assert s["mean_engine_prompt_ms"] == 60.0

@@ -55,8 +55,8 @@ SEED_002 = [
     "cached prompt tokens (engine)",
     "unrequested cache hits",
     "engine P50 TPOT (ms)",
-    "harness TPOT overhead (ms)",
-    "harness TTFT overhead (ms)",
+    "TPOT beyond engine TPOT (ms)",
+    "TTFT beyond engine prompt time (ms)",
     "engine",
     "engine version",
     "engine commit",
@@ -203,8 +203,8 @@ def test_values_map_from_summary_keys(tmp_path: Path) -> None:
 def test_engine_account_beside_ours_and_unrequested_cache_hits_marked(sweep: Path) -> None:
     points = sweep / "points"
     account = {"engine_cached_prompt_tokens": 0, "requests_with_unrequested_cache_hits": 0,
-               "median_engine_decode_ms_per_token": 11.0, "harness_tpot_overhead_ms": 0.4,
-               "harness_ttft_overhead_ms": 1.5, "shared_prefix_len": 0}  # fmt: skip
+               "median_engine_decode_ms_per_token": 11.0, "tpot_beyond_engine_ms": 0.4,
+               "ttft_beyond_engine_ms": 1.5, "shared_prefix_len": 0}  # fmt: skip
     _write(points / "rate-1.json", _summary("rate-1") | account)
     hits = account | {"engine_cached_prompt_tokens": 640, "requests_with_unrequested_cache_hits": 5}
     _write(points / "rate-2.json", _summary("rate-2") | hits)

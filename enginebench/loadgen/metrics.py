@@ -28,9 +28,10 @@ come from the server, except `shared_prefix_len`, which is the workload's (clien
   requests_with_unrequested_cache_hits: requests where that is > 0;
 * mean/median_engine_prompt_ms, median_engine_decode_ms_per_token: the engine's own prompt
   time and time per generated token (llama.cpp's prompt_ms, predicted_per_token_ms);
-* harness_ttft_overhead_ms: median of (client TTFT_i - engine prompt_ms_i), streaming only;
-  harness_tpot_overhead_ms: median of (client TPOT_i - engine ms/token_i), over requests with
-  both: what the client, HTTP and the server's front end add to the engine's own times.
+* ttft_beyond_engine_ms: median of (client TTFT_i - engine prompt_ms_i), streaming only;
+  tpot_beyond_engine_ms: median of (client TPOT_i - engine ms/token_i), over requests with
+  both: what the client, HTTP and the server's work outside its own timings (front end,
+  queueing, llama-server's prompt-cache save) add to the engine's own times.
 """
 
 from __future__ import annotations
@@ -231,8 +232,8 @@ def engine_account(ok: Sequence[RequestRecord], stream: bool = True) -> dict[str
         "mean_engine_prompt_ms": float(np.mean(prompt_ms)) if prompt_ms else None,
         "median_engine_prompt_ms": float(np.median(prompt_ms)) if prompt_ms else None,
         "median_engine_decode_ms_per_token": float(np.median(decode_ms)) if decode_ms else None,
-        "harness_ttft_overhead_ms": float(np.median(ttft_gap)) if ttft_gap else None,
-        "harness_tpot_overhead_ms": float(np.median(tpot_gap)) if tpot_gap else None,
+        "ttft_beyond_engine_ms": float(np.median(ttft_gap)) if ttft_gap else None,
+        "tpot_beyond_engine_ms": float(np.median(tpot_gap)) if tpot_gap else None,
     }
 
 

@@ -52,8 +52,10 @@ NOTES = (
     "not reported); unrequested cache hits: requests with more cached tokens than the shared "
     "prefix (marked rows).",
     "engine P50 TPOT: the engine's own per-token decode time (llama.cpp "
-    "timings.predicted_per_token_ms); harness overheads: median of client TPOT (TTFT) minus the "
-    "engine's per-token (prompt) time, per request.",
+    "timings.predicted_per_token_ms); TTFT (TPOT) beyond the engine's: median of client TTFT "
+    "(TPOT) minus the engine's prompt (per-token) time, per request: the client, HTTP and "
+    "whatever the server does outside its own timed work (front end, queueing, a prompt-cache "
+    "save).",
     "repeats: measured repetitions of the point (sweep `repeats`, interleaved, fresh prompts "
     "each); with more than one, each value is their mean ± the half-width of its 95% "
     "confidence interval (Student's t), and validity counts the repeats that raised each flag.",
