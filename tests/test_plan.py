@@ -248,3 +248,22 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     }  # fmt: skip
     nocram = next(r for r in run3.runs if r.engine == "llamacpp-nocram")
     assert run3.serve_params(nocram)["server_args"][-2:] == ["--cache-ram", "0"]
+
+
+def test_completed_only_aggregates_the_runs_whose_table_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = {**default_config(), "completed_only": True}
+    with pytest.raises(ConfigError, match=r"completed_only: no run has completed yet"):
+        plan_of(cfg)
+    everything = plan_of(default_config())
+    done = everything.runs[1::2]
+    for run in done:
+        Path(run.dir).mkdir(parents=True)
+        Path(run.dir, "table.csv").touch()
+    plan = plan_of(cfg)
+    assert plan.runs == done and plan.left_out == everything.runs[::2]
+    assert plan.table_csvs == [f"{run.dir}/table.csv" for run in done]
+    # a decode run whose llama-bench never ran: the decode table goes without it
+    assert plan.llama_bench_jsons == [] != everything.llama_bench_jsons

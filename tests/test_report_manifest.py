@@ -188,3 +188,13 @@ def test_provenance_page_escapes_and_tolerates_blanks() -> None:
     page = provenance_html({"runs": [{"engine": "<i>e</i>", "host": None}], "results": []})
     assert "<i>e" not in page and "&lt;i&gt;e&lt;/i&gt;" in page
     assert "Provenance" in provenance_html({})
+
+
+def test_runs_left_out_are_named_in_the_manifest_and_on_the_page(results: dict[str, Any]) -> None:
+    gone = "results/llamacpp/tiny/q8_0/<decode>"
+    manifest = build_manifest(results["servers"], results["summaries"], [], left_out=[gone])
+    assert manifest["left_out"] == [gone]
+    page = provenance_html(manifest)
+    assert "Partial:</b> 1 configured run(s) did not complete" in page
+    assert "results/llamacpp/tiny/q8_0/&lt;decode&gt;" in page
+    assert "Partial" not in provenance_html(build_manifest(results["servers"], [], []))

@@ -234,6 +234,30 @@ def test_a_sweep_added_to_one_benchmark(tmp_path: Path) -> None:
     assert jobs["materialize_prompts"] == 3  # random (default, extra) and the decode's
 
 
+def test_completed_only_plans_the_aggregates_of_what_completed(tmp_path: Path) -> None:
+    """A run cut short (one of 8 tables there): `--config completed_only=True` plans that run's
+    aggregates only, and says which runs it leaves out; none at all is a one-line error."""
+    configfile = write_config(tmp_path / "c.yaml", default_config())
+    proc = snakemake(
+        tmp_path, "-n", "--configfile", str(configfile), "--config", "completed_only=True"
+    )
+    assert proc.returncode != 0
+    assert "completed_only: no run has completed yet" in proc.stdout + proc.stderr
+    done = tmp_path / "results/vllm/tiny-llama/hf/default"
+    done.mkdir(parents=True)
+    (done / "table.csv").touch()
+    jobs = planned_jobs(tmp_path, configfile, "--config", "completed_only=True")
+    assert jobs["serve_sweep"] == 1 and jobs["build_llamacpp"] == 0  # its table is older
+    assert jobs["manifest"] == 1 and jobs["results_table"] == 1
+    proc = snakemake(
+        tmp_path, "-n", "--configfile", str(configfile), "--config", "completed_only=True"
+    )
+    assert (
+        "left out, not completed: results/llamacpp/tiny-llama/f16/default"
+        in proc.stdout + proc.stderr
+    )
+
+
 def _dry_outputs(tmp_path: Path, cfg: dict) -> str:
     proc = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", cfg)))
     assert proc.returncode == 0, proc.stderr[-3000:]

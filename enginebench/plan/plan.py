@@ -18,7 +18,7 @@ from enginebench.engines.prepare import PREPARED_FORMATS
 from enginebench.engines.source import ref_label
 from enginebench.lockfile import EMBEDDED, lock_path
 from enginebench.plan import paths
-from enginebench.plan.checks import HF_FORMATS, check_engines, check_plan
+from enginebench.plan.checks import HF_FORMATS, check_engines, check_plan, fail
 from enginebench.plan.instances import Instance, Lock
 from enginebench.points import SweepPoint, points_from_config, rows_needed
 from enginebench.slo_search import Search
@@ -145,6 +145,18 @@ class Plan:
             name: Sweep(name, s, self.workload_of(name), points[name])
             for name, s in config["sweeps"].items()
         }
+        # completed_only: the aggregates of the runs whose table exists (relative to the
+        # working directory, as every path here); the rest are named, not silently dropped
+        self.left_out: list[Run] = []
+        if config.get("completed_only"):
+            done = [run for run in self.runs if Path(run.dir, "table.csv").is_file()]
+            if not done:
+                fail(
+                    "completed_only: no run has completed yet (no results/<engine>/<model>/"
+                    "<quant>/<sweep>/table.csv here); run the workflow without it first"
+                )
+            self.left_out = [run for run in self.runs if run not in done]
+            self.runs = done
 
     def workload_of(self, sweep: str) -> dict[str, Any]:
         return {**self.config["workload"], **self.config["sweeps"][sweep].get("workload", {})}
@@ -366,7 +378,10 @@ class Plan:
         runs = {
             r[:3] for r in self.decode_runs if self.instances[r.engine].spec.software == "cmake"
         }
-        return [paths.llama_bench_json(*r) for r in sorted(runs)]
+        jsons = [paths.llama_bench_json(*r) for r in sorted(runs)]
+        if self.config.get("completed_only"):  # a run cut short: tables without, no new runs
+            return [j for j in jsons if Path(j).is_file()]
+        return jsons
 
     def llama_bench_prompts(self, model: str, quant: str) -> str:
         """The prompt file of the first decode sweep this model x quant runs (its depth)."""

@@ -170,6 +170,13 @@ def provenance_html(manifest: Mapping[str, Any]) -> str:
         f"{manifest.get('generated') or BLANK}. Every result file, with its sha256, is listed in "
         "<code>results/manifest.json</code>. Secrets (tokens, keys, passwords) are never recorded."
     )
+    left_out = manifest.get("left_out") or []
+    if left_out:  # completed_only: say which configured runs these results lack
+        names = ", ".join(f"<code>{html.escape(d)}</code>" for d in left_out)
+        intro += (
+            f'</p>\n<p class="note"><b>Partial:</b> {len(left_out)} configured run(s) did not '
+            f"complete and are not in these results (<code>completed_only</code>): {names}."
+        )
     parts = [
         _software(runs, manifest.get("generated_by") or {}),
         _machines(runs),

@@ -120,6 +120,7 @@ def build_manifest(
     summaries: Sequence[PathLike],
     model_sources: Sequence[PathLike],
     tables: Sequence[PathLike] = (),
+    left_out: Sequence[str] = (),
 ) -> dict[str, Any]:
     runs = [run_entry(p) for p in server_jsons]
     # a summary belongs to the server.json next to its points/ directory
@@ -147,6 +148,8 @@ def build_manifest(
         "results": results,
         "models": {Path(p).parent.name: _read(p) for p in model_sources},
         "tables": table_entries,
+        # runs the config names that did not complete (completed_only): not in these results
+        "left_out": list(left_out),
     }
 
 
@@ -158,10 +161,11 @@ def write_manifest(
     tables: Sequence[PathLike],
     out_json: PathLike,
     out_html: PathLike,
+    left_out: Sequence[str] = (),
 ) -> dict[str, Any]:
     """`out_json` (the manifest) and `out_html` (the report's provenance page). Returns the
     manifest."""
-    manifest = build_manifest(server_jsons, summaries, model_sources, tables)
+    manifest = build_manifest(server_jsons, summaries, model_sources, tables, left_out)
     for out in (out_json, out_html):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out_json).write_text(json.dumps(manifest, indent=2, default=str) + "\n")

@@ -192,5 +192,6 @@ rule manifest:
         "../../envs/enginebench.yaml"
     params:
         runs=PLAN.results_sources,
+        left_out=[run.dir for run in PLAN.left_out],
     script:
         "../scripts/manifest.py"

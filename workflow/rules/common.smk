@@ -2,6 +2,7 @@
 then input and params functions that look the job's wildcards up in PLAN."""
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from enginebench.plan import (
     GGUF_OUTTYPES,
@@ -22,6 +23,11 @@ try:
     GGUF_SRC, GGUF_BIN = PLAN.gguf_tools.src, PLAN.gguf_tools.bin_dir
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
+if PLAN.left_out:
+    logger.warning(
+        f"completed_only: the aggregates cover {len(PLAN.runs)} run(s); left out, not "
+        f"completed: {', '.join(run.dir for run in PLAN.left_out)}"
+    )
 
 
 # path segments: a name never spans a "/" (results/{engine}/{model}/{quant}/{sweep}/...)

@@ -11,6 +11,7 @@ with logged(snakemake.log[0]):
         summaries=[p for run in snakemake.params.runs for p in summaries_in(*run)],
         model_sources=list(inp.models),
         tables=list(inp.tables),
+        left_out=list(snakemake.params.left_out),
         out_json=out.manifest,
         out_html=out.html,
     )
