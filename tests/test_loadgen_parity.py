@@ -45,4 +45,4 @@ def test_table_skips_unmeasured_metrics_and_shows_the_engine_account() -> None:
     table = format_table(summarize(records, 1.0, pcts, metrics), metrics, pcts)
     assert "Engine's own account" in table and "llama.cpp timings" in table
     assert "Unrequested cached prompt tokens:" in table and "27" in table
-    assert "Harness TTFT overhead (ms):" in table
+    assert "TTFT beyond engine prompt time (ms):" in table
