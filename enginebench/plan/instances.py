@@ -121,9 +121,8 @@ class Instance:
     def build_key(self) -> tuple[str, ...]:
         """What its build is made of (the source rule's and the build rule's params): instances
         that agree on it share one checkout and one build, e.g. two one server flag apart."""
-        e = self.entry
-        made_of = (e.get("sha256"), e.get("backend", "cpu"), e.get("cmake_flags"))
-        return (self.kind, self.tag, *map(repr, made_of), repr(e.get("cuda_architectures")))
+        made_of = (self.entry.get(k) for k in ("sha256", "cmake_flags", "cuda_architectures"))
+        return (self.kind, self.build, *map(repr, made_of))  # build: <tag>-<backend>
 
     @property
     def _build_dir(self) -> str:

@@ -40,6 +40,11 @@ class Run(NamedTuple):
     def dir(self) -> str:
         return paths.sweep_dir(*self)
 
+    @property
+    def table_csv(self) -> str:
+        """Its table, written last: the run completed (`completed_only`)."""
+        return f"{self.dir}/table.csv"
+
 
 @dataclass(frozen=True, eq=False)
 class Model:
@@ -149,7 +154,7 @@ class Plan:
         # working directory, as every path here); the rest are named, not silently dropped
         self.left_out: list[Run] = []
         if config.get("completed_only"):
-            done = [run for run in self.runs if Path(run.dir, "table.csv").is_file()]
+            done = [run for run in self.runs if Path(run.table_csv).is_file()]
             if not done:
                 fail(
                     "completed_only: no run has completed yet (no results/<engine>/<model>/"
@@ -351,7 +356,7 @@ class Plan:
 
     @cached_property
     def table_csvs(self) -> list[str]:
-        return [f"{run.dir}/table.csv" for run in self.runs]
+        return [run.table_csv for run in self.runs]
 
     @cached_property
     def results_sources(self) -> list[list[Any]]:

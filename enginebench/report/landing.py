@@ -170,12 +170,13 @@ def provenance_html(manifest: Mapping[str, Any]) -> str:
         f"{manifest.get('generated') or BLANK}. Every result file, with its sha256, is listed in "
         "<code>results/manifest.json</code>. Secrets (tokens, keys, passwords) are never recorded."
     )
+    notes = [intro]
     left_out = manifest.get("left_out") or []
     if left_out:  # completed_only: say which configured runs these results lack
         names = ", ".join(f"<code>{html.escape(d)}</code>" for d in left_out)
-        intro += (
-            f'</p>\n<p class="note"><b>Partial:</b> {len(left_out)} configured run(s) did not '
-            f"complete and are not in these results (<code>completed_only</code>): {names}."
+        notes.append(
+            f"<b>Partial:</b> {len(left_out)} configured run(s) did not complete and are not "
+            f"in these results (<code>completed_only</code>): {names}."
         )
     parts = [
         _software(runs, manifest.get("generated_by") or {}),
@@ -187,5 +188,7 @@ def provenance_html(manifest: Mapping[str, Any]) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8"><title>Provenance</title>\n'
         f"<style>{CSS}{EXTRA_CSS}</style></head>\n<body>\n<h2>Provenance of these results</h2>\n"
-        f'<p class="note">{intro}</p>\n' + "\n<br>\n".join(parts) + "\n</body></html>\n"
+        + "".join(f'<p class="note">{note}</p>\n' for note in notes)
+        + "\n<br>\n".join(parts)
+        + "\n</body></html>\n"
     )
