@@ -16,11 +16,12 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:-$REPO/.device/vllm}
 PY=${PYTHON:-$REPO/.venv/bin/python}
 die() { echo "offline-bundle-vllm: $*" >&2; exit 1; }
-# what travels with every call besides the part: tracked + untracked-not-ignored files
-tree_mib=$(cd "$REPO" && git ls-files -z -c -o --exclude-standard | xargs -0 -r stat -c %s 2>/dev/null \
-           | awk '{s += $1} END {print int(s / 1048576) + 1}')
-PART_MIB=${PART_MIB:-$(( 64 - tree_mib - 2 ))}
-[ "$PART_MIB" -ge 8 ] || die "the working tree ($tree_mib MiB) leaves too little of a call's 64 MiB"
+# shellcheck source=tools/device-travel.sh
+. "$REPO/tools/device-travel.sh"   # TRAVEL_MIB, travel_repo_bytes, travel_shared_bytes
+# what travels with every call besides the part
+tree_mib=$(( ($(travel_repo_bytes "$REPO") + $(travel_shared_bytes "$REPO")) / 1048576 + 1 ))
+PART_MIB=${PART_MIB:-$(( TRAVEL_MIB - tree_mib - 2 ))}
+[ "$PART_MIB" -ge 8 ] || die "the working tree ($tree_mib MiB) leaves too little of a call's $TRAVEL_MIB MiB"
 
 [ -x "$PY" ] || PY=$(command -v python3) || die "no python3 with pip"
 if [ -e "$OUT" ]; then

@@ -32,7 +32,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:-$REPO/.device/bundle}
 PY=${PYTHON:-$REPO/.venv/bin/python}
 SPLIT_MIB=${BUNDLE_SPLIT_MIB:-55}   # over this the bundle is split in two
-TRAVEL_MIB=64
+# shellcheck source=tools/device-travel.sh
+. "$REPO/tools/device-travel.sh"   # TRAVEL_MIB, travel_repo_bytes, travel_shared_bytes
 die() { echo "offline-bundle: $*" >&2; exit 1; }
 say() { echo "offline-bundle: $*"; }
 
@@ -287,9 +288,8 @@ fi
 for d in "${dirs[@]}"; do sums "$d"; done
 
 # What travels with a device call: tracked + untracked-not-ignored files (+ shared/), + the bundle.
-tree_bytes=$(cd "$REPO" && git ls-files -z -c -o --exclude-standard | xargs -0 -r stat -c %s 2>/dev/null \
-             | awk '{s += $1} END {print s + 0}')
-shared_bytes=$( [ -d "$REPO/shared" ] && du -sb "$REPO/shared" | cut -f1 || echo 0)
+tree_bytes=$(travel_repo_bytes "$REPO")
+shared_bytes=$(travel_shared_bytes "$REPO")
 bundle_bytes=$(du -sb "${dirs[@]}" | awk '{s += $1} END {print s}')
 total=$(( tree_bytes + shared_bytes + bundle_bytes ))
 
