@@ -15,6 +15,8 @@ window caps L, so there the bound is low (pessimistic), not high.
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import os
 import re
 import statistics
@@ -173,14 +175,24 @@ def kv_shape_from_config(config: Mapping[str, Any]) -> tuple[int, int, int]:
     return n_layers, n_kv_heads, head_dim
 
 
+# bytes per element of the dtypes MLC's tensor cache lists
+_MLC_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "uint32": 4, "int32": 4,
+                    "int8": 1, "uint8": 1, "float8_e4m3fn": 1, "float8_e5m2": 1}  # fmt: skip
+
+
 def weights_bytes(path: str | os.PathLike[str]) -> int:
-    """Bytes of weights a server loads: a file's size (GGUF), or a folder's *.safetensors
-    (else *.bin) files summed."""
+    """Bytes of weights a server loads: a file's size (GGUF); an MLC folder's tensors at their
+    dtype in memory (tensor-cache.json: MLC stores float32 as bfloat16 on disk, and converts it
+    back when it loads); else a folder's *.safetensors (else *.bin) files summed."""
     p = Path(path)
     if p.is_file():
         return p.stat().st_size
     if not p.is_dir():
         raise ValueError(f"{p}: no such file or folder")
+    if (cache := p / "tensor-cache.json").is_file():
+        shards = json.loads(cache.read_text())["records"]
+        tensors = [t for shard in shards for t in shard["records"]]
+        return sum(math.prod(t["shape"]) * _MLC_DTYPE_BYTES[t["dtype"]] for t in tensors)
     files = sorted(p.glob("*.safetensors")) or sorted(p.glob("*.bin"))
     if not files:
         raise ValueError(f"{p}: no *.safetensors or *.bin files")

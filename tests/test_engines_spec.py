@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_unknown_engine_is_one_line_listing_known() -> None:
 @pytest.mark.parametrize(
     ("name", "runs_here"),
     [("llamacpp", True), ("vllm", True), ("transformers", True), ("openai", True),
-     ("sglang", False), ("mlc", False), ("lmdeploy", False), ("trtllm", False), ("tgi", False),
+     ("sglang", False), ("mlc", True), ("lmdeploy", False), ("trtllm", False), ("tgi", False),
      ("exllamav2", False)],
 )  # fmt: skip
 def test_runs_here(name: str, runs_here: bool) -> None:
@@ -141,7 +142,9 @@ def test_mlc_prepare_and_serve() -> None:
         ("gen_config", [PY, "-m", "mlc_llm", "gen_config", HF, "--quantization", "q4f16_1",
                         "--conv-template", "LM", "-o", "/out/q4"]),
         ("compile", [PY, "-m", "mlc_llm", "compile", "/out/q4/mlc-chat-config.json",
-                     "--device", "cuda", "-o", "/out/q4/lib.so"]),
+                     "--device", "cuda",
+                     "--opt", "flashinfer=0;cublas_gemm=0;cutlass=0;cudagraph=1",
+                     "-o", "/out/q4/lib.so"]),
     ]  # fmt: skip
     assert spec.prepared_model is not None and spec.prepared_model(p) == "/out/q4"
     c = ctx(model="/out/q4")
@@ -154,6 +157,48 @@ def test_mlc_prepare_and_serve() -> None:
     assert spec.served_name(c) == "/out/q4" and spec.ignore_eos_style == "debug_config"
     with pytest.raises(EngineConfigError):
         spec.prepare_argv("quantize", p)
+
+
+def test_mlc_on_the_cpu() -> None:
+    """device: cpu compiles for LLVM with MLC's own optimization defaults, and serves there;
+    `opt` replaces the compiler's flags; the version comes from the installed distribution."""
+    spec = get_engine("mlc")
+    p = PrepareContext(hf_dir=HF, out_dir="/o", quant="q4f32_1", python=PY,
+                       options={"device": "cpu"})  # fmt: skip
+    steps = dict(spec.prepare_commands(p))
+    assert steps["convert_weight"][-4:] == ["--device", "cpu", "-o", "/o"]
+    assert steps["compile"][4:] == ["/o/mlc-chat-config.json", "--device", "cpu", "-o", "/o/lib.so"]
+    p = PrepareContext(hf_dir=HF, out_dir="/o", quant="q4f32_1", python=PY,
+                       options={"device": "cpu", "opt": "O3"})  # fmt: skip
+    assert spec.prepare_argv("compile", p)[7:9] == ["--opt", "O3"]
+    assert spec.server_argv is not None and spec.version_argv is not None
+    argv = spec.server_argv(ctx(model="/o", options={"device": "cpu"}))
+    assert argv[argv.index("--device") + 1] == "cpu"
+    assert "importlib.metadata" in spec.version_argv(ctx())[-1]
+    assert not spec.uses_gpu({"device": "cpu"}) and spec.uses_gpu({})
+
+
+@pytest.mark.parametrize("device", ["vulkan", "rocm:0", "metal"])
+def test_mlc_device_the_tvm_wheel_cannot_target_is_one_line(device: str) -> None:
+    spec = get_engine("mlc")
+    p = PrepareContext(hf_dir=HF, out_dir="/o", quant="q0f32", python=PY,
+                       options={"device": device})  # fmt: skip
+    with pytest.raises(EngineConfigError) as err:
+        spec.prepare_commands(p)
+    assert str(err.value) == (
+        f"mlc: device {device!r}: the apache-tvm wheel generates code for cpu and cuda only"
+    )
+
+
+def test_mlc_quant_without_cpu_kernels_is_refused_on_the_cpu() -> None:
+    spec = get_engine("mlc")
+    p = PrepareContext(hf_dir=HF, out_dir="/o", quant="e4m3_e4m3_f16", python=PY,
+                       options={"device": "cpu"})  # fmt: skip
+    with pytest.raises(EngineConfigError, match=r"^mlc: quant 'e4m3_e4m3_f16' has CUDA kernels "
+                       r"only \(device 'cpu'\); on it use one of q0f16, ") as err:  # fmt: skip
+        spec.prepare_commands(p)
+    assert "\n" not in str(err.value)
+    spec.prepare_commands(replace(p, options={"device": "cuda:1"}))  # fine there
 
 
 def test_trtllm_prepare_and_serve() -> None:

@@ -299,6 +299,35 @@ def test_usage_prompt_tokens_details_cached_tokens() -> None:
     assert rec.engine_prompt_ms is None and rec.engine_decode_ms_per_token is None
 
 
+# MLC-LLM's trailing usage chunk (its `usage.extra`, as `mlc_llm serve` sent it for a prompt
+# whose first 7 tokens were in its prefix cache)
+MLC_USAGE = ev(
+    {
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 8, "completion_tokens": 8, "total_tokens": 16,
+            "extra": {
+                "prompt_tokens": 8, "completion_tokens": 8, "prefill_tokens": 1,
+                "decode_tokens": 7, "jump_forward_tokens": 0,
+                "prefill_tokens_per_s": 132.9, "decode_tokens_per_s": 125.0,
+                "end_to_end_latency_s": 0.0589, "ttft_s": 0.0075,
+                "inter_token_latency_s": 0.00736,
+            },
+        },
+    }
+)  # fmt: skip
+
+
+def test_mlc_usage_extra_is_the_engines_own_account() -> None:
+    rec = run([comp("a"), comp("b"), MLC_USAGE, DONE])
+    assert rec.ok, rec.error
+    assert rec.engine_account == "mlc usage.extra"
+    # prefilled 1 of 8 prompt tokens: 7 came from its prefix cache
+    assert rec.engine_cached_tokens == 7 and rec.engine_prompt_n == 1
+    assert rec.engine_prompt_ms == pytest.approx(7.5) and rec.engine_predicted_n == 7
+    assert rec.engine_decode_ms_per_token == pytest.approx(8.0)  # 1000 / 125 tok/s
+
+
 def test_timings_win_whichever_chunk_comes_first() -> None:
     timings_first = ev({"choices": [], "timings": LLAMACPP_TIMINGS})
     rec = run([comp("a"), timings_first, VLLM_USAGE, DONE])

@@ -30,8 +30,9 @@ def test_the_embedded_config() -> None:
         "llamacpp": ("llamacpp", "build"),
         "vllm": ("vllm", "venv"),
         "transformers": ("transformers", "venv"),
+        "mlc": ("mlc", "build"),
     }
-    assert len(plan.runs) == 8 and plan.runs[0] == Run("llamacpp", "tiny-llama", "f16", "default")
+    assert len(plan.runs) == 12 and plan.runs[0] == Run("llamacpp", "tiny-llama", "f16", "default")
     assert plan.sweeps["default"].point_names == [
         "rate-1", "rate-2", "rate-5", "rate-8", "conc-1", "conc-4",
     ]  # fmt: skip
@@ -156,6 +157,56 @@ def test_software_the_user_brings_is_neither_built_nor_installed(tmp_path: Path)
                                                      "vllm/vllm:1", None]  # fmt: skip
     assert plan.serve_inputs(Run("vllm-img", "tiny-llama", "hf", "default"))["software"] == []
     assert plan.gguf_tools.name == "llamacpp"  # a prebuilt llama.cpp converts nothing
+
+
+def test_mlc_is_built_from_its_pinned_archive_into_its_environment() -> None:
+    plan = plan_of(default_config())
+    mlc = plan.instances["mlc"]
+    path, sha256, commit = mlc.archive
+    assert path == REPO / "envs/sources/mlc-llm-79d603f0-src.tar.xz" and path.is_file()
+    assert sha256.startswith("609182d01a8e") and commit.startswith("79d603f0")
+    assert mlc.src == "resources/engines/mlc/src-archive-609182d01a8e"
+    built = f"resources/engines/mlc/archive-609182d01a8e-env-{mlc.env_key}/build.json"
+    assert mlc.software_file == built and mlc.software_id == "archive-609182d01a8e"
+    assert plan.mlc_builds == ["mlc"] and not mlc.uses_gpu  # device: cpu
+    run = Run("mlc", "tiny-llama", "q4f32_1", "default")
+    assert plan.serve_inputs(run)["software"] == built
+    assert (
+        plan.serve_inputs(run)["model"] == "resources/prepared/mlc/tiny-llama/q4f32_1/compile.json"
+    )
+    assert (
+        plan.prepare_inputs("mlc", "tiny-llama", "q4f32_1", "convert_weight")["software"] == built
+    )
+    # two instances one server flag apart share one build; an mlc_llm you have builds nothing
+    cfg = default_config()
+    cfg["engines"]["mlc-b"] = {**cfg["engines"]["mlc"], "kind": "mlc", "server_args": ["-x"]}
+    cfg["engines"]["mlc-own"] = {"kind": "mlc", "python": "/opt/mlc/bin/python"}
+    plan = plan_of(cfg)
+    assert plan.instances["mlc-b"].software_file == built
+    assert plan.instances["mlc-own"].software == "python"
+    assert plan.instances["mlc-own"].software_file is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"archive": "envs/sources/other.tar.xz"}, "engines.mlc: archive envs/sources/other.tar.xz "
+         "needs its sha256 and the upstream commit it holds"),
+        ({"archive": "/no/such.tar.xz", "sha256": "0" * 64, "commit": "c" * 40},
+         "engines.mlc.archive: /no/such.tar.xz does not exist"),
+        ({"device": "vulkan"}, "mlc: device 'vulkan': the apache-tvm wheel generates code for cpu "
+         "and cuda only"),
+        ({"env_file": None}, "engines.mlc.env_file: required"),
+    ],
+)  # fmt: skip
+def test_mlc_config_errors_are_one_line(entry: dict[str, Any], message: str) -> None:
+    cfg = default_config()
+    cfg["engines"]["mlc"] |= entry
+    if entry.get("env_file", "") is None:
+        del cfg["engines"]["mlc"]["env_file"]
+    with pytest.raises(ConfigError, match=f"^config: .*{re.escape(message)}") as err:
+        plan_of(cfg)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(

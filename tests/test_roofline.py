@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -120,6 +121,20 @@ def test_gpu_names_told_apart() -> None:
 )
 def test_unknown_gpus(name: str) -> None:
     assert gpu_bandwidth(name) is None
+
+
+def test_mlc_weights_count_at_their_dtype_in_memory(tmp_path: Path) -> None:
+    """MLC stores float32 as bfloat16 on disk (format f32-to-bf16) and widens it on loading: the
+    tensors at their dtype, not the shard's size (as mlc_llm convert_weight wrote for q4f32_1)."""
+    (tmp_path / "params_shard_0.bin").write_bytes(b"x" * 10)
+    shard = {"dataPath": "params_shard_0.bin", "format": "raw-shard", "nbytes": 10, "records": [
+        {"name": "lm_head.q_weight", "shape": [4096, 32], "dtype": "uint32",
+         "format": "f32-to-bf16", "nbytes": 524288, "byteOffset": 0},
+        {"name": "lm_head.q_scale", "shape": [4096, 8], "dtype": "float32",
+         "format": "f32-to-bf16", "nbytes": 65536, "byteOffset": 524288},
+    ]}  # fmt: skip
+    (tmp_path / "tensor-cache.json").write_text(json.dumps({"metadata": {}, "records": [shard]}))
+    assert weights_bytes(tmp_path) == 4096 * 32 * 4 + 4096 * 8 * 4
 
 
 def test_weights_bytes(tmp_path: Path) -> None:

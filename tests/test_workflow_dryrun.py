@@ -15,13 +15,15 @@ def test_default_config_plans_every_engine(tmp_path: Path) -> None:
     cfg = default_config()
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
     combos = sum(len(b["quants"]) * len(b["sweeps"]) for b in cfg["benchmarks"])
-    assert jobs["serve_sweep"] == combos == 8  # 4 engine x quant, each a load and a decode sweep
+    assert jobs["serve_sweep"] == combos == 12  # 6 engine x quant, each a load and a decode sweep
     assert jobs["engine_table"] == combos
     assert jobs["synthesize_model"] == 1
     assert jobs["llamacpp_source"] == 1 and jobs["build_llamacpp"] == 1
     assert jobs["convert_gguf"] == 1  # f16 only; Q4_K_M is quantized from it
     assert jobs["quantize_gguf"] == 1
-    assert jobs["engine_env"] == 2  # vllm and transformers
+    assert jobs["engine_env"] == 3  # vllm, transformers, and MLC's (its compiler)
+    assert jobs["mlc_source"] == 1 and jobs["build_mlc"] == 1
+    assert jobs["prepare_model"] == 3 * 2  # convert_weight, gen_config, compile x q0f32, q4f32_1
     assert jobs["materialize_prompts"] == 2  # the random workload and the decode's fixed one
     assert jobs["comparison"] == 1 and jobs["manifest"] == 1 and jobs["plots"] == 1
     assert jobs["capacity"] == 1 and jobs["results_table"] == 1
@@ -98,6 +100,8 @@ def test_large_config_job_counts(tmp_path: Path) -> None:
     # venv engines that are configured and used: vllm, sglang, lmdeploy, mlc, trtllm,
     # exllamav2, transformers (tgi is a pinned container image; openai a running endpoint)
     assert jobs["engine_env"] == 7
+    # MLC-LLM from its pinned source archive: unpacked once, built once (with its env's python)
+    assert jobs["mlc_source"] == 1 and jobs["build_mlc"] == 1
     # TabbyAPI's checkout (exllamav2's config names none); TensorRT-LLM's is the config's
     assert jobs["engine_source"] == 1
 
@@ -161,7 +165,10 @@ def test_source_ref_override_and_source_dir(tmp_path: Path) -> None:
     cfg["engines"]["exllamav2"]["source_dir"] = "/opt/tabbyAPI"
     jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
     assert not [rule for rule, _, _ in jobs if rule == "engine_source"]
-    assert not [i for _, _, inputs in jobs for i in inputs if "/src-" in i and "llamacpp" not in i]
+    assert not [
+        i for _, _, inputs in jobs for i in inputs if "/src-" in i and "llamacpp" not in i
+        and "/mlc/" not in i  # MLC's unpacked archive, not a checkout
+    ]  # fmt: skip
 
 
 EXL2 = {"env_file": "envs/exllamav2.yaml"}
@@ -230,7 +237,7 @@ def test_a_sweep_added_to_one_benchmark(tmp_path: Path) -> None:
     cfg["sweeps"]["extra"] = {"request_rates": [3], "concurrency": []}
     cfg["benchmarks"][1]["sweeps"] = ["default", "decode", "extra"]  # vllm
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
-    assert jobs["serve_sweep"] == 9 and jobs["engine_table"] == 9
+    assert jobs["serve_sweep"] == 13 and jobs["engine_table"] == 13
     assert jobs["materialize_prompts"] == 3  # random (default, extra) and the decode's
 
 

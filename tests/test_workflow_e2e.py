@@ -129,6 +129,8 @@ LOAD_RUNS = {
     ("llamacpp", "tiny-llama", "Q4_K_M", "default"),
     ("vllm", "tiny-llama", "hf", "vllm"),
     ("transformers", "tiny-llama", "hf", "default"),
+    ("mlc", "tiny-llama", "q0f32", "default"),
+    ("mlc", "tiny-llama", "q4f32_1", "default"),
 }
 # vLLM's decode point is served by its second instance (vllm runs its own sweep only)
 DECODE_RUNS = {(e, m, q, "decode") for e, m, q, _ in LOAD_RUNS if e != "vllm"}
@@ -170,7 +172,7 @@ def test_decode_table_beside_llama_bench_and_the_roofline(completed_run: dict) -
 def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
     work, cfg = completed_run["work"], completed_run["cfg"]
     summaries = _summaries(work, decode=True)
-    assert len(summaries) == 4 * 6 + 5
+    assert len(summaries) == 6 * 6 + 7
     for summary in summaries:
         data = json.loads(summary.read_text())
         n = cfg["sweeps"][summary.parts[-3]][
@@ -188,8 +190,10 @@ def test_no_request_hits_a_cache_it_did_not_ask_for(completed_run: dict) -> None
     them): llama.cpp's timings.cache_n and vLLM's prompt_tokens_details.cached_tokens report no
     cached prompt token beyond the BOS every prompt starts with (llama-server counts it, vLLM
     caches whole blocks only), because each point is sent rows no earlier request sent;
+    MLC's usage.extra counts the prompt tokens it prefilled (the rest came from its cache);
     transformers serve reports no such count (blank, never 0)."""
-    accounts = {"llamacpp": "llama.cpp timings", "vllm": "usage.prompt_tokens_details"}
+    accounts = {"llamacpp": "llama.cpp timings", "vllm": "usage.prompt_tokens_details",
+                "mlc": "mlc usage.extra"}  # fmt: skip
     for summary in _summaries(completed_run["work"]):
         engine = summary.parts[-6]
         data = json.loads(summary.read_text())
@@ -200,7 +204,9 @@ def test_no_request_hits_a_cache_it_did_not_ask_for(completed_run: dict) -> None
         assert data["engine_account"] == [accounts[engine]], summary
         assert all(r["engine_cached_tokens"] <= r["shared_prefix_len"] == 1 for r in records)
         assert data["requests_with_unrequested_cache_hits"] == 0, summary
-        assert data["total_input_tokens"] == 128 * len(records), summary  # the server's count
+        # the server's count: MLC's completions add no BOS, so it prefills the other 127
+        bos = 0 if engine == "mlc" else 1
+        assert data["total_input_tokens"] == (127 + bos) * len(records), summary
     offsets = {
         json.loads(s.read_text())["prompt_offset"]
         for s in _summaries(completed_run["work"])
@@ -361,10 +367,23 @@ def test_rate_added_to_the_shared_sweep_reruns_its_benchmarks(completed_run: dic
     def mutate(c: dict) -> None:
         c["sweeps"]["default"]["request_rates"] = [*c["sweeps"]["default"]["request_rates"], 3]
 
-    # llama.cpp f16 and Q4_K_M, transformers: not vLLM (its own sweep, its own prompt file), no
-    # build; one bigger prompt file (the new point's fresh rows)
+    # llama.cpp f16 and Q4_K_M, transformers, MLC q0f32 and q4f32_1: not vLLM (its own sweep,
+    # its own prompt file), no build, no model preparation; one bigger prompt file (the new
+    # point's fresh rows)
     assert _plan(completed_run, mutate) == {
-        "materialize_prompts": 1, "serve_sweep": 3, "engine_table": 3, **AGGREGATES_DECODE,
+        "materialize_prompts": 1, "serve_sweep": 5, "engine_table": 5, **AGGREGATES_DECODE,
+    }  # fmt: skip
+
+
+def test_mlc_source_change_reruns_only_mlc(completed_run: dict) -> None:
+    def mutate(c: dict) -> None:
+        c["engines"]["mlc"]["commit"] = "d" * 40  # recorded with the archive: a new source
+
+    # its unpacked source, its build, the three preparation steps of both quants, its four
+    # sweeps; nothing of any other engine
+    assert _plan(completed_run, mutate) == {
+        "mlc_source": 1, "build_mlc": 1, "prepare_model": 6, "serve_sweep": 4,
+        "engine_table": 4, **AGGREGATES_DECODE,
     }  # fmt: skip
 
 

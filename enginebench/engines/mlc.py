@@ -1,23 +1,29 @@
-"""MLC-LLM (`mlc_llm serve`). Its wheels live on its own index: never installed here.
+"""MLC-LLM (`mlc_llm serve`), built by the workflow from a pinned source archive.
+
+Its wheels live only on MLC's own index; the archive (envs/sources/, MANIFEST.md there) holds
+mlc-llm at a pinned commit with its submodules, patched to build against PyPI's apache-tvm, whose
+compiler generates code for the CPU (LLVM) and CUDA. `enginebench.engines.mlcbuild` builds it.
 
 Preparation (all from the HF folder, into one output folder per model x quant):
 `convert_weight` (quantized weights), `gen_config` (mlc-chat-config.json + tokenizer),
-`compile` (the model library, `<out>/lib.so`). The server lists the model under the string it
-was given. Exact output lengths need `debug_config.ignore_eos`, which the server accepts only
-with `--enable-debug`.
+`compile` (the model library, `<out>/lib.so`, for the instance's device). The server lists the
+model under the string it was given. Exact output lengths need `debug_config.ignore_eos`, which
+the server accepts only with `--enable-debug`. Each response's `usage.extra` holds the engine's
+own account (prefilled and decoded tokens, their rates), read by the load generator.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from enginebench.engines.spec import (
     EngineConfigError,
     EngineSpec,
     PrepareContext,
     ServerContext,
-    always,
-    py_version_argv,
+    device_not_cpu,
 )
 
 LIB_NAME = "lib.so"
@@ -34,22 +40,59 @@ QUANTIZATIONS = (
 )  # fmt: skip
 
 
+# the source archive built when the config names none: mlc-llm 79d603f0 (2026-07-23) with its
+# submodules, TVM = apache/tvm v0.26.0 (= PyPI apache-tvm 0.26.0, envs/mlc-llm.yaml)
+ARCHIVE = (
+    "envs/sources/mlc-llm-79d603f0-src.tar.xz",
+    "609182d01a8e91255ecceb111bac5750e33b5fc0067da9642ae70174cb89b2d1",
+    "79d603f085f50500e9509fa01785ffa7ecfaaa93",
+)
+# what the apache-tvm wheel generates code for (it has no ROCm, Vulkan, Metal or OpenCL)
+DEVICES = ("cpu", "cuda")
+# the compiler's optimization flags where the config gives no `opt`: MLC's default O2 fails with
+# this TVM on CUDA ("cuBLAS is not enabled": the wheel has no cuBLAS, CUTLASS or FlashInfer)
+DEFAULT_OPT = {"cuda": "flashinfer=0;cublas_gemm=0;cutlass=0;cudagraph=1"}
+
+
+def device(options: Mapping[str, Any]) -> str:
+    """The device option (`cpu`, `cuda`, `cuda:1`), checked against what TVM can target."""
+    value = str(options.get("device", "cuda"))
+    if value.split(":")[0] not in DEVICES:
+        raise EngineConfigError(
+            f"mlc: device {value!r}: the apache-tvm wheel generates code for "
+            f"{' and '.join(DEVICES)} only"
+        )
+    return value
+
+
 def _mlc(ctx: PrepareContext) -> list[str]:
     return [ctx.require_python(), "-m", "mlc_llm"]
 
 
-def quantization(quant: str) -> str:
+# kernels the CPU (LLVM) target has none of: FP8 (Hopper/Ada) and FasterTransformer's CUDA
+# kernels. The rest ran on the CPU here (q0f32, q4f32_1, q4f16_1: f16 through LLVM)
+CUDA_ONLY = ("q4f16_ft", "e5m2_e5m2_f16", "e4m3_e4m3_f16", "e4m3_e4m3_f16_max_calibrate",
+             "fp8_e4m3fn_bf16_block_scale")  # fmt: skip
+
+
+def quantization(quant: str, dev: str = "cuda") -> str:
     if quant not in QUANTIZATIONS:
         raise EngineConfigError(f"mlc: unknown quant {quant!r}; known: {', '.join(QUANTIZATIONS)}")
+    if quant in CUDA_ONLY and dev.split(":")[0] != "cuda":
+        cpu = [q for q in QUANTIZATIONS if q not in CUDA_ONLY]
+        raise EngineConfigError(
+            f"mlc: quant {quant!r} has CUDA kernels only (device {dev!r}); on it use one of "
+            f"{', '.join(cpu)}"
+        )
     return quant
 
 
 def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
-    quant = quantization(ctx.quant)  # every step's folder is one quant's: check it first
-    device = str(ctx.options.get("device", "cuda"))
+    dev = device(ctx.options)
+    quant = quantization(ctx.quant, dev)  # every step's folder is one quant's: check it first
     if step == "convert_weight":
         return [*_mlc(ctx), "convert_weight", ctx.hf_dir,
-                "--quantization", quant, "--device", device, "-o", ctx.out_dir]  # fmt: skip
+                "--quantization", quant, "--device", dev, "-o", ctx.out_dir]  # fmt: skip
     if step == "gen_config":
         template = str(ctx.options.get("conv_template", "LM"))  # LM: plain completion
         argv = [*_mlc(ctx), "gen_config", ctx.hf_dir, "--quantization", quant,
@@ -59,8 +102,10 @@ def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
                 argv += [f"--{key.replace('_', '-')}", str(ctx.options[key])]
         return argv
     if step == "compile":
+        opt = ctx.options.get("opt", DEFAULT_OPT.get(dev.split(":")[0]))
         return [*_mlc(ctx), "compile", str(Path(ctx.out_dir) / "mlc-chat-config.json"),
-                "--device", device, "-o", str(Path(ctx.out_dir) / LIB_NAME)]  # fmt: skip
+                "--device", dev, *(["--opt", str(opt)] if opt else []),
+                "-o", str(Path(ctx.out_dir) / LIB_NAME)]  # fmt: skip
     raise EngineConfigError(f"mlc: unknown preparation step {step!r}")
 
 
@@ -73,7 +118,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
     return [
         ctx.require_python(), "-m", "mlc_llm", "serve", ctx.model,
         "--model-lib", str(Path(ctx.model) / LIB_NAME),
-        "--device", str(ctx.options.get("device", "cuda")),
+        "--device", device(ctx.options),
         "--mode", str(ctx.options.get("mode", "server")),
         "--host", ctx.host,
         "--port", str(ctx.port),
@@ -83,15 +128,21 @@ def server_argv(ctx: ServerContext) -> list[str]:
     ]  # fmt: skip
 
 
+def version_argv(ctx: ServerContext) -> list[str]:
+    """The installed distribution's version (mlc_llm.__version__ says 0.1.dev0 in every build)."""
+    code = "import importlib.metadata as m; print(m.version('mlc_llm'))"
+    return [ctx.require_python(), "-c", code]
+
+
 SPEC = EngineSpec(
     name="mlc",
-    software="venv",
+    software="wheel",
     model_format="mlc",
     server_argv=server_argv,
-    version_argv=py_version_argv("mlc_llm"),
+    version_argv=version_argv,
     ignore_eos_style="debug_config",
-    gpu=always(True),
-    runs_here=False,
+    gpu=device_not_cpu(default="cuda"),
+    runs_here=True,
     health_path="/v1/models",
     readiness="models",
     readiness_timeout=900.0,
@@ -100,6 +151,8 @@ SPEC = EngineSpec(
     prepared_model=prepared_model,
     served_name=lambda ctx: ctx.model,  # listed under the model argument as given
     env_file="envs/mlc-llm.yaml",
-    import_name="mlc_llm",
-    notes="wheels only on MLC's own index (unreachable here); exact lengths need --enable-debug",
+    import_name="tvm",  # its environment: the compiler; mlc_llm is built into it (build_mlc)
+    source_archive=ARCHIVE,
+    notes="built from a pinned source archive (its wheels are on MLC's own index only); "
+    "exact lengths need --enable-debug",
 )

@@ -7,6 +7,7 @@ runs each step as one job through `run_step`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,15 +42,18 @@ def check_quant(engine: str, quant: str, options: Mapping[str, Any]) -> None:
     spec.prepare_commands(ctx)
 
 
-def run_step(engine: str, step: str, ctx: PrepareContext, log: Path) -> dict[str, Any]:
-    """Run one step's exact argv (never a shell string); the output goes to `log`."""
+def run_step(
+    engine: str, step: str, ctx: PrepareContext, log: Path, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run one step's exact argv (never a shell string), with `env` over the environment; the
+    output goes to `log`."""
     spec = get_engine(engine)
     if step not in spec.prepare:
         raise EngineConfigError(f"{engine}: no preparation step {step!r}; steps: {spec.prepare}")
     argv = spec.prepare_argv(step, ctx)
     Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    run(argv, what=f"{engine} {step}", log=log)
+    run(argv, what=f"{engine} {step}", log=log, env=os.environ | dict(env or {}))
     return {"step": step, "argv": argv, "seconds": round(time.monotonic() - t0, 1)}
 
 

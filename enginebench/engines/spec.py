@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Software = Literal["cmake", "venv", "container", "external"]
+# "wheel": a Python engine built by the workflow from a pinned source archive into a wheel,
+# installed beside its environment (`source_archive`)
+Software = Literal["cmake", "venv", "wheel", "container", "external"]
 ModelFormat = Literal["gguf", "hf", "mlc", "trtllm", "exl2", "none"]
 # How a request asks for exactly N output tokens (the load generator's `--ignore-eos-style`).
 # "none": the engine has no way to; lengths are then measured, not pinned.
@@ -122,7 +124,7 @@ class EngineSpec:
     served_name: Callable[[ServerContext], str] = _served_as_given  # what /v1/models lists
     env_file: str | None = None  # default envs/ file (venv engines)
     venv_post_install: tuple[tuple[str, ...], ...] = ()  # argv tails run with the venv python
-    import_name: str | None = None  # module a built venv must import
+    import_name: str | None = None  # module a built venv must import (a wheel engine: its env)
     # container engines: the image (docker) they run from when the config names none
     container_image: str | None = None
     # (git url, ref: a tag or a 40-hex commit) of code the engine runs that no wheel holds; the
@@ -131,6 +133,9 @@ class EngineSpec:
     # gives its own `source_dir`
     source: tuple[str, str] | None = None
     source_for: tuple[str, ...] = ()
+    # "wheel" engines: (path relative to the workflow's root, sha256, upstream commit) of the
+    # source archive built when the config names none (`archive`, `sha256`, `commit`)
+    source_archive: tuple[str, str, str] | None = None
     server_cwd: Callable[[ServerContext], str | None] | None = None  # default: inherited
     notes: str = ""
 

@@ -7,8 +7,11 @@ from any chunk, with or without choices.
 
 The engine's own account of a request, when the server reports one, is kept beside the
 client's measurement: `usage.prompt_tokens_details.cached_tokens` (vLLM with
---enable-prompt-tokens-details, SGLang) and llama-server's `timings` object (cache_n,
-prompt_n, prompt_ms, predicted_n, predicted_per_token_ms). Where both come, timings win.
+--enable-prompt-tokens-details, SGLang), llama-server's `timings` object (cache_n,
+prompt_n, prompt_ms, predicted_n, predicted_per_token_ms), and MLC-LLM's `usage.extra`
+(prefill_tokens: the prompt tokens it prefilled, the rest came from its prefix cache;
+ttft_s: from the request's arrival in the engine to the end of its prefill; decode_tokens and
+decode_tokens_per_s). Where timings and usage details both come, timings win.
 
 A request is sent once: a connection reset or closed mid-request is a failed request, never
 resent (a resend would hide a server failure and restart the request's clock).
@@ -32,6 +35,7 @@ from enginebench.loadgen.sse import SSEParser
 IGNORE_EOS_STYLES = ("ignore_eos", "min_tokens", "generation_config")
 ACCOUNT_USAGE_DETAILS = "usage.prompt_tokens_details"
 ACCOUNT_LLAMACPP_TIMINGS = "llama.cpp timings"
+ACCOUNT_MLC_USAGE_EXTRA = "mlc usage.extra"
 
 
 @dataclass(slots=True)
@@ -284,6 +288,8 @@ def _read_usage(rec: RequestRecord, usage: dict[str, Any]) -> None:
     completion, prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
     rec.server_completion_tokens = _int(completion)
     rec.server_prompt_tokens = _int(prompt)
+    if isinstance(extra := usage.get("extra"), dict):
+        _read_mlc_extra(rec, extra)
     details = usage.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
     if cached is None:
@@ -294,6 +300,22 @@ def _read_usage(rec: RequestRecord, usage: dict[str, Any]) -> None:
         rec.engine_cached_tokens, rec.engine_account = cached, ACCOUNT_USAGE_DETAILS
     elif rec.engine_cached_tokens is None:
         rec.engine_cached_tokens = cached
+
+
+def _read_mlc_extra(rec: RequestRecord, extra: dict[str, Any]) -> None:
+    """MLC-LLM's per-request metrics (`usage.extra`, final chunk or the non-streamed body)."""
+    prefill_n, decode_n = _int(extra.get("prefill_tokens")), _int(extra.get("decode_tokens"))
+    if prefill_n is None and decode_n is None:
+        return  # not MLC's object
+    prompt = rec.server_prompt_tokens
+    if prefill_n is not None and prompt is not None:
+        rec.engine_cached_tokens = max(prompt - prefill_n, 0)
+    rec.engine_prompt_n, rec.engine_predicted_n = prefill_n, decode_n
+    if (ttft := _num(extra.get("ttft_s"))) is not None:
+        rec.engine_prompt_ms = ttft * 1000.0
+    if (rate := _num(extra.get("decode_tokens_per_s"))) and rate > 0:
+        rec.engine_decode_ms_per_token = 1000.0 / rate
+    rec.engine_account = ACCOUNT_MLC_USAGE_EXTRA
 
 
 def _read_timings(rec: RequestRecord, timings: dict[str, Any]) -> None:

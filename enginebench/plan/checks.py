@@ -17,6 +17,7 @@ from enginebench.models.gguf import QUANT_TYPES
 from enginebench.points import SweepPoint
 
 if TYPE_CHECKING:
+    from enginebench.plan.instances import Instance
     from enginebench.plan.plan import Plan
 
 HF_FORMATS = ("hf",)
@@ -177,20 +178,24 @@ def _check_quant(plan: Plan, where: str, engine: str, model: str, quant: str) ->
 def _check_instance(plan: Plan, name: str) -> None:
     instance = plan.instances[name]
     eng, kind, software = instance.entry, instance.kind, instance.spec.software
-    if "python" in eng and software != "venv":
+    if "python" in eng and software not in ("venv", "wheel"):
         fail(f"engines.{name}.python: {kind} is not a Python engine; drop python")
-    if instance.software == "venv" and "env_file" not in eng:
+    # a venv is built from the env file, and a wheel (MLC) is built and run with its python
+    needs_env = instance.software == "venv" or (instance.software, software) == ("build", "wheel")
+    if needs_env and "env_file" not in eng:
         fail(
             f"engines.{name}.env_file: required (an environment file under envs/), or "
             "python: an interpreter that has the engine installed"
         )
-    if instance.software == "venv" and not instance.env_path.is_file():
+    if needs_env and not instance.env_path.is_file():
         fail(f"engines.{name}.env_file: {eng['env_file']} does not exist")
+    if (instance.software, software) == ("build", "wheel"):
+        _check_archive(name, instance)
     if "bin_dir" in eng and kind != "llamacpp":
         fail(f"engines.{name}.bin_dir: only llama.cpp runs prebuilt binaries; drop bin_dir")
     if "bin_dir" in eng and not Path(eng["bin_dir"], "llama-server").is_file():
         fail(f"engines.{name}.bin_dir: {eng['bin_dir']}/llama-server does not exist")
-    if instance.software == "build":
+    if (instance.software, software) == ("build", "cmake"):
         if eng["source"] == "pypi-sdist" and "version" not in eng:
             fail(f"engines.{name}.version: required for source pypi-sdist (e.g. '0.3.36')")
         if eng["source"] == "git" and "commit" not in eng:
@@ -202,6 +207,22 @@ def _check_instance(plan: Plan, name: str) -> None:
     except EngineConfigError as exc:
         fail(str(exc))
     _check_server_args(name, instance.spec, eng)
+
+
+def _check_archive(name: str, instance: Instance) -> None:
+    """The source archive a wheel is built from exists and is pinned (sha256, commit)."""
+    eng = instance.entry
+    if "archive" in eng and not ("sha256" in eng and "commit" in eng):
+        fail(
+            f"engines.{name}: archive {eng['archive']} needs its sha256 and the "
+            "upstream commit it holds (sha256: ..., commit: ...)"
+        )
+    if not (path := instance.archive[0]).is_file():
+        fail(
+            f"engines.{name}.archive: {path} does not exist; give the path of an mlc-llm "
+            "source archive (envs/sources/MANIFEST.md), or python: an interpreter with "
+            f"{instance.kind} installed"
+        )
 
 
 def _check_server_args(name: str, spec: EngineSpec, eng: Mapping[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """Instances: an `engines:` entry each, an instance of one engine (its `kind`), with what it
-derives from its engine's declaration: how its software is had, its llama.cpp source and build,
+derives from its engine's declaration: how its software is had, its llama.cpp or MLC-LLM
+source and build,
 its env file's key, the checkout it runs code from, its options as each job sees them."""
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from enginebench.lockfile import EMBEDDED, SHA, lock_path, read_lock, ref_key
 from enginebench.plan import paths
 from enginebench.plan.checks import SOURCE_KEYS, fail
 
-# How an instance's software is had: built by the workflow (`build`: llama.cpp from source;
+# How an instance's software is had: built by the workflow (`build`: llama.cpp from source, or
+# MLC-LLM from its source archive into its environment;
 # `venv`: an environment from its env file) or brought by the user (`bin_dir`: prebuilt llama.cpp;
 # `python`: an interpreter; `container`: an image), or not run at all (`external`: an endpoint).
 Software = Literal["build", "venv", "bin_dir", "python", "container", "external"]
@@ -83,6 +85,8 @@ class Instance:
             return "container"
         if self.spec.software == "cmake":
             return "bin_dir" if "bin_dir" in self.entry else "build"
+        if self.spec.software == "wheel":
+            return "python" if "python" in self.entry else "build"
         if self.spec.software == "venv":
             return "python" if "python" in self.entry else "venv"
         return "external"
@@ -103,6 +107,22 @@ class Instance:
         """Short content hash of the env file: a bump rebuilds only that environment."""
         return hashlib.sha256(self.env_path.read_bytes()).hexdigest()[:12]
 
+    @property
+    def env_json(self) -> str:
+        return paths.env_json(self.kind, self.env_key)
+
+    # a Python engine built from a source archive (EngineSpec.source_archive: MLC-LLM) ----------
+    @cached_property
+    def archive(self) -> tuple[Path, str, str]:
+        """(path, sha256, upstream commit) of the source archive it builds: the config's
+        `archive` / `sha256` / `commit`, else the engine's declared one; a relative path is
+        relative to the workflow's root, as env files are."""
+        path, sha256, commit = self.spec.source_archive or ("", "", "")
+        if "archive" in self.entry:  # another archive: its own sha256 and commit, no default
+            path, sha256, commit = self.entry["archive"], "", ""
+        sha256, commit = self.entry.get("sha256", sha256), self.entry.get("commit", commit)
+        return Path(self.root, path), str(sha256), str(commit)
+
     # llama.cpp ---------------------------------------------------------------------------------
     @cached_property
     def commit(self) -> str:
@@ -113,6 +133,8 @@ class Instance:
         """Names a llama.cpp source: pypi-<version> or git-<sha12>; nothing floats."""
         if not self.entry:
             return UNCONFIGURED
+        if self.spec.software == "wheel":
+            return f"archive-{self.archive[1][:12]}"
         if self.entry["source"] == "pypi-sdist":
             return f"pypi-{self.entry['version']}"
         return f"git-{self.commit[:12]}"
@@ -134,7 +156,10 @@ class Instance:
 
     @property
     def build(self) -> str:
-        """<tag>-<backend>: the build folder's name under resources/engines/<build owner>/."""
+        """The build folder's name under resources/engines/<build owner>/: <tag>-<backend>
+        (llama.cpp), <tag>-env-<env key> (a wheel: one per archive x environment)."""
+        if self.spec.software == "wheel":
+            return f"{self.tag}-env-{self.env_key}"
         return f"{self.tag}-{self.entry.get('backend', 'cpu')}"
 
     @property
@@ -146,14 +171,21 @@ class Instance:
     def resolved_commit(self) -> str | None:
         return self.commit if self.entry["source"] == "git" else None
 
+    @property
+    def build_json(self) -> str:
+        """Its build's record (what jobs take as their software)."""
+        if self.spec.software == "wheel":
+            return f"{self._build_dir}/{self.build}/build.json"
+        return f"{self.bin_dir}/build.json"
+
     # software ----------------------------------------------------------------------------------
     @cached_property
     def software_file(self) -> str | None:
         """The file that stands for its software being ready (None: the user brings it)."""
         if self.software == "build":
-            return f"{self.bin_dir}/build.json"
+            return self.build_json
         if self.software == "venv":
-            return paths.env_json(self.kind, self.env_key)
+            return self.env_json
         return None
 
     @cached_property

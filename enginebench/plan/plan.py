@@ -174,6 +174,11 @@ class Plan:
         return [n for n, m in self.models.items() if m.source == source]
 
     @cached_property
+    def mlc_builds(self) -> list[str]:
+        """MLC-LLM instances the workflow builds (from a source archive into a wheel)."""
+        return [n for n in self.instances_of("mlc") if self.instances[n].software == "build"]
+
+    @cached_property
     def source_instances(self) -> list[str]:
         return [n for n, i in self.instances.items() if i.source]
 
@@ -324,6 +329,7 @@ class Plan:
     def prepare_params(self, engine: str, model: str, quant: str, step: str) -> dict[str, Any]:
         return {
             "options": self.instances[engine].options(step),
+            "env": dict(self.instances[engine].entry["env"]),  # the engine's, as its server's
             "out_dir": paths.prepared_dir(engine, model, quant),
             "kind": self.instances[engine].kind,
         }

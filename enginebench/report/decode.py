@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,15 @@ DETAIL = [
 NOTES = (
     "decode: 1000 / the median TPOT of single-stream requests (one user, the fixed long-story "
     "prompt, 128 output tokens, EOS ignored), client-side as vllm bench serve measures it; "
-    "engine's own: 1000 / the engine's median per-token decode time (llama.cpp timings; blank: "
-    "the engine reports none).",
+    "engine's own: 1000 / the engine's median per-token decode time (llama.cpp timings, MLC's "
+    "usage.extra; blank: the engine reports none).",
     "llama-bench: the same build and GGUF, tg (generation only, no server, no HTTP), the mean "
     "of its repetitions; at the prompt's depth: with the prompt's tokens in the KV cache first.",
-    "bound = bandwidth / bytes per token; bytes per token = weights (the GGUF file, or the HF "
-    "weight files the server loads) + KV cache read = 2 x layers x KV heads x head dim x "
-    "context x bytes per element (2: f16; 4 where the server runs float32), at context = "
+    "bound = bandwidth / bytes per token; bytes per token = weights (the GGUF file, the HF "
+    "weight files or MLC's converted shards the server loads) + KV cache read = 2 x layers x "
+    "KV heads x head dim x "
+    "context x bytes per element (2: f16; 4 where the server runs float32 or an MLC "
+    "quantization computes in it, q4f32_1), at context = "
     "prompt tokens + half the output (the mean over the decode). Dense weights and full "
     "attention assumed.",
     "bandwidth source: datasheet (GPU, by its nvidia-smi name), config (roofline.bandwidth_gb_s), "
@@ -82,10 +85,15 @@ def _tg(record: Mapping[str, Any] | None, depth: int) -> float:
     return math.nan
 
 
-def _kv_bytes_per_elem(argv: Any) -> int:
-    """4 where the server was told float32 (`--dtype float32`), else f16's 2."""
+# MLC-LLM's quantizations name their activation (and KV cache) type: q0f32, q4f32_1
+_MLC_F32 = re.compile(r"q\d+f32(_\d+)?")
+
+
+def _kv_bytes_per_elem(argv: Any, quant: str) -> int:
+    """4 where the server was told float32 (`--dtype float32`) or an MLC quantization computes
+    in it (q4f32_1), else f16's 2."""
     text = str(argv or "")
-    return 4 if '"--dtype","float32"' in text.replace(" ", "") else 2
+    return 4 if '"--dtype","float32"' in text.replace(" ", "") or _MLC_F32.fullmatch(quant) else 2
 
 
 def decode_frame(
@@ -150,7 +158,7 @@ def _roofline(
     kv = math.nan  # without the model's config.json (a GGUF-only model): weights alone
     if config is not None and Path(config).is_file():
         shape = kv_shape_from_config(json.loads(Path(config).read_text()))
-        per_elem = _kv_bytes_per_elem(point.get("server_argv"))
+        per_elem = _kv_bytes_per_elem(point.get("server_argv"), str(point["quant"]))
         kv = kv_cache_bytes(*shape, row["context_len"], per_elem)
     line = roofline(weights, kv if math.isfinite(kv) else 0.0, bandwidth, row["decode_tok_s"])
     bench = row["llama_bench_tok_s"]

@@ -48,11 +48,13 @@ NOTES = (
     "Each point is sent prompts no earlier point (nor the warm-up) sent to that server. "
     "shared prefix: leading tokens every prompt shares on purpose (workload prefix_len). "
     "cached prompt tokens (engine): prompt tokens the engine reports it served from its cache "
-    "(llama.cpp timings.cache_n; vLLM/SGLang usage.prompt_tokens_details.cached_tokens; blank: "
-    "not reported); unrequested cache hits: requests with more cached tokens than the shared "
+    "(llama.cpp timings.cache_n; vLLM/SGLang usage.prompt_tokens_details.cached_tokens; MLC: "
+    "prompt tokens minus usage.extra.prefill_tokens; blank: not reported); unrequested cache "
+    "hits: requests with more cached tokens than the shared "
     "prefix (marked rows).",
     "engine P50 TPOT: the engine's own per-token decode time (llama.cpp "
-    "timings.predicted_per_token_ms); TTFT (TPOT) beyond the engine's: median of client TTFT "
+    "timings.predicted_per_token_ms; MLC 1 / usage.extra.decode_tokens_per_s); TTFT (TPOT) "
+    "beyond the engine's: median of client TTFT "
     "(TPOT) minus the engine's prompt (per-token) time, per request: the client, HTTP and "
     "whatever the server does outside its own timed work (front end, queueing, a prompt-cache "
     "save).",

@@ -98,6 +98,19 @@ def llamacpp_src(wildcards):
     return instance(wildcards).src
 
 
+def mlc_archive(wildcards):
+    return str(instance(wildcards).archive[0])
+
+
+def mlc_archive_pin(i):
+    """A params function: the archive's sha256 (0) or the upstream commit it holds (1)."""
+    return lambda wildcards: instance(wildcards).archive[1 + i]
+
+
+def mlc_build_inputs(wildcards):
+    return {"src": instance(wildcards).src, "env": instance(wildcards).env_json}
+
+
 def llamacpp_commit(wildcards):
     return instance(wildcards).resolved_commit
 

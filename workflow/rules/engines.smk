@@ -66,6 +66,44 @@ rule build_llamacpp:
         "../scripts/build_llamacpp.py"
 
 
+# MLC-LLM from its pinned source archive (EngineSpec.source_archive, or the config's `archive`):
+# checked against its sha256 and unpacked, then built into a wheel by its environment's python
+# and installed beside it (<build>/site, on the PYTHONPATH of its jobs).
+rule mlc_source:
+    input:
+        mlc_archive,
+    output:
+        directory("resources/engines/{engine}/src-{tag}"),
+    log:
+        "logs/mlc_source/{engine}-{tag}.log",
+    wildcard_constraints:
+        engine=names_regex(PLAN.mlc_builds),
+        tag=r"archive-[0-9a-f]{12}",
+    conda:
+        "../../envs/enginebench.yaml"
+    params:
+        sha256=mlc_archive_pin(0),
+        commit=mlc_archive_pin(1),
+    script:
+        "../scripts/mlc_source.py"
+
+
+rule build_mlc:
+    input:
+        unpack(mlc_build_inputs),
+    output:
+        "resources/engines/{engine}/{build}/build.json",
+    log:
+        "logs/build_mlc/{engine}-{build}.log",
+    wildcard_constraints:
+        engine=names_regex(PLAN.mlc_builds),
+    conda:
+        "../../envs/enginebench.yaml"
+    threads: all_cores()
+    script:
+        "../scripts/build_mlc.py"
+
+
 # One environment per engine, keyed by the hash of its envs/ file: a version bump makes a new
 # key, so only that engine's environment (and its sweeps) rebuild. With
 # --software-deployment-method conda the same file builds a conda env instead of a venv.

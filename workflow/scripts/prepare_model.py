@@ -10,4 +10,6 @@ software = read_json(inp.software) if inp.get("software") else {}
 python = software.get("python") or p["options"].get("python")
 ctx = context(p["kind"], str(inp.hf), p["out_dir"], w.quant, p["options"], python=python)
 with logged(snakemake.log[0]):
-    write_json(snakemake.output[0], run_step(p["kind"], w.step, ctx, Path(snakemake.log[0])))
+    # a built wheel's PYTHONPATH, then the engine's own variables (as its server gets them)
+    log, env = Path(snakemake.log[0]), {**software.get("env", {}), **p["env"]}
+    write_json(snakemake.output[0], run_step(p["kind"], w.step, ctx, log, env=env))

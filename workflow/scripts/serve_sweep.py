@@ -48,7 +48,7 @@ cfg = SweepConfig(
     search=Search.from_config(p["sweep"]),
     server_args=p["server_args"],
     options=p["options"],
-    env=p["env"],
+    env={**software.get("env", {}), **p["env"]},  # a built wheel's PYTHONPATH, then the config's
     secret_env=[p["api_key_env"]] if p["api_key_env"] else [],
     # the workflow's llama.cpp build, or the prebuilt binaries the config names (`bin_dir:`)
     bin_dir=str(Path(inp.software).parent)
