@@ -5,7 +5,7 @@
   - throughput: completed / (duration - unloaded latency) < 95% of the offered rate. The
     duration runs to the last completion; a server that keeps up finishes about one unloaded
     latency after the last send, so that latency is taken off before comparing (without it a
-    short point at a high rate would read as saturated). Unloaded: the median decode time
+    short point at a high rate would read as saturated). Unloaded: the shortest decode time
     (E2EL - TTFT) of the first quarter of arrivals plus the shortest TTFT, not the median E2EL,
     which holds the queueing of a server that takes every request at once and falls behind
     inside (seen: MLC-LLM on 2 CPU cores at 8 req/s, 0.57 req/s achieved, median E2EL 104 of
@@ -23,8 +23,8 @@
 Early stop (as GuideLLM's over-saturation stop): during an open-loop point the load generator
 asks `overloaded` every second; once a quarter of the schedule (and at least 5 s) has passed, a
 point whose TTFT grows (the test above) while more requests are in flight than twice what the
-offered rate and the unloaded latency call for (Little's law: rate x median E2EL of the first
-quarter of arrivals, + 4), at three checks in a row with a backlog that does not shrink (a
+offered rate and the unloaded latency call for (Little's law: rate x `unloaded_latency`,
++ 4), at three checks in a row with a backlog that does not shrink (a
 server that stalls for a moment and catches up is left to), is stopped: nothing more is sent,
 in-flight requests are cancelled (counted as `cancelled`), and the point is recorded
 `saturated` with `early_stopped`. An overloaded server would otherwise spend minutes draining a
@@ -90,15 +90,18 @@ def overloaded(records: Sequence[RequestRecord], inflight: int, rate: float) -> 
 
 def unloaded_latency(ok: Sequence[RequestRecord]) -> float:
     """A request's latency without queueing, from completed requests in arrival order: the
-    median decode time (queueing delays the first token, not the rest) of the first quarter
-    (all, with fewer than 8) plus the shortest first-token time. Not the E2EL: past saturation
-    requests queue from the start (seen: transformers serve at 5 req/s on the H200, one request
-    at a time, ran its whole 64-request schedule for 279 s instead of stopping)."""
+    shortest decode time (E2EL - TTFT: queueing delays the first token, not the rest) of the
+    first quarter (all, with fewer than 8) plus the shortest first-token time. Not the E2EL:
+    past saturation requests queue from the start (seen: transformers serve at 5 req/s on the
+    H200, one request at a time, ran its whole 64-request schedule for 279 s instead of
+    stopping). Not a median decode time either: a server that batches every request slows
+    each one's decode too (MLC-LLM on 2 CPU cores: 5 ms a token alone, 533 ms at 1 req/s), and
+    its first arrivals' median already holds that."""
     timed = [r for r in ok if r.ttft_s is not None and r.e2el_s is not None]
     if not timed:
         return 0.0
     early = timed[: len(timed) // 4] if len(timed) >= 8 else timed
-    decode = float(np.median([(r.e2el_s or 0.0) - (r.ttft_s or 0.0) for r in early]))
+    decode = min((r.e2el_s or 0.0) - (r.ttft_s or 0.0) for r in early)
     return decode + min(r.ttft_s or 0.0 for r in timed)
 
 

@@ -41,8 +41,8 @@ NOTES = (
     "than asked (the output length is pinned).",
     "— : not measured (the sweep point is missing, or no request completed).",
     "validity: ok (a steady-state measurement) or the flags raised: saturated (open loop: "
-    "completed / (duration - unloaded latency: median decode time of the first quarter + the "
-    "shortest TTFT) under 95% of the offered rate, shown as achieved / "
+    "completed / (duration - unloaded latency: the shortest decode time of the first quarter "
+    "+ the shortest TTFT) under 95% of the offered rate, shown as achieved / "
     "offered; or TTFT or client queue growing through the run: Mann-Kendall p < 0.01 and the "
     "last quarter's median over twice the first's), too_short (duration under the minimum), "
     "failed_requests, unrequested_cache_hits, interrupted. Marked rows; hollow markers in plots.",
