@@ -239,3 +239,125 @@ def test_vllm_bundle_wrapper_reads_the_vllm_list(tmp_path):
     assert r.returncode != 0 and f"no wheel for {first}" in r.stderr
     r = run([TOOLS / "offline-install-vllm.sh"])
     assert r.returncode == 2 and "PARTS_DIR" in r.stderr
+
+
+# --- tools/wheelset_check.py directly -------------------------------------------------------------
+
+CHECK = TOOLS / "wheelset_check.py"
+# a slice of the machine's list: names, and one known version
+MACHINE = ["--machine-has", "numpy packaging torch", "--machine-versions", "torch==2.11.0"]
+
+
+def wheelset_check(folder: Path, *options: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, str(CHECK), str(folder), *options]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def unmet(r: subprocess.CompletedProcess) -> list[str]:
+    return [line.strip()[len("UNMET: ") :] for line in r.stdout.splitlines() if "UNMET: " in line]
+
+
+@pytest.fixture
+def clean_set(tmp_path) -> Path:
+    """Two wheels whose needs are met by each other and the machine (markers that do not hold on
+    CPython 3.12 linux x86_64 are skipped)."""
+    make_wheel(tmp_path, "wsc_a", "1.0")
+    needs = ["wsc-a>=1", "packaging>=20", "torch>=2", "foo; sys_platform == 'win32'"]
+    needs += ["bar; extra == 'x'", "tomli; python_version < '3.11'"]
+    make_wheel(tmp_path, "wsc_b", "2.0", requires=needs)
+    return tmp_path
+
+
+def test_wheelset_check_passes_a_clean_set(clean_set):
+    r = wheelset_check(clean_set, *MACHINE)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("offline-bundle-wheels: 2 wheels checked for CPython 3.12")
+    assert "assumed on the machine (its version not known here): packaging >=20 (wsc-b)" in r.stdout
+    assert not unmet(r)
+
+
+def test_wheelset_check_fails_two_versions_of_a_project(clean_set):
+    make_wheel(clean_set, "wsc_a", "1.1")
+    r = wheelset_check(clean_set, *MACHINE)
+    assert r.returncode == 1
+    assert unmet(r) == ["two versions of wsc-a: 1.0 and 1.1"]
+
+
+def test_wheelset_check_fails_unmet_requirements(tmp_path):
+    make_wheel(tmp_path, "wsc_a", "1.0")
+    make_wheel(tmp_path, "wsc_b", "2.0", requires=["wsc_absent", "wsc_a>=2", "torch<2"])
+    r = wheelset_check(tmp_path, *MACHINE)
+    assert r.returncode == 1
+    assert unmet(r) == [
+        "wsc-b 2.0 needs wsc_absent: neither in the set nor on the machine",
+        "wsc-b 2.0 needs wsc_a>=2: the set has wsc-a 1.0",
+        "wsc-b 2.0 needs torch<2: the machine has torch 2.11.0",
+    ]
+    r = wheelset_check(tmp_path, *MACHINE, "--messages", "offline-bundle")
+    assert r.returncode == 1 and r.stdout.startswith("offline-bundle: 2 wheels; requirements")
+    assert unmet(r)[0] == "wsc-b 2.0 needs wsc_absent: neither in the bundle nor on the machine"
+
+
+def test_wheelset_check_passes_a_requirement_left_out(clean_set):
+    make_wheel(clean_set, "wsc_c", "0.1", requires=["wsc_absent>=1"])
+    assert wheelset_check(clean_set, *MACHINE).returncode == 1
+    r = wheelset_check(clean_set, *MACHINE, "--leave-out", "other WSC.Absent")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "left out on purpose: wsc_absent>=1 (wsc-c 0.1)" in r.stdout
+
+
+def test_wheelset_check_shadowing_the_machine_is_an_error_or_a_note(clean_set):
+    make_wheel(clean_set, "numpy", "1.0")
+    r = wheelset_check(clean_set, *MACHINE, "--shadow", "error")
+    assert r.returncode == 1
+    assert unmet(r) == [
+        "numpy-1.0-py3-none-any.whl: the machine has numpy already (it would shadow it)"
+    ]
+    r = wheelset_check(clean_set, *MACHINE, "--shadow", "note")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (
+        "note: numpy 1.0 shadows the machine's own numpy where the set is on the path" in r.stdout
+    )
+
+
+def test_wheelset_check_tags_up_to_the_newest_manylinux(clean_set):
+    whl = make_wheel(clean_set, "wsc_c", "0.1")
+    whl.rename(clean_set / "wsc_c-0.1-cp312-cp312-manylinux_2_34_x86_64.whl")
+    r = wheelset_check(clean_set, *MACHINE, "--max-manylinux", "28")
+    assert r.returncode == 1
+    assert unmet(r) == [
+        "wsc_c-0.1-cp312-cp312-manylinux_2_34_x86_64.whl: no tag that CPython 3.12 manylinux_2_28 "
+        "x86_64 takes"
+    ]
+    assert wheelset_check(clean_set, *MACHINE, "--max-manylinux", "39").returncode == 0
+    (clean_set / "wsc_c-0.1-cp312-cp312-manylinux_2_34_x86_64.whl").rename(
+        clean_set / "wsc_c-0.1-cp311-cp311-manylinux_2_17_x86_64.whl"
+    )
+    assert wheelset_check(clean_set, *MACHINE, "--max-manylinux", "39").returncode == 1
+
+
+def test_wheelset_check_roots_find_wheels_nothing_needs(clean_set):
+    make_wheel(clean_set, "wsc_orphan", "0.1")
+    r = wheelset_check(clean_set, *MACHINE, "--roots", "wsc-b wsc-absent-root")
+    assert r.returncode == 1
+    assert unmet(r) == ["wsc-orphan: in the set but needed by nothing the workflow uses"]
+    assert wheelset_check(clean_set, *MACHINE, "--roots", "wsc-b wsc-orphan").returncode == 0
+
+
+def test_wheelset_check_assumed_note(clean_set):
+    note = ["--assumed-note", "packaging", "the machine's packaging may be newer"]
+    r = wheelset_check(clean_set, *MACHINE, *note)
+    assert r.returncode == 0 and "  note: the machine's packaging may be newer" in r.stdout
+    r = wheelset_check(clean_set, *MACHINE, "--assumed-note", "wsc-absent", "never printed")
+    assert "never printed" not in r.stdout
+
+
+def test_bundle_scripts_call_the_shared_check():
+    """Both bundlers check with tools/wheelset_check.py, each with its own settings."""
+    bundle_sh = (TOOLS / "offline-bundle.sh").read_text()
+    wheels_sh = BUNDLE.read_text()
+    for text in (bundle_sh, wheels_sh):
+        assert '"$REPO/tools/wheelset_check.py"' in text
+        assert "packaging.tags" not in text  # no copy of the check left behind
+    assert "--max-manylinux 28 --shadow error --roots" in bundle_sh
+    assert "--max-manylinux 39 --shadow note --leave-out" in wheels_sh

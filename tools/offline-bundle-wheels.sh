@@ -14,13 +14,13 @@
 #     EXTRA_WHEELS="$(ls resources/engines/mlc/archive-*/dist/mlc_llm-*.whl)" \
 #         tools/offline-bundle-wheels.sh tools/mlc-gpu-wheels.txt .device/mlc
 #
-# The wheels are checked (one version per project; a tag CPython 3.12 manylinux_2_39 x86_64 takes;
-# every Requires-Dist met by the set or by the machine's package list, which is read from
-# tools/offline-bundle.sh), tarred as NAME-wheels.tar and split into OUT/part-1 ... OUT/part-N:
-# one device call carries at most 64 MiB, the working tree included, so each part travels in a call
-# of its own (carry [".device/NAME/part-K"]) while the machine stays warm. OUT/SHA256SUMS (a copy
-# travels in part-1) holds the tar's sum and each part's; OUT/wheels.txt lists the set. On the GPU
-# machine:
+# The wheels are checked by tools/wheelset_check.py (one version per project; a tag CPython 3.12
+# manylinux_2_39 x86_64 takes; every Requires-Dist met by the set or by the machine's package list,
+# which is read from tools/offline-bundle.sh), tarred as NAME-wheels.tar and split into
+# OUT/part-1 ... OUT/part-N: one device call carries at most 64 MiB, the working tree included, so
+# each part travels in a call of its own (carry [".device/NAME/part-K"]) while the machine stays
+# warm. OUT/SHA256SUMS (a copy travels in part-1) holds the tar's sum and each part's;
+# OUT/wheels.txt lists the set. On the GPU machine:
 #
 #     tools/offline-install-wheels.sh .device/NAME TARGET_DIR      # joins, checks, installs
 #
@@ -155,72 +155,10 @@ if [ "$CHECK" != off ]; then
         machine_versions=$(sed -n '/^MACHINE_VERSIONS="/,/"$/p' "$REPO/tools/offline-bundle.sh" | sed 's/^MACHINE_VERSIONS="//; s/"$//')
     fi
     [ -n "$machine_has" ] || say "WARNING: no machine package list in tools/offline-bundle.sh: requirements not checked"
-    MACHINE_HAS="$machine_has" MACHINE_VERSIONS="$machine_versions" LEAVE_OUT="${leave_out[*]}" \
-        "$PY" - "$WORK/wheels" <<'EOF' || [ "$CHECK" = warn ] || die "the set fails its check (WHEEL_CHECK=warn to bundle it anyway)"
-import os, sys, zipfile
-from email.parser import Parser
-from pathlib import Path
-from packaging.markers import default_environment
-from packaging.requirements import Requirement
-from packaging.tags import compatible_tags, cpython_tags
-from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import Version
-
-machine = {canonicalize_name(n) for n in os.environ["MACHINE_HAS"].split()}
-known = {canonicalize_name(p.split("==")[0]): Version(p.split("==")[1])
-         for p in os.environ["MACHINE_VERSIONS"].split()}
-leave_out = {canonicalize_name(n) for n in os.environ["LEAVE_OUT"].split()}
-env = default_environment() | {
-    "python_version": "3.12", "python_full_version": "3.12.3", "implementation_name": "cpython",
-    "implementation_version": "3.12.3", "platform_python_implementation": "CPython",
-    "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
-    "os_name": "posix", "extra": ""}
-plats = [f"manylinux_2_{n}_x86_64" for n in range(39, 4, -1)] + [
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
-supported = set(cpython_tags((3, 12), platforms=plats)) | set(
-    compatible_tags((3, 12), "cp312", platforms=plats))
-
-problems, bundle = [], {}
-for whl in sorted(Path(sys.argv[1]).glob("*.whl")):
-    name, version, _, tags = parse_wheel_filename(whl.name)
-    if name in bundle:
-        problems.append(f"two versions of {name}: {bundle[name][0]} and {version}")
-    if not tags & supported:
-        problems.append(f"{whl.name}: no tag that CPython 3.12 manylinux_2_39 x86_64 takes")
-    if name in machine:
-        print(f"  note: {name} {version} shadows the machine's own {name} where the set is on the path")
-    with zipfile.ZipFile(whl) as z:
-        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-        reqs = Parser().parsestr(z.read(meta).decode()).get_all("Requires-Dist") or []
-    bundle[name] = (version, [Requirement(r) for r in reqs])
-
-assumed = {}
-if machine:
-    for name, (version, reqs) in sorted(bundle.items()):
-        for req in reqs:
-            if req.marker is not None and not req.marker.evaluate(env):
-                continue  # an extra, or another platform / older Python
-            dep = canonicalize_name(req.name)
-            if dep in bundle:
-                if not req.specifier.contains(bundle[dep][0], prereleases=True):
-                    problems.append(f"{name} {version} needs {req}: the set has {dep} {bundle[dep][0]}")
-            elif dep in known:
-                if not req.specifier.contains(known[dep], prereleases=True):
-                    problems.append(f"{name} {version} needs {req}: the machine has {dep} {known[dep]}")
-            elif dep in machine:
-                if str(req.specifier):
-                    assumed.setdefault(dep, set()).add(f"{req.specifier} ({name})")
-            elif dep in leave_out:
-                print(f"  left out on purpose: {req} ({name} {version})")
-            else:
-                problems.append(f"{name} {version} needs {req}: neither in the set nor on the machine")
-print(f"offline-bundle-wheels: {len(bundle)} wheels checked for CPython 3.12 linux x86_64")
-for dep, specs in sorted(assumed.items()):
-    print(f"  assumed on the machine (its version not known here): {dep} {'; '.join(sorted(specs))}")
-for p in problems:
-    print(f"  UNMET: {p}")
-sys.exit(1 if problems else 0)
-EOF
+    "$PY" "$REPO/tools/wheelset_check.py" "$WORK/wheels" --messages offline-bundle-wheels \
+        --max-manylinux 39 --shadow note --leave-out "${leave_out[*]}" \
+        --machine-has "$machine_has" --machine-versions "$machine_versions" \
+        || [ "$CHECK" = warn ] || die "the set fails its check (WHEEL_CHECK=warn to bundle it anyway)"
 fi
 
 # --- tar, sums, parts --------------------------------------------------------------------------------

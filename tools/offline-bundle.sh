@@ -88,6 +88,8 @@ PINS=(
 )
 # sdist only on PyPI: a wheel is built here (pure Python)
 BUILD=(connection_pool==0.0.3)
+# What the workflow uses there: every wheel must be needed by one of these (checked below)
+ROOTS=(snakemake PuLP jsonschema fastapi uvicorn pydantic starlette openai fastparquet cramjam tzdata)
 
 # The machine's python3 (KINDS.md, image 'cuda', read 2026-11-17): names, and the versions seen.
 MACHINE_HAS="absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs
@@ -138,86 +140,13 @@ n=$(ls "$OUT"/wheels/*.whl | wc -l)
 [ "$n" -eq $(( ${#PINS[@]} + ${#BUILD[@]} )) ] || die "expected $(( ${#PINS[@]} + ${#BUILD[@]} )) wheels, got $n"
 
 # --- checks of the set (the machine cannot resolve anything: every need must be here or there) ---
-MACHINE_HAS="$MACHINE_HAS" MACHINE_VERSIONS="$MACHINE_VERSIONS" "$PY" - "$OUT/wheels" <<'EOF'
-import os, re, sys, zipfile
-from email.parser import Parser
-from pathlib import Path
-from packaging.markers import default_environment
-from packaging.requirements import Requirement
-from packaging.tags import compatible_tags, cpython_tags
-from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import Version
-
-wheels = sorted(Path(sys.argv[1]).glob("*.whl"))
-machine = {canonicalize_name(n) for n in os.environ["MACHINE_HAS"].split()}
-known = {canonicalize_name(p.split("==")[0]): Version(p.split("==")[1])
-         for p in os.environ["MACHINE_VERSIONS"].split()}
-# the machine: CPython 3.12.3 on Linux x86-64, glibc manylinux_2_28
-env = default_environment() | {
-    "python_version": "3.12", "python_full_version": "3.12.3", "implementation_name": "cpython",
-    "implementation_version": "3.12.3", "platform_python_implementation": "CPython",
-    "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
-    "os_name": "posix", "extra": ""}
-plats = [f"manylinux_2_{n}_x86_64" for n in range(28, 4, -1)] + [
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
-supported = set(cpython_tags((3, 12), platforms=plats)) | set(
-    compatible_tags((3, 12), "cp312", platforms=plats))
-
-problems, bundle = [], {}
-for whl in wheels:
-    name, version, _, tags = parse_wheel_filename(whl.name)
-    if name in bundle:
-        problems.append(f"two versions of {name}: {bundle[name][0]} and {version}")
-    if not tags & supported:
-        problems.append(f"{whl.name}: no tag that CPython 3.12 manylinux_2_28 x86_64 takes")
-    if name in machine:
-        problems.append(f"{whl.name}: the machine has {name} already (it would shadow it)")
-    with zipfile.ZipFile(whl) as z:
-        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-        reqs = Parser().parsestr(z.read(meta).decode()).get_all("Requires-Dist") or []
-    bundle[name] = (version, [Requirement(r) for r in reqs])
-
-assumed, edges = {}, {}
-for name, (version, reqs) in sorted(bundle.items()):
-    for req in reqs:
-        if req.marker is not None and not req.marker.evaluate(env):
-            continue  # an extra, or another platform / older Python (stdlib backports)
-        dep = canonicalize_name(req.name)
-        edges.setdefault(name, set()).add(dep)
-        if dep in bundle:
-            if not req.specifier.contains(bundle[dep][0], prereleases=True):
-                problems.append(f"{name} {version} needs {req}: bundle has {dep} {bundle[dep][0]}")
-        elif dep in known:
-            if not req.specifier.contains(known[dep], prereleases=True):
-                problems.append(f"{name} {version} needs {req}: machine has {dep} {known[dep]}")
-        elif dep in machine:
-            if str(req.specifier):
-                assumed.setdefault(dep, set()).add(f"{req.specifier} ({name})")
-        else:
-            problems.append(f"{name} {version} needs {req}: neither in the bundle nor on the machine")
-
-roots = {canonicalize_name(n) for n in ("snakemake", "pulp", "jsonschema", "fastapi", "uvicorn",
-         "pydantic", "starlette", "openai", "fastparquet", "cramjam", "tzdata")}
-seen, todo = set(), list(roots)
-while todo:
-    n = todo.pop()
-    if n in seen or n not in bundle:
-        continue
-    seen.add(n)
-    todo += edges.get(n, ())
-for orphan in sorted(set(bundle) - seen):
-    problems.append(f"{orphan}: in the bundle but needed by nothing the workflow uses")
-
-print(f"offline-bundle: {len(bundle)} wheels; requirements checked for py3.12 linux x86_64")
-for dep, specs in sorted(assumed.items()):
-    print(f"  assumed on the machine (version not known here): {dep} {'; '.join(sorted(specs))}")
-if "packaging" in assumed:
-    print("  note: Snakemake caps packaging < 26; the machine's may be 26.x, which Snakemake 9.27.1 "
-          "runs with (it uses only packaging.version); tools/offline-install.sh reports the real one")
-for p in problems:
-    print(f"  UNMET: {p}")
-sys.exit(1 if problems else 0)
-EOF
+# (tools/wheelset_check.py: tags up to manylinux_2_28, one version each, nothing the machine has,
+# every Requires-Dist met here or there, every wheel needed by one of ROOTS)
+note="Snakemake caps packaging < 26; the machine's may be 26.x, which Snakemake 9.27.1 runs with"
+note+=" (it uses only packaging.version); tools/offline-install.sh reports the real one"
+"$PY" "$REPO/tools/wheelset_check.py" "$OUT/wheels" --messages offline-bundle \
+    --max-manylinux 28 --shadow error --roots "${ROOTS[*]}" --assumed-note packaging "$note" \
+    --machine-has "$MACHINE_HAS" --machine-versions "$MACHINE_VERSIONS"
 (cd "$OUT/wheels" && ls *.whl) | "$PY" -c '
 import sys
 from packaging.utils import parse_wheel_filename
