@@ -377,7 +377,10 @@ def test_rate_added_to_the_shared_sweep_reruns_its_benchmarks(completed_run: dic
 
 def test_mlc_source_change_reruns_only_mlc(completed_run: dict) -> None:
     def mutate(c: dict) -> None:
-        c["engines"]["mlc"]["commit"] = "d" * 40  # recorded with the archive: a new source
+        # another source archive (its pins name it: a dry run reads no archive, so the same
+        # file under another sha256 stands in for it), unpacked and built in folders of its own
+        c["engines"]["mlc"] |= {"archive": "envs/sources/mlc-llm-79d603f0-src.tar.xz",
+                                "sha256": "e" * 64, "commit": "d" * 40}  # fmt: skip
 
     # its unpacked source, its build, the three preparation steps of both quants, its four
     # sweeps; nothing of any other engine
