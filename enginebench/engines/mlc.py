@@ -47,8 +47,10 @@ ARCHIVE = (
     "609182d01a8e91255ecceb111bac5750e33b5fc0067da9642ae70174cb89b2d1",
     "79d603f085f50500e9509fa01785ffa7ecfaaa93",
 )
-# what the apache-tvm wheel generates code for (it has no ROCm, Vulkan, Metal or OpenCL)
+# what the apache-tvm wheel generates code for (it has no ROCm, Vulkan, Metal or OpenCL), and
+# the device where the config names none
 DEVICES = ("cpu", "cuda")
+DEFAULT_DEVICE = "cuda"
 # the compiler's optimization flags where the config gives no `opt`: MLC's default O2 fails with
 # this TVM on CUDA ("cuBLAS is not enabled": the wheel has no cuBLAS, CUTLASS or FlashInfer)
 DEFAULT_OPT = {"cuda": "flashinfer=0;cublas_gemm=0;cutlass=0;cudagraph=1"}
@@ -56,13 +58,18 @@ DEFAULT_OPT = {"cuda": "flashinfer=0;cublas_gemm=0;cutlass=0;cudagraph=1"}
 
 def device(options: Mapping[str, Any]) -> str:
     """The device option (`cpu`, `cuda`, `cuda:1`), checked against what TVM can target."""
-    value = str(options.get("device", "cuda"))
-    if value.split(":")[0] not in DEVICES:
+    value = str(options.get("device", DEFAULT_DEVICE))
+    if _kind(value) not in DEVICES:
         raise EngineConfigError(
             f"mlc: device {value!r}: the apache-tvm wheel generates code for "
             f"{' and '.join(DEVICES)} only"
         )
     return value
+
+
+def _kind(dev: str) -> str:
+    """`cuda` of `cuda:1`."""
+    return dev.split(":")[0]
 
 
 def _mlc(ctx: PrepareContext) -> list[str]:
@@ -75,10 +82,10 @@ CUDA_ONLY = ("q4f16_ft", "e5m2_e5m2_f16", "e4m3_e4m3_f16", "e4m3_e4m3_f16_max_ca
              "fp8_e4m3fn_bf16_block_scale")  # fmt: skip
 
 
-def quantization(quant: str, dev: str = "cuda") -> str:
+def quantization(quant: str, dev: str) -> str:
     if quant not in QUANTIZATIONS:
         raise EngineConfigError(f"mlc: unknown quant {quant!r}; known: {', '.join(QUANTIZATIONS)}")
-    if quant in CUDA_ONLY and dev.split(":")[0] != "cuda":
+    if quant in CUDA_ONLY and _kind(dev) != "cuda":
         cpu = [q for q in QUANTIZATIONS if q not in CUDA_ONLY]
         raise EngineConfigError(
             f"mlc: quant {quant!r} has CUDA kernels only (device {dev!r}); on it use one of "
@@ -102,7 +109,7 @@ def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
                 argv += [f"--{key.replace('_', '-')}", str(ctx.options[key])]
         return argv
     if step == "compile":
-        opt = ctx.options.get("opt", DEFAULT_OPT.get(dev.split(":")[0]))
+        opt = ctx.options.get("opt", DEFAULT_OPT.get(_kind(dev)))
         return [*_mlc(ctx), "compile", str(Path(ctx.out_dir) / "mlc-chat-config.json"),
                 "--device", dev, *(["--opt", str(opt)] if opt else []),
                 "-o", str(Path(ctx.out_dir) / LIB_NAME)]  # fmt: skip
@@ -141,7 +148,7 @@ SPEC = EngineSpec(
     server_argv=server_argv,
     version_argv=version_argv,
     ignore_eos_style="debug_config",
-    gpu=device_not_cpu(default="cuda"),
+    gpu=device_not_cpu(default=DEFAULT_DEVICE),
     runs_here=True,
     health_path="/v1/models",
     readiness="models",

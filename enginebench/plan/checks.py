@@ -217,7 +217,7 @@ def _check_archive(name: str, instance: Instance) -> None:
             f"engines.{name}: archive {eng['archive']} needs its sha256 and the "
             "upstream commit it holds (sha256: ..., commit: ...)"
         )
-    if not (path := instance.archive[0]).is_file():
+    if not (path := instance.archive.path).is_file():
         fail(
             f"engines.{name}.archive: {path} does not exist; give the path of an mlc-llm "
             "source archive (envs/sources/MANIFEST.md), or python: an interpreter with "

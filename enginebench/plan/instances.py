@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from enginebench.engines.registry import ENGINES
 from enginebench.engines.source import ref_label
@@ -25,6 +25,14 @@ from enginebench.plan.checks import SOURCE_KEYS, fail
 # `python`: an interpreter; `container`: an image), or not run at all (`external`: an endpoint).
 Software = Literal["build", "venv", "bin_dir", "python", "container", "external"]
 UNCONFIGURED = "unconfigured"  # the tag of a llama.cpp the GGUF rules name but no config has
+
+
+class Archive(NamedTuple):
+    """A pinned source archive (EngineSpec.source_archive, or the config's)."""
+
+    path: Path
+    sha256: str
+    commit: str  # the upstream commit it holds (recorded)
 
 
 @dataclass(frozen=True)
@@ -113,15 +121,15 @@ class Instance:
 
     # a Python engine built from a source archive (EngineSpec.source_archive: MLC-LLM) ----------
     @cached_property
-    def archive(self) -> tuple[Path, str, str]:
-        """(path, sha256, upstream commit) of the source archive it builds: the config's
-        `archive` / `sha256` / `commit`, else the engine's declared one; a relative path is
-        relative to the workflow's root, as env files are."""
+    def archive(self) -> Archive:
+        """The source archive it builds: the config's `archive` / `sha256` / `commit`, else the
+        engine's declared one; a relative path is relative to the workflow's root, as env files
+        are."""
         path, sha256, commit = self.spec.source_archive or ("", "", "")
         if "archive" in self.entry:  # another archive: its own sha256 and commit, no default
             path, sha256, commit = self.entry["archive"], "", ""
         sha256, commit = self.entry.get("sha256", sha256), self.entry.get("commit", commit)
-        return Path(self.root, path), str(sha256), str(commit)
+        return Archive(Path(self.root, path), str(sha256), str(commit))
 
     # llama.cpp ---------------------------------------------------------------------------------
     @cached_property
@@ -134,7 +142,7 @@ class Instance:
         if not self.entry:
             return UNCONFIGURED
         if self.spec.software == "wheel":
-            return f"archive-{self.archive[1][:12]}"
+            return f"archive-{self.archive.sha256[:12]}"
         if self.entry["source"] == "pypi-sdist":
             return f"pypi-{self.entry['version']}"
         return f"git-{self.commit[:12]}"

@@ -99,12 +99,12 @@ def llamacpp_src(wildcards):
 
 
 def mlc_archive(wildcards):
-    return str(instance(wildcards).archive[0])
+    return str(instance(wildcards).archive.path)
 
 
-def mlc_archive_pin(i):
-    """A params function: the archive's sha256 (0) or the upstream commit it holds (1)."""
-    return lambda wildcards: instance(wildcards).archive[1 + i]
+def mlc_archive_field(key):
+    """A params function: one pin of the job's instance's source archive (sha256, commit)."""
+    return lambda wildcards: getattr(instance(wildcards).archive, key)
 
 
 def mlc_build_inputs(wildcards):

@@ -82,8 +82,8 @@ rule mlc_source:
     conda:
         "../../envs/enginebench.yaml"
     params:
-        sha256=mlc_archive_pin(0),
-        commit=mlc_archive_pin(1),
+        sha256=mlc_archive_field("sha256"),
+        commit=mlc_archive_field("commit"),
     script:
         "../scripts/mlc_source.py"
 
