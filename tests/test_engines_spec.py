@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from enginebench.engines.container import Container
+from enginebench.engines.prepare import PrepareError, run_step
 from enginebench.engines.registry import ENGINES, UnknownEngineError, get_engine
 from enginebench.engines.spec import EngineConfigError, EngineSpec, PrepareContext, ServerContext
 
@@ -115,10 +116,11 @@ def test_transformers_serve(tmp_path: Path) -> None:
 def test_sglang() -> None:
     spec = get_engine("sglang")
     assert spec.server_argv is not None
-    assert spec.server_argv(ctx(options={"mem_fraction_static": 0.8})) == [
+    opts = {"mem_fraction_static": 0.8, "sampling_backend": "pytorch"}
+    assert spec.server_argv(ctx(options=opts)) == [
         PY, "-m", "sglang.launch_server", "--model-path", HF, "--served-model-name", "tiny",
         "--host", "127.0.0.1", "--port", "8123", "--enable-cache-report",
-        "--mem-fraction-static", "0.8",
+        "--mem-fraction-static", "0.8", "--sampling-backend", "pytorch",
     ]  # fmt: skip
     assert spec.uses_gpu({}) and spec.env_file == "envs/sglang.yaml"
 
@@ -262,6 +264,27 @@ def test_exllamav2_tabbyapi() -> None:
     assert spec.server_cwd(c) == "/src/tabby" and spec.served_name(c) == "exl2-4.0bpw"
     with pytest.raises(EngineConfigError):
         spec.prepare_argv("convert_exl2", PrepareContext(HF, "/o", "q4", python=PY))
+    few_rows = {"convert_args": ["-r", "16", "-l", "512"]}
+    p = PrepareContext(hf_dir=HF, out_dir="/out/e", quant="4.0bpw", python=PY, options=few_rows)
+    assert spec.prepare_argv("convert_exl2", p)[-6:] == ["-b", "4.0", "-r", "16", "-l", "512"]
+    p = PrepareContext(HF, "/o", "4.0bpw", python=PY, options={"convert_args": "-r 16"})
+    with pytest.raises(EngineConfigError, match="convert_args is a list of strings"):
+        spec.prepare_argv("convert_exl2", p)
+
+
+def test_a_preparation_that_exits_0_without_its_model_fails(tmp_path: Path) -> None:
+    """exllamav2's converter prints its error and exits 0: the step is not taken as done."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho ' ## Error: something'\nexit 0\n")
+    fake.chmod(0o755)
+    p = PrepareContext(hf_dir=HF, out_dir=str(tmp_path / "e"), quant="4.0bpw", python=str(fake))
+    log = tmp_path / "convert.log"
+    with pytest.raises(PrepareError) as err:
+        run_step("exllamav2", "convert_exl2", p, log)
+    assert str(err.value) == (
+        f"exllamav2 convert_exl2 exited 0 but made no {tmp_path}/e/exl2-4.0bpw; see {log}"
+    )
+    assert "## Error: something" in log.read_text()
 
 
 def test_openai_external() -> None:

@@ -318,6 +318,34 @@ MLC_USAGE = ev(
 )  # fmt: skip
 
 
+# TabbyAPI's chunks (exllamav2 backend): usage in every chunk, its times once the request ends
+TABBY_FIRST = ev(
+    {
+        "choices": [{"index": 0, "text": "a", "finish_reason": None}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                  "prompt_time": None, "completion_time": None},
+    }
+)  # fmt: skip
+TABBY_LAST = ev(
+    {
+        "choices": [{"index": 0, "text": "", "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12,
+                  "prompt_time": 0.01, "prompt_tokens_per_sec": 800.0, "completion_time": 0.02,
+                  "completion_tokens_per_sec": 200.0, "total_time": 0.03},
+    }
+)  # fmt: skip
+
+
+def test_tabbyapi_usage_times_are_the_engines_own_account() -> None:
+    rec = run([TABBY_FIRST, TABBY_LAST, DONE])
+    assert rec.ok, rec.error
+    assert rec.engine_account == "tabbyapi usage times" and rec.engine_cached_tokens is None
+    assert rec.engine_prompt_ms == pytest.approx(10.0) and rec.engine_prompt_n == 8
+    # from its tokens per second (unrounded), not completion_time (rounded to 10 ms)
+    assert rec.engine_decode_ms_per_token == pytest.approx(5.0) and rec.engine_predicted_n == 4
+    assert rec.server_completion_tokens == 4
+
+
 def test_mlc_usage_extra_is_the_engines_own_account() -> None:
     rec = run([comp("a"), comp("b"), MLC_USAGE, DONE])
     assert rec.ok, rec.error

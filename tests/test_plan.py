@@ -226,8 +226,12 @@ def test_mlc_config_errors_are_one_line(entry: dict[str, Any], message: str) -> 
             ),
             "engines.vllm: container and python",
         ),
+        (lambda c: c["engines"]["llamacpp"].update(backend="metal"),
+         "engines.llamacpp.backend: 'metal'; llamacpp takes cpu, cuda"),
+        (lambda c: c["engines"]["vllm"].update(backend="cuda"),
+         "engines.vllm.backend: 'cuda'; vllm takes none: drop backend"),
     ],
-)
+)  # fmt: skip
 def test_config_errors(mutate: Any, message: str) -> None:
     cfg = default_config()
     mutate(cfg)
@@ -283,6 +287,15 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     assert {(r.engine, r.quant, r.sweep) for r in gpu.runs if r.engine == "vllm"} == {
         ("vllm", "hf", s) for s in ("default", "vllm-high", "decode")
     }
+    # llama.cpp's `backend` (cpu | cuda) is not LMDeploy's (turbomind | pytorch): each engine
+    # gets its own or none, never the other's default
+    lmdeploy = next(r for r in gpu.runs if r.engine == "lmdeploy")
+    assert gpu.instances["lmdeploy"].backend == "pytorch"
+    assert gpu.serve_params(lmdeploy)["options"]["backend"] == "pytorch"
+    assert "backend" not in plan_of(default_config()).instances["vllm"].entry
+    assert gpu.instances["llamacpp"].build.endswith("-cuda")
+    exl2 = gpu.prepare_params("exllamav2", "llama-2-7b", "4.0bpw", "convert_exl2")
+    assert exl2["options"]["convert_args"][:2] == ["-r", "16"]
     assert gpu.sweeps["vllm-high"].point_names[-1] == "conc-128"
     # the overlay's second llama.cpp runs the first one's build, which must exist by then
     overlay = layered("config/gpu.yaml", "docs/results/h200/run-3/config.yaml")

@@ -4,8 +4,12 @@ TabbyAPI is not a package (its pyproject installs only dependencies): the server
 of a checkout at a pinned commit (`source`, fetched by the workflow unless the config's
 `source_dir` names a checkout), run with the venv's python from that folder.
 Preparation: `convert_exl2` quantizes the HF folder to EXL2 at the bits of the quant label
-(`4.0bpw` -> `-b 4.0`). TabbyAPI loads `<model-dir>/<model-name>` and lists it by that name;
-it honours `min_tokens` (and `ban_eos_token`), not `ignore_eos`.
+(`4.0bpw` -> `-b 4.0`) with the calibration text exllamav2 ships (no download);
+`convert_args` (a list) is appended, e.g. fewer calibration rows (`-r`, `-mr`, `-l`, `-ml`),
+which changes the quantization's quality, not its speed. TabbyAPI loads
+`<model-dir>/<model-name>` and lists it by that name; it honours `min_tokens` (and
+`ban_eos_token`, aliased `ignore_eos`). Its usage carries its own `prompt_time` and
+`completion_time` (seconds), no cached-token count.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from enginebench.engines.spec import (
     PrepareContext,
     ServerContext,
     always,
-    py_version_argv,
+    dist_version_argv,
 )
 
 SOURCE = ("https://github.com/theroyallab/tabbyAPI", "01a5915a7bfd46d2cff6b20bade7f289024b11f6")
@@ -46,9 +50,14 @@ def prepared_model(ctx: PrepareContext) -> str:
 def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
     if step != "convert_exl2":
         raise EngineConfigError(f"exllamav2: unknown preparation step {step!r}")
+    extra = ctx.options.get("convert_args", [])
+    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+        raise EngineConfigError(
+            f"exllamav2: convert_args is a list of strings (argv of convert_exl2), got {extra!r}"
+        )
     return [ctx.require_python(), "-m", "exllamav2.conversion.convert_exl2",
             "-i", ctx.hf_dir, "-o", str(Path(ctx.out_dir) / "work"),
-            "-cf", prepared_model(ctx), "-b", bits_of(ctx.quant)]  # fmt: skip
+            "-cf", prepared_model(ctx), "-b", bits_of(ctx.quant), *extra]  # fmt: skip
 
 
 def source_dir(ctx: ServerContext) -> str:
@@ -85,7 +94,8 @@ SPEC = EngineSpec(
     software="venv",
     model_format="exl2",
     server_argv=server_argv,
-    version_argv=py_version_argv("exllamav2"),
+    # importing exllamav2 compiles its CUDA extension: read the distribution's metadata instead
+    version_argv=dist_version_argv("exllamav2"),
     ignore_eos_style="min_tokens",
     gpu=always(True),
     runs_here=False,

@@ -35,8 +35,11 @@ def version_argv(ctx: ServerContext) -> list[str]:
     return [ctx.require_bin("llama-server"), "--version"]
 
 
+BACKENDS = ("cpu", "cuda")  # ggml's; the default first
+
+
 def uses_gpu(config: Mapping[str, Any]) -> bool:
-    return str(config.get("backend", "cpu")).lower() != "cpu"
+    return str(config.get("backend", BACKENDS[0])).lower() != "cpu"
 
 
 SPEC = EngineSpec(
@@ -52,5 +55,6 @@ SPEC = EngineSpec(
     readiness="health",
     readiness_timeout=120.0,
     prepare=("convert_gguf", "quantize"),  # done by enginebench.models.gguf
+    backends=BACKENDS,
     notes="llama-server; -np N slots = continuous batching; min_tokens is ignored",
 )

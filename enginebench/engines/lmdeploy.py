@@ -9,7 +9,7 @@ from __future__ import annotations
 from enginebench.engines.spec import EngineSpec, ServerContext, always, py_version_argv
 
 OPTION_FLAGS = (
-    ("backend", "--backend"),  # turbomind | pytorch
+    ("backend", "--backend"),  # BACKENDS
     ("session_len", "--session-len"),
     ("max_batch_size", "--max-batch-size"),
     ("cache_max_entry_count", "--cache-max-entry-count"),
@@ -43,5 +43,8 @@ SPEC = EngineSpec(
     env=lambda ctx: {"HF_HUB_OFFLINE": "1"},
     env_file="envs/lmdeploy.yaml",
     import_name="lmdeploy",
+    # TurboMind (C++, its default) or PyTorch (Triton kernels, no native code of its own); the
+    # default is left to lmdeploy (no --backend flag unless the config sets one)
+    backends=("turbomind", "pytorch"),
     notes="TurboMind is CUDA-only; its wheels pin torch <= 2.12.1",
 )

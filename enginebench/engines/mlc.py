@@ -24,6 +24,7 @@ from enginebench.engines.spec import (
     PrepareContext,
     ServerContext,
     device_not_cpu,
+    dist_version_argv,
 )
 
 LIB_NAME = "lib.so"
@@ -135,18 +136,13 @@ def server_argv(ctx: ServerContext) -> list[str]:
     ]  # fmt: skip
 
 
-def version_argv(ctx: ServerContext) -> list[str]:
-    """The installed distribution's version (mlc_llm.__version__ says 0.1.dev0 in every build)."""
-    code = "import importlib.metadata as m; print(m.version('mlc_llm'))"
-    return [ctx.require_python(), "-c", code]
-
-
 SPEC = EngineSpec(
     name="mlc",
     software="wheel",
     model_format="mlc",
     server_argv=server_argv,
-    version_argv=version_argv,
+    # the installed distribution's version: mlc_llm.__version__ says 0.1.dev0 in every build
+    version_argv=dist_version_argv("mlc_llm"),
     ignore_eos_style="debug_config",
     gpu=device_not_cpu(default=DEFAULT_DEVICE),
     runs_here=True,

@@ -21,6 +21,10 @@ from enginebench.proc import run
 PREPARED_FORMATS = ("mlc", "trtllm", "exl2")
 
 
+class PrepareError(RuntimeError):
+    """A preparation step ran but did not make what the server loads; the message is one line."""
+
+
 def context(
     engine: str,
     hf_dir: str,
@@ -54,6 +58,11 @@ def run_step(
     Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     run(argv, what=f"{engine} {step}", log=log, env=os.environ | dict(env or {}))
+    made = prepared_model(engine, ctx)
+    # some converters (exllamav2's) print their error and exit 0: the last step must have made
+    # what the server loads
+    if step == spec.prepare[-1] and not Path(made).exists():
+        raise PrepareError(f"{engine} {step} exited 0 but made no {made}; see {log}")
     return {"step": step, "argv": argv, "seconds": round(time.monotonic() - t0, 1)}
 
 

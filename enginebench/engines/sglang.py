@@ -14,6 +14,9 @@ OPTION_FLAGS = (
     ("mem_fraction_static", "--mem-fraction-static"),
     ("max_running_requests", "--max-running-requests"),
     ("tp", "--tp"),
+    # flashinfer's sampler (the default) JIT-compiles with nvcc at first use: `pytorch` does not
+    ("sampling_backend", "--sampling-backend"),
+    ("attention_backend", "--attention-backend"),
 )
 
 

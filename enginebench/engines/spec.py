@@ -137,6 +137,8 @@ class EngineSpec:
     # source archive built when the config names none (`archive`, `sha256`, `commit`)
     source_archive: tuple[str, str, str] | None = None
     server_cwd: Callable[[ServerContext], str | None] | None = None  # default: inherited
+    # the values the config's `backend` may take, the default first; () = the engine has none
+    backends: tuple[str, ...] = ()
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -145,6 +147,10 @@ class EngineSpec:
         unknown = set(self.source_for) - {*self.prepare, "serve"}
         if unknown:
             raise ValueError(f"{self.name}: source_for names no step: {', '.join(sorted(unknown))}")
+
+    def backend(self, config: Mapping[str, Any]) -> str | None:
+        """The config's `backend`, else the engine's default (None: the engine has none)."""
+        return config.get("backend", self.backends[0]) if self.backends else None
 
     def uses_gpu(self, config: Mapping[str, Any] | None = None) -> bool:
         return self.gpu(config or {})
@@ -171,6 +177,17 @@ def py_version_argv(module: str) -> Callable[[ServerContext], list[str]]:
 
     def argv(ctx: ServerContext) -> list[str]:
         code = f"import {module}; print({module}.__version__)"
+        return [ctx.require_python(), "-c", code]
+
+    return argv
+
+
+def dist_version_argv(dist: str) -> Callable[[ServerContext], list[str]]:
+    """`python -c` printing an installed distribution's version, without importing it (for
+    engines whose import compiles something or whose `__version__` is wrong)."""
+
+    def argv(ctx: ServerContext) -> list[str]:
+        code = f"import importlib.metadata as m; print(m.version({dist!r}))"
         return [ctx.require_python(), "-c", code]
 
     return argv

@@ -11,7 +11,9 @@ client's measurement: `usage.prompt_tokens_details.cached_tokens` (vLLM with
 prompt_n, prompt_ms, predicted_n, predicted_per_token_ms), and MLC-LLM's `usage.extra`
 (prefill_tokens: the prompt tokens it prefilled, the rest came from its prefix cache;
 ttft_s: from the request's arrival in the engine to the end of its prefill; decode_tokens and
-decode_tokens_per_s). Where timings and usage details both come, timings win.
+decode_tokens_per_s), and TabbyAPI's usage (prompt_time: its prompt processing, seconds;
+completion_tokens_per_sec; no cached-token count). Where timings and usage
+details both come, timings win.
 
 A request is sent once: a connection reset or closed mid-request is a failed request, never
 resent (a resend would hide a server failure and restart the request's clock).
@@ -36,6 +38,7 @@ IGNORE_EOS_STYLES = ("ignore_eos", "min_tokens", "generation_config")
 ACCOUNT_USAGE_DETAILS = "usage.prompt_tokens_details"
 ACCOUNT_LLAMACPP_TIMINGS = "llama.cpp timings"
 ACCOUNT_MLC_USAGE_EXTRA = "mlc usage.extra"
+ACCOUNT_TABBY_USAGE_TIMES = "tabbyapi usage times"
 
 
 @dataclass(slots=True)
@@ -290,6 +293,7 @@ def _read_usage(rec: RequestRecord, usage: dict[str, Any]) -> None:
     rec.server_prompt_tokens = _int(prompt)
     if isinstance(extra := usage.get("extra"), dict):
         _read_mlc_extra(rec, extra)
+    _read_usage_times(rec, usage)
     details = usage.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
     if cached is None:
@@ -316,6 +320,20 @@ def _read_mlc_extra(rec: RequestRecord, extra: dict[str, Any]) -> None:
     if (rate := _num(extra.get("decode_tokens_per_s"))) and rate > 0:
         rec.engine_decode_ms_per_token = 1000.0 / rate
     rec.engine_account = ACCOUNT_MLC_USAGE_EXTRA
+
+
+def _read_usage_times(rec: RequestRecord, usage: dict[str, Any]) -> None:
+    """TabbyAPI's `usage.prompt_time` (seconds, rounded to 10 ms by TabbyAPI) and
+    `completion_tokens_per_sec` (from its unrounded generation time), sent with every chunk and
+    filled in once the request finishes: the last chunk's stand."""
+    prompt_s, rate = _num(usage.get("prompt_time")), _num(usage.get("completion_tokens_per_sec"))
+    if prompt_s is None and rate is None:
+        return  # not TabbyAPI's usage, or not yet filled in
+    rec.engine_prompt_n = rec.server_prompt_tokens
+    rec.engine_predicted_n = rec.server_completion_tokens
+    rec.engine_prompt_ms = None if prompt_s is None else prompt_s * 1000.0
+    rec.engine_decode_ms_per_token = 1000.0 / rate if rate else None
+    rec.engine_account = ACCOUNT_TABBY_USAGE_TIMES
 
 
 def _read_timings(rec: RequestRecord, timings: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@
 The engine's own account (ours; successful requests that reported it, else None). Counts
 come from the server, except `shared_prefix_len`, which is the workload's (client side):
 * engine_account: the sorted sources seen ("usage.prompt_tokens_details": vLLM with
-  --enable-prompt-tokens-details, SGLang; "llama.cpp timings": llama-server's `timings`);
+  --enable-prompt-tokens-details, SGLang; "llama.cpp timings": llama-server's `timings`;
+  "mlc usage.extra"; "tabbyapi usage times": TabbyAPI's prompt time and decode rate);
 * engine_reported_requests: requests that reported a cached-token count (0 when none did);
 * engine_cached_prompt_tokens: the sum of those counts (server);
 * engine_cached_prompt_fraction: that sum over the same requests' prompt tokens (the server's

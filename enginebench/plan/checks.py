@@ -191,6 +191,9 @@ def _check_instance(plan: Plan, name: str) -> None:
         fail(f"engines.{name}.env_file: {eng['env_file']} does not exist")
     if (instance.software, software) == ("build", "wheel"):
         _check_archive(name, instance)
+    if "backend" in eng and eng["backend"] not in instance.spec.backends:
+        takes = ", ".join(instance.spec.backends) or "none: drop backend"
+        fail(f"engines.{name}.backend: {eng['backend']!r}; {kind} takes {takes}")
     if "bin_dir" in eng and kind != "llamacpp":
         fail(f"engines.{name}.bin_dir: only llama.cpp runs prebuilt binaries; drop bin_dir")
     if "bin_dir" in eng and not Path(eng["bin_dir"], "llama-server").is_file():

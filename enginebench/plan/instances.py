@@ -168,7 +168,12 @@ class Instance:
         (llama.cpp), <tag>-env-<env key> (a wheel: one per archive x environment)."""
         if self.spec.software == "wheel":
             return f"{self.tag}-env-{self.env_key}"
-        return f"{self.tag}-{self.entry.get('backend', 'cpu')}"
+        return f"{self.tag}-{self.backend}"
+
+    @property
+    def backend(self) -> str | None:
+        """The config's `backend`, else the engine's default (None: it has none)."""
+        return self.spec.backend(self.entry)
 
     @property
     def bin_dir(self) -> str:

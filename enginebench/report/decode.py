@@ -54,7 +54,7 @@ NOTES = (
     "decode: 1000 / the median TPOT of single-stream requests (one user, the fixed long-story "
     "prompt, 128 output tokens, EOS ignored), client-side as vllm bench serve measures it; "
     "engine's own: 1000 / the engine's median per-token decode time (llama.cpp timings, MLC's "
-    "usage.extra; blank: the engine reports none).",
+    "usage.extra, TabbyAPI's usage.completion_tokens_per_sec; blank: the engine reports none).",
     "llama-bench: the same build and GGUF, tg (generation only, no server, no HTTP), the mean "
     "of its repetitions; at the prompt's depth: with the prompt's tokens in the KV cache first.",
     "bound = bandwidth / bytes per token; bytes per token = weights (the GGUF file, the HF "

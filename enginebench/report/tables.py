@@ -54,7 +54,8 @@ NOTES = (
     "hits: requests with more cached tokens than the shared "
     "prefix (marked rows).",
     "engine P50 TPOT: the engine's own per-token decode time (llama.cpp "
-    "timings.predicted_per_token_ms; MLC 1 / usage.extra.decode_tokens_per_s); TTFT (TPOT) "
+    "timings.predicted_per_token_ms; MLC 1 / usage.extra.decode_tokens_per_s; TabbyAPI "
+    "1 / usage.completion_tokens_per_sec); TTFT (TPOT) "
     "beyond the engine's: median of client TTFT "
     "(TPOT) minus the engine's prompt (per-token) time, per request: the client, HTTP and "
     "whatever the server does outside its own timed work (front end, queueing, a prompt-cache "

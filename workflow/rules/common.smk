@@ -65,6 +65,10 @@ def instance_field(key):
     return lambda wildcards: instance(wildcards).entry.get(key)
 
 
+def instance_backend(wildcards):
+    return instance(wildcards).backend
+
+
 def model_field(key):
     """A params function: one field of the job's model entry ({model})."""
     return lambda wildcards: PLAN.models[wildcards.model].entry[key]

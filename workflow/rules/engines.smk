@@ -59,7 +59,7 @@ rule build_llamacpp:
         "../../envs/enginebench.yaml"
     threads: all_cores()
     params:
-        backend=instance_field("backend"),
+        backend=instance_backend,
         cmake_flags=instance_field("cmake_flags"),
         cuda_architectures=instance_field("cuda_architectures"),
     script:
