@@ -24,7 +24,7 @@ import math
 import os
 import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -109,12 +109,36 @@ def random_prompts(
     # every prompt starts with the same special tokens (a BOS): an engine may count that token as
     # served from its cache (llama-server does), and that is no hit the workload did not ask for
     shared = prefix_len + n_special
+    firsts = _distinct_firsts(tok, rng, candidates, prefix)
     prompts = []
     for n_in, n_out in zip(in_lens, out_lens, strict=True):
-        text, _ = _exact_length_text(tok, rng, candidates, int(n_in), prefix)
+        # the prompt's first own token differs from every other prompt's (while the vocabulary
+        # lasts): an engine whose prefix cache works token by token (SGLang's radix tree) would
+        # otherwise serve a chance common first token from its cache, a hit no one asked for
+        head = [*prefix, next(firsts)]
+        text, _ = _exact_length_text(tok, rng, candidates, int(n_in) - 1, head)
         # what the server will count (exactly prefix + n_in + n_special once converged)
         prompts.append(Prompt(text, len(tok.encode(text)), int(n_out), shared))
     return prompts
+
+
+def _distinct_firsts(
+    tok: Tokenizer, rng: np.random.Generator, candidates: np.ndarray, prefix: list[int]
+) -> Iterator[int]:
+    """Candidate ids in a random order, each once, then again in another order: the tokens that
+    follow `prefix` unchanged through a decode and re-encode (the others would merge with it)."""
+    while True:
+        found = False
+        for i in rng.permutation(candidates).tolist():
+            head = [*prefix, i]
+            if tok.encode(tok.decode(head), add_special_tokens=False) == head:
+                found = True
+                yield i
+        if not found:
+            raise BenchError(
+                "no token survives a decode and re-encode after the prefix with this tokenizer",
+                "pick another --random-prefix-len or --tokenizer",
+            )
 
 
 def num_special_tokens(tok: Tokenizer) -> int:
@@ -157,6 +181,9 @@ def _exact_length_text(
     """
     head = list(prefix or [])
     k = len(head)
+    if target == 0:
+        text = tok.decode(head)
+        return text, len(tok.encode(text, add_special_tokens=False)) - k
     text, n = "", 0
     for _ in range(_RANDOM_RESTARTS):
         ids = rng.choice(candidates, size=target).tolist()
