@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     ),
     "serve-sweep": ("enginebench.sweep", "start an engine's server, warm up, run a sweep, stop it"),
     "lock": ("enginebench.lockfile", "resolve the config's moving git refs into its lock file"),
+    "options": ("enginebench.engines.registry", "list each engine's own config options"),
 }
 
 

@@ -13,10 +13,15 @@ PathLike = str | os.PathLike[str]
 
 
 def write_json(path: PathLike, data: Any, *, sort_keys: bool = True) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys, default=str) + "\n")
+
+
+def write_text(path: PathLike, text: str) -> None:
+    """`text` as the file's whole content, replaced atomically (its folder made)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys, default=str) + "\n")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, out)
 
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
+from enginebench.engines.llamacpp import DEFAULT_GIT_URL
 from enginebench.proc import CommandError, run
 
 LOCK_NAME = "enginebench.lock.yaml"
 EMBEDDED = "config/config.yaml"  # the workflow's own config (run from the repository root)
 SHA = re.compile(r"[0-9a-f]{40}")
-DEFAULT_GIT_URL = "https://github.com/ggml-org/llama.cpp"  # the schema's default git_url
 HEADER = (
     "# Written by `enginebench lock`: each moving git ref of the config beside this file,\n"
     "# resolved to the commit it pointed at. Commit this file with the config; refresh it with\n"

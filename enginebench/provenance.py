@@ -30,9 +30,10 @@ from enginebench import proc
 # -- small helpers ----------------------------------------------------------------------------
 
 
-def now_iso() -> str:
-    """Current UTC time, ISO 8601 with seconds, e.g. `2025-01-31T12:00:00+00:00`."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_iso(timespec: str = "seconds") -> str:
+    """Current UTC time, ISO 8601, e.g. `2025-01-31T12:00:00+00:00` (`timespec` as
+    datetime.isoformat's: "milliseconds" for a server's start and stop)."""
+    return datetime.now(UTC).isoformat(timespec=timespec)
 
 
 def _run(

@@ -45,7 +45,7 @@ from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.models.files import weights_sha256
 from enginebench.points import SweepPoint, format_load, parse_spec, rows_needed
 from enginebench.proc import CommandError, run
-from enginebench.provenance import redact_argv, run_provenance
+from enginebench.provenance import now_iso, redact_argv, run_provenance
 from enginebench.slo_search import Search, meets, next_rate, outcome
 
 VERSION_TIMEOUT_S = 180
@@ -128,10 +128,6 @@ class SweepConfig:
     workdir: str | None = None  # server scratch; default: a temporary folder
     search: Search | None = None  # the adaptive SLO search, after the fixed points
     instance: str = ""  # its name under the config's `engines:` (default: the engine's)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _log(msg: str) -> None:
@@ -292,7 +288,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
         "env": redact(engine_env, cfg.secret_env),
         "secret_env_passed": sorted(n for n in cfg.secret_env if n in os.environ),
         "metadata": cfg.metadata,
-        "sweep_started_at": _now(),
+        "sweep_started_at": now_iso("milliseconds"),
         "points": [],
     }
     server_json = Path(cfg.server_json) if cfg.server_json else out / "server.json"
@@ -316,7 +312,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
         _log(f"server failed: {exc}")
         failed = max(failed, 1)
     finally:
-        record["sweep_finished_at"] = _now()
+        record["sweep_finished_at"] = now_iso("milliseconds")
         record.update(_provenance(cfg, spec, record))
         write_json(server_json, record, sort_keys=False)  # in the order it was recorded
     return 1 if failed else 0
@@ -485,14 +481,14 @@ def _points(
             continue
         argv = bench_argv(cfg, base_url, served, style, model_check, point, first_row=row)
         _log(f"{point.name}: {' '.join(argv[3:])}")
-        t0, started = time.monotonic(), _now()
+        t0, started = time.monotonic(), now_iso("milliseconds")
         rc, died = run_point(argv, server)
         seconds = round(time.monotonic() - t0, 3)
         outcome = {"name": point.name, "returncode": rc, "seconds": seconds}
         record["points"].append(
             {**outcome, "argv": redact_argv(argv), **({"error": died} if died else {})}
         )
-        point_prov = {**provenance, "started": started, "finished": _now()}
+        point_prov = {**provenance, "started": started, "finished": now_iso("milliseconds")}
         _stamp(Path(cfg.out_dir) / f"{point.name}.json", point_prov)
         if died:
             failed += 1

@@ -267,9 +267,8 @@ def test_exllamav2_tabbyapi() -> None:
     few_rows = {"convert_args": ["-r", "16", "-l", "512"]}
     p = PrepareContext(hf_dir=HF, out_dir="/out/e", quant="4.0bpw", python=PY, options=few_rows)
     assert spec.prepare_argv("convert_exl2", p)[-6:] == ["-b", "4.0", "-r", "16", "-l", "512"]
-    p = PrepareContext(HF, "/o", "4.0bpw", python=PY, options={"convert_args": "-r 16"})
-    with pytest.raises(EngineConfigError, match="convert_args is a list of strings"):
-        spec.prepare_argv("convert_exl2", p)
+    convert_args = next(o for o in spec.options if o.name == "convert_args")
+    assert convert_args.problem("-r 16") == "'-r 16' is not a list of strings"
 
 
 def test_a_preparation_that_exits_0_without_its_model_fails(tmp_path: Path) -> None:
@@ -337,3 +336,18 @@ def test_gpu_config_layered_over_the_default_runs_what_it_says() -> None:
         assert "--enforce-eager" not in argv and "float32" not in argv, argv
         assert argv[argv.index("--dtype") + 1] == "float16"
         assert not any(k.startswith("VLLM_CPU") for k in {**spec.env(c), **eng.get("env", {})})
+
+
+def test_options_lists_each_engines_own(capsys: pytest.CaptureFixture[str]) -> None:
+    from enginebench.cli import main
+
+    assert main(["options", "lmdeploy"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "lmdeploy:"
+    assert out[1].split()[:2] == ["backend", "str"] and "one of turbomind, pytorch" in out[1]
+    assert main(["options", "nosuch"]) == 2
+    assert "unknown engine 'nosuch'" in capsys.readouterr().err
+    # every option an engine's server argv turns into a flag is declared with its type
+    for spec in ENGINES.values():
+        names = [o.name for o in spec.options]
+        assert len(names) == len(set(names)), spec.name

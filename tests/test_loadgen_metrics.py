@@ -6,6 +6,7 @@ import pytest
 
 from enginebench.loadgen.client import RequestRecord
 from enginebench.loadgen.metrics import (
+    PERCENTILES,
     achieved_rate,
     goodput_count,
     peak_concurrency,
@@ -47,7 +48,7 @@ def case() -> list[RequestRecord]:
 
 
 def test_hand_computed_summary() -> None:
-    s = summarize(case(), 2.0, percentiles=[50, 90, 99])
+    s = summarize(case(), 2.0, percentiles=PERCENTILES)
     assert s["completed"] == 2 and s["failed"] == 1
     assert s["total_input_tokens"] == 30 and s["total_output_tokens"] == 12
     assert s["request_throughput"] == pytest.approx(1.0)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from enginebench.engines.registry import get_engine
 from enginebench.lockfile import (
     DEFAULT_GIT_URL,
     LockError,
@@ -62,10 +63,8 @@ def test_lock_is_written_once_and_refreshed_on_demand(tmp_path: Path) -> None:
     assert moved != master and len(moved) == 40
 
 
-def test_default_git_url_is_the_schemas() -> None:
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    engine = schema["properties"]["engines"]["additionalProperties"]["properties"]
-    assert engine["git_url"]["default"] == DEFAULT_GIT_URL
+def test_default_git_url_is_llama_cpps_option_default() -> None:
+    assert get_engine("llamacpp").option_defaults()["git_url"] == DEFAULT_GIT_URL
 
 
 def test_planning_reads_the_lock_and_never_the_remote(tmp_path: Path) -> None:

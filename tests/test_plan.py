@@ -227,9 +227,20 @@ def test_mlc_config_errors_are_one_line(entry: dict[str, Any], message: str) -> 
             "engines.vllm: container and python",
         ),
         (lambda c: c["engines"]["llamacpp"].update(backend="metal"),
-         "engines.llamacpp.backend: 'metal'; llamacpp takes cpu, cuda"),
+         "engines.llamacpp.backend: 'metal' is not one of cpu, cuda"),
         (lambda c: c["engines"]["vllm"].update(backend="cuda"),
-         "engines.vllm.backend: 'cuda'; vllm takes none: drop backend"),
+         "engines.vllm.backend: vllm has no such option; its own: device, dtype, "),
+        # a misspelt option was ignored in silence; now it is named, with the closest one
+        (lambda c: c["engines"]["vllm"].update(max_num_seq=8),
+         "engines.vllm.max_num_seq: vllm has no such option; did you mean max_num_seqs? its "
+         "own: device, dtype, max_model_len, max_num_seqs, enforce_eager "
+         "(enginebench/engines/vllm.py)"),
+        (lambda c: c["engines"]["vllm"].update(max_num_seqs="8"),
+         "engines.vllm.max_num_seqs: '8' is not an integer"),
+        (lambda c: c["engines"]["llamacpp"].update(cmake_flags="-DX=1"),
+         "engines.llamacpp.cmake_flags: '-DX=1' is not a list of strings"),
+        (lambda c: c["engines"]["llamacpp"].update(sha256="abc"),
+         "engines.llamacpp.sha256: 'abc' does not match [0-9a-f]{64}"),
     ],
 )  # fmt: skip
 def test_config_errors(mutate: Any, message: str) -> None:
@@ -292,7 +303,13 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     lmdeploy = next(r for r in gpu.runs if r.engine == "lmdeploy")
     assert gpu.instances["lmdeploy"].backend == "pytorch"
     assert gpu.serve_params(lmdeploy)["options"]["backend"] == "pytorch"
-    assert "backend" not in plan_of(default_config()).instances["vllm"].entry
+    # an instance's entry, and so its jobs' params, holds its own engine's options only
+    default = plan_of(default_config())
+    assert "backend" not in default.instances["vllm"].entry
+    assert "git_url" not in default.instances["vllm"].entry
+    assert default.instances["llamacpp"].entry["cmake_flags"] == []  # llama.cpp's default
+    vllm = next(r for r in default.runs if r.engine == "vllm")
+    assert "cmake_flags" not in default.serve_params(vllm)["options"]
     assert gpu.instances["llamacpp"].build.endswith("-cuda")
     exl2 = gpu.prepare_params("exllamav2", "llama-2-7b", "4.0bpw", "convert_exl2")
     assert exl2["options"]["convert_args"][:2] == ["-r", "16"]

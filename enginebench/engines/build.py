@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from enginebench import proc
+from enginebench.engines.llamacpp import DEFAULT_GIT_URL
 from enginebench.engines.source import SourceError, fetch_git, git_head
 from enginebench.models.files import atomic_dir, file_lock, sha256_file
 
 SDIST_PROJECT = "llama-cpp-python"
-DEFAULT_GIT_URL = "https://github.com/ggml-org/llama.cpp"
 TARGETS = ("llama-server", "llama-quantize", "llama-bench")
 # Compile-affecting flags: keep them stable, the ccache key depends on them.
 CMAKE_FLAGS = (

@@ -21,6 +21,7 @@ from pathlib import Path
 from enginebench.engines.spec import (
     EngineConfigError,
     EngineSpec,
+    Option,
     PrepareContext,
     ServerContext,
     always,
@@ -28,11 +29,19 @@ from enginebench.engines.spec import (
 )
 
 SOURCE = ("https://github.com/theroyallab/tabbyAPI", "01a5915a7bfd46d2cff6b20bade7f289024b11f6")
-OPTION_FLAGS = (
-    ("max_seq_len", "--max-seq-len"),
-    ("max_batch_size", "--max-batch-size"),
-    ("cache_mode", "--cache-mode"),
-    ("chunk_size", "--chunk-size"),
+OPTIONS = (
+    Option(
+        "convert_args",
+        list,
+        "more arguments of convert_exl2 (calibration rows, lengths)",
+        default=[],
+    ),
+    Option("max_seq_len", int, "longest context (tokens)", flag="--max-seq-len"),
+    Option(
+        "max_batch_size", int, "most requests at once (with flash-attn)", flag="--max-batch-size"
+    ),
+    Option("cache_mode", str, "FP16, Q8, Q6, Q4", flag="--cache-mode"),
+    Option("chunk_size", int, "prompt tokens per forward pass", flag="--chunk-size"),
 )
 
 
@@ -51,10 +60,6 @@ def prepare_argv(step: str, ctx: PrepareContext) -> list[str]:
     if step != "convert_exl2":
         raise EngineConfigError(f"exllamav2: unknown preparation step {step!r}")
     extra = ctx.options.get("convert_args", [])
-    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
-        raise EngineConfigError(
-            f"exllamav2: convert_args is a list of strings (argv of convert_exl2), got {extra!r}"
-        )
     return [ctx.require_python(), "-m", "exllamav2.conversion.convert_exl2",
             "-i", ctx.hf_dir, "-o", str(Path(ctx.out_dir) / "work"),
             "-cf", prepared_model(ctx), "-b", bits_of(ctx.quant), *extra]  # fmt: skip
@@ -85,7 +90,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--model-dir", str(model.parent),
         "--model-name", model.name,
         "--backend", "exllamav2",
-        *ctx.flags(OPTION_FLAGS),
+        *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
 
@@ -111,5 +116,6 @@ SPEC = EngineSpec(
     source=SOURCE,
     source_for=("serve",),
     server_cwd=source_dir,
+    options=OPTIONS,
     notes="TabbyAPI main.py from a pinned checkout; exllamav2 JIT-compiles its CUDA extension",
 )

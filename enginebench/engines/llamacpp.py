@@ -9,14 +9,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from enginebench.engines.spec import EngineSpec, ServerContext
+from enginebench.engines.spec import SHA256, EngineSpec, Option, ServerContext
 
-# config key -> llama-server flag (only when set; config `server_args` may carry them instead)
-OPTION_FLAGS = (
-    ("parallel", "-np"),
-    ("ctx_size", "-c"),
-    ("threads", "-t"),
-    ("n_gpu_layers", "-ngl"),
+DEFAULT_GIT_URL = "https://github.com/ggml-org/llama.cpp"
+
+BACKENDS = ("cpu", "cuda")  # ggml's; the default first
+# its build (where llama.cpp comes from, how it is built) and llama-server's flags (only when
+# set; `server_args` may carry them instead)
+OPTIONS = (
+    Option(
+        "source",
+        str,
+        "where the source comes from",
+        default="pypi-sdist",
+        choices=("pypi-sdist", "git"),
+    ),
+    Option("version", str, "source pypi-sdist: the llama-cpp-python sdist's version"),
+    Option("sha256", str, "source pypi-sdist: the sdist's sha256 (checked)", pattern=SHA256),
+    Option("git_url", str, "source git: the repository", default=DEFAULT_GIT_URL),
+    Option("commit", str, "source git: a sha, tag or branch (a moving ref is locked)"),
+    Option("backend", str, "ggml's backend", default=BACKENDS[0], choices=BACKENDS),
+    Option("cuda_architectures", str, "backend cuda: CMAKE_CUDA_ARCHITECTURES", default="90"),
+    Option("cmake_flags", list, "more CMake definitions", default=[]),
+    Option("bin_dir", str, "prebuilt binaries (llama-server, llama-bench) instead of a build"),
+    Option("parallel", int, "slots: continuous batching of N", flag="-np"),
+    Option("ctx_size", int, "context of all slots together", flag="-c"),
+    Option("threads", int, "CPU threads", flag="-t"),
+    Option("n_gpu_layers", int, "layers offloaded to the GPU", flag="-ngl"),
 )
 
 
@@ -27,15 +46,12 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--host", ctx.host,
         "--port", str(ctx.port),
         "--alias", ctx.served_name,
-        *ctx.flags(OPTION_FLAGS),
+        *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
 
 def version_argv(ctx: ServerContext) -> list[str]:
     return [ctx.require_bin("llama-server"), "--version"]
-
-
-BACKENDS = ("cpu", "cuda")  # ggml's; the default first
 
 
 def uses_gpu(config: Mapping[str, Any]) -> bool:
@@ -55,6 +71,6 @@ SPEC = EngineSpec(
     readiness="health",
     readiness_timeout=120.0,
     prepare=("convert_gguf", "quantize"),  # done by enginebench.models.gguf
-    backends=BACKENDS,
+    options=OPTIONS,
     notes="llama-server; -np N slots = continuous batching; min_tokens is ignored",
 )

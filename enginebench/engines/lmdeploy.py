@@ -6,15 +6,22 @@ field of its OpenAI server.
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineSpec, ServerContext, always, py_version_argv
+from enginebench.engines.spec import EngineSpec, Option, ServerContext, always, py_version_argv
 
-OPTION_FLAGS = (
-    ("backend", "--backend"),  # BACKENDS
-    ("session_len", "--session-len"),
-    ("max_batch_size", "--max-batch-size"),
-    ("cache_max_entry_count", "--cache-max-entry-count"),
-    ("tp", "--tp"),
-    ("dtype", "--dtype"),
+OPTIONS = (
+    # TurboMind (C++, lmdeploy's default: no flag unless set) or PyTorch (Triton kernels, no
+    # native code of its own)
+    Option("backend", str, "inference backend", flag="--backend", choices=("turbomind", "pytorch")),
+    Option("session_len", int, "longest session (tokens)", flag="--session-len"),
+    Option("max_batch_size", int, "most requests in a batch", flag="--max-batch-size"),
+    Option(
+        "cache_max_entry_count",
+        float,
+        "share of free GPU memory for the KV cache",
+        flag="--cache-max-entry-count",
+    ),
+    Option("tp", int, "tensor-parallel GPUs", flag="--tp"),
+    Option("dtype", str, "weights' and activations' dtype", flag="--dtype"),
 )
 
 
@@ -24,7 +31,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--server-name", ctx.host,
         "--server-port", str(ctx.port),
         "--model-name", ctx.served_name,
-        *ctx.flags(OPTION_FLAGS),
+        *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
 
@@ -43,8 +50,6 @@ SPEC = EngineSpec(
     env=lambda ctx: {"HF_HUB_OFFLINE": "1"},
     env_file="envs/lmdeploy.yaml",
     import_name="lmdeploy",
-    # TurboMind (C++, its default) or PyTorch (Triton kernels, no native code of its own); the
-    # default is left to lmdeploy (no --backend flag unless the config sets one)
-    backends=("turbomind", "pytorch"),
+    options=OPTIONS,
     notes="TurboMind is CUDA-only; its wheels pin torch <= 2.12.1",
 )

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from enginebench.engines.spec import (
+    SHA256,
     EngineConfigError,
     EngineSpec,
+    Option,
     PrepareContext,
     ServerContext,
     device_not_cpu,
@@ -52,6 +54,24 @@ ARCHIVE = (
 # the device where the config names none
 DEVICES = ("cpu", "cuda")
 DEFAULT_DEVICE = "cuda"
+OPTIONS = (
+    Option(
+        "archive",
+        str,
+        "a source archive to build instead of the pinned one (with sha256 "
+        "and commit; relative paths: to the workflow's folder)",
+    ),
+    Option("sha256", str, "the archive's sha256", pattern=SHA256),
+    Option("commit", str, "the upstream commit the archive holds (recorded)"),
+    Option("device", str, "cpu or cuda[:N]: what the model library is compiled for and served on"),
+    Option("opt", str, "mlc_llm compile --opt (cuda's default avoids cuBLAS, CUTLASS, FlashInfer)"),
+    Option("conv_template", str, "gen_config --conv-template (LM: plain completion)"),
+    Option("context_window_size", int, "gen_config: longest context"),
+    Option("prefill_chunk_size", int, "gen_config: prompt tokens per prefill"),
+    Option("max_batch_size", int, "gen_config: most requests in a batch"),
+    Option("overrides", str, "serve --overrides (max_num_sequence=32;...)"),
+    Option("mode", str, "serve --mode", choices=("local", "interactive", "server")),
+)
 # the compiler's optimization flags where the config gives no `opt`: MLC's default O2 fails with
 # this TVM on CUDA ("cuBLAS is not enabled": the wheel has no cuBLAS, CUTLASS or FlashInfer)
 DEFAULT_OPT = {"cuda": "flashinfer=0;cublas_gemm=0;cutlass=0;cudagraph=1"}
@@ -137,6 +157,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
 
 
 SPEC = EngineSpec(
+    options=OPTIONS,
     name="mlc",
     software="wheel",
     model_format="mlc",

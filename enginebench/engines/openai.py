@@ -7,7 +7,20 @@ optionally `ignore_eos_style` when the endpoint honours one (default: none).
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineSpec, always
+from typing import get_args
+
+from enginebench.engines.spec import EngineSpec, IgnoreEosStyle, Option, always
+
+OPTIONS = (
+    Option("base_url", str, "the endpoint (https://host/v1 or http://127.0.0.1:8000)"),
+    Option("api_key_env", str, "the variable that holds its API key (never the key)"),
+    Option(
+        "ignore_eos_style",
+        str,
+        "how it pins output lengths, when it can",
+        choices=get_args(IgnoreEosStyle),
+    ),
+)
 
 SPEC = EngineSpec(
     name="openai",
@@ -21,5 +34,6 @@ SPEC = EngineSpec(
     health_path="/v1/models",
     readiness="models",
     readiness_timeout=60.0,
+    options=OPTIONS,
     notes="external endpoint; base_url and api_key_env from config",
 )

@@ -18,7 +18,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Literal
@@ -26,7 +25,7 @@ from typing import IO, Any, Literal
 import psutil
 
 from enginebench.proc import CommandError, run
-from enginebench.provenance import safe_env
+from enginebench.provenance import now_iso, safe_env
 
 LOG_TAIL_LINES = 40
 CLEANUP_TIMEOUT_S = 60
@@ -234,7 +233,7 @@ class ManagedServer:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.started_at = _now()
+        self.started_at = now_iso("milliseconds")
         self._t0 = time.monotonic()
         try:
             self.proc = subprocess.Popen(
@@ -263,7 +262,7 @@ class ManagedServer:
                 )
             if is_ready(self.base_url, self.readiness, self.health_path, self.served_name):
                 self.startup_s = time.monotonic() - self._t0
-                self.ready_at = _now()
+                self.ready_at = now_iso("milliseconds")
                 return self.startup_s
             if time.monotonic() > deadline:
                 raise ServerError(
@@ -301,7 +300,7 @@ class ManagedServer:
         if self.cleanup:
             with contextlib.suppress(CommandError):  # already gone: nothing to clean up
                 run(self.cleanup, log=self.log_path, env=self.env, timeout=CLEANUP_TIMEOUT_S)
-        self.stopped_at = _now()
+        self.stopped_at = now_iso("milliseconds")
         if self._log is not None:
             self._log.close()
 
@@ -331,10 +330,6 @@ def _signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Terminated(BaseException):

@@ -6,17 +6,24 @@ the model is loaded.
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineSpec, ServerContext, always, py_version_argv
+from enginebench.engines.spec import EngineSpec, Option, ServerContext, always, py_version_argv
 
-OPTION_FLAGS = (
-    ("dtype", "--dtype"),
-    ("context_length", "--context-length"),
-    ("mem_fraction_static", "--mem-fraction-static"),
-    ("max_running_requests", "--max-running-requests"),
-    ("tp", "--tp"),
+OPTIONS = (
+    Option("dtype", str, "weights' and activations' dtype", flag="--dtype"),
+    Option("context_length", int, "longest context (tokens)", flag="--context-length"),
+    Option(
+        "mem_fraction_static",
+        float,
+        "share of GPU memory for weights and KV cache",
+        flag="--mem-fraction-static",
+    ),
+    Option(
+        "max_running_requests", int, "most requests running at once", flag="--max-running-requests"
+    ),
+    Option("tp", int, "tensor-parallel GPUs", flag="--tp"),
     # flashinfer's sampler (the default) JIT-compiles with nvcc at first use: `pytorch` does not
-    ("sampling_backend", "--sampling-backend"),
-    ("attention_backend", "--attention-backend"),
+    Option("sampling_backend", str, "flashinfer or pytorch", flag="--sampling-backend"),
+    Option("attention_backend", str, "fa3, flashinfer, triton, ...", flag="--attention-backend"),
 )
 
 
@@ -29,7 +36,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--port", str(ctx.port),
         # usage.prompt_tokens_details.cached_tokens: prompt tokens its radix cache served
         "--enable-cache-report",
-        *ctx.flags(OPTION_FLAGS),
+        *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
 
@@ -48,5 +55,6 @@ SPEC = EngineSpec(
     env=lambda ctx: {"HF_HUB_OFFLINE": "1"},
     env_file="envs/sglang.yaml",
     import_name="sglang",
+    options=OPTIONS,
     notes="needs CUDA (flashinfer, sgl-kernel); not installable on the CPU machines",
 )

@@ -8,6 +8,7 @@ a GPU. Nothing here starts a process: `server.ManagedServer` and the workflow's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,43 @@ class FlagClashError(EngineConfigError):
     """A server flag set both by an option and by `server_args` (ServerContext.flags)."""
 
 
+SHA256 = "[0-9a-f]{64}"  # an Option's pattern
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Option:
+    """A key of an `engines:` entry that only this engine reads (the keys every engine takes,
+    kind, python, env, server_args, ..., are typed by the config schema)."""
+
+    name: str
+    type: type  # as YAML gives it: str, int, float (an int is taken), bool or list
+    help: str
+    flag: str | None = None  # the server flag it sets (its value as text; true: the bare flag)
+    default: Any = None  # what an instance gets when its entry leaves it unset (None: nothing)
+    choices: tuple[Any, ...] = ()
+    pattern: str | None = None  # a string option's form (re.fullmatch)
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` cannot be this option's, in a few words; None when it can."""
+        ok = isinstance(value, self.type) and not (
+            isinstance(value, bool) and self.type is not bool
+        )
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if self.type is list and ok:
+            ok = all(isinstance(v, str) for v in value)
+        if not ok:
+            want = "a list of strings" if self.type is list else _TYPE_WORDS[self.type]
+            return f"{value!r} is not {want}"
+        if self.choices and value not in self.choices:
+            return f"{value!r} is not one of {', '.join(map(str, self.choices))}"
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            return f"{value!r} does not match {self.pattern}"
+        return None
+
+
 @dataclass(frozen=True)
 class ServerContext:
     """Everything `server_argv` may use. `options` is the engine's config entry."""
@@ -47,13 +85,13 @@ class ServerContext:
     tokenizer: str | None = None  # HF dir, for engines that load the tokenizer separately
     workdir: str | None = None  # scratch folder the server may use (caches, configs)
 
-    def flags(self, table: Sequence[tuple[str, str]]) -> list[str]:
+    def flags(self, table: Sequence[Option]) -> list[str]:
         """The options' flags (`opt_flags`), then `server_args` verbatim. A flag set by both is
         refused: the server's parser would keep the last one silently, as when an overlay config
         (config/gpu.yaml) sets `dtype: float16` and inherits the CPU default's
         `--dtype float32` (measured: vLLM then ran in fp32, eager, on the H200)."""
         own = opt_flags(self.options, table)
-        for key, flag in table:
+        for key, flag in ((o.name, o.flag) for o in table if o.flag):
             if flag in own and any(a == flag or a.startswith(f"{flag}=") for a in self.extra_args):
                 raise FlagClashError(
                     f"{flag} is set by the option `{key}: {self.options[key]}` and again by "
@@ -137,8 +175,8 @@ class EngineSpec:
     # source archive built when the config names none (`archive`, `sha256`, `commit`)
     source_archive: tuple[str, str, str] | None = None
     server_cwd: Callable[[ServerContext], str | None] | None = None  # default: inherited
-    # the values the config's `backend` may take, the default first; () = the engine has none
-    backends: tuple[str, ...] = ()
+    # the keys of its `engines:` entry only this engine reads, with their types and defaults
+    options: tuple[Option, ...] = ()
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -148,9 +186,9 @@ class EngineSpec:
         if unknown:
             raise ValueError(f"{self.name}: source_for names no step: {', '.join(sorted(unknown))}")
 
-    def backend(self, config: Mapping[str, Any]) -> str | None:
-        """The config's `backend`, else the engine's default (None: the engine has none)."""
-        return config.get("backend", self.backends[0]) if self.backends else None
+    def option_defaults(self) -> dict[str, Any]:
+        """{option: its default} for the options that have one."""
+        return {o.name: o.default for o in self.options if o.default is not None}
 
     def uses_gpu(self, config: Mapping[str, Any] | None = None) -> bool:
         return self.gpu(config or {})
@@ -161,10 +199,10 @@ class EngineSpec:
 
 
 # helpers shared by engine modules -------------------------------------------------
-def opt_flags(options: Mapping[str, Any], table: Sequence[tuple[str, str]]) -> list[str]:
-    """`[flag, str(value)]` for each (option key, flag) set in options; True -> bare flag."""
+def opt_flags(options: Mapping[str, Any], table: Sequence[Option]) -> list[str]:
+    """`[flag, str(value)]` for each option with a flag set in options; True -> bare flag."""
     out: list[str] = []
-    for key, flag in table:
+    for key, flag in ((o.name, o.flag) for o in table if o.flag):
         value = options.get(key)
         if value is None or value is False:
             continue

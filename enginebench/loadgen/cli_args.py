@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from enginebench.loadgen.client import IGNORE_EOS_STYLES
 from enginebench.loadgen.errors import EXIT_USAGE, BenchError
-from enginebench.loadgen.metrics import GOODPUT_METRICS, PERCENTILE_METRICS
+from enginebench.loadgen.metrics import GOODPUT_METRICS, PERCENTILE_METRICS, PERCENTILES
 
 DEFAULT_NUM_PROMPTS = 1000  # vLLM's
 
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="ttft,tpot,itl,e2el",
         help=f"comma-separated, of: {','.join(PERCENTILE_METRICS)}",
     )
-    res.add_argument("--metric-percentiles", default="50,90,99")
+    res.add_argument("--metric-percentiles", default=",".join(map(str, PERCENTILES)))
     res.add_argument(
         "--goodput",
         nargs="+",

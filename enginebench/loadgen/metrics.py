@@ -46,6 +46,10 @@ import numpy as np
 
 from enginebench.loadgen.client import RequestRecord
 
+# the latency percentiles every summary, table and plot shows (`--metric-percentiles` may ask
+# the load generator for more; the report reads these)
+PERCENTILES: tuple[int, ...] = (50, 90, 99)
+
 PERCENTILE_METRICS = ("ttft", "tpot", "itl", "e2el", "ttft_content", "client_queue_time")
 GOODPUT_METRICS = ("ttft", "tpot", "e2el")
 
@@ -127,7 +131,7 @@ _STREAM_ONLY = ("tpot", "itl")
 def summarize(
     records: Sequence[RequestRecord],
     duration_s: float,
-    percentiles: Sequence[float] = (50, 90, 99),
+    percentiles: Sequence[float] = PERCENTILES,
     percentile_metrics: Sequence[str] = ("ttft", "tpot", "itl", "e2el"),
     goodput_slo_ms: dict[str, float] | None = None,
     ignore_eos: bool = False,

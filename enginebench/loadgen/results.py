@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from enginebench import __version__
+from enginebench.jsonfile import write_text
 from enginebench.loadgen.client import Endpoint, RequestRecord
 from enginebench.loadgen.metrics import percentile_key, summarize
 from enginebench.report.registry import Metric, in_view
@@ -93,13 +93,6 @@ def now_stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _clean(value: Any) -> Any:
     """JSON has no NaN/inf: write null (and the rate's inf as vLLM's string 'inf')."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -115,8 +108,8 @@ def write_results(
     summary: dict[str, Any], records: Sequence[RequestRecord], json_path: Path, jsonl_path: Path
 ) -> None:
     rows = "".join(json.dumps(_clean(r.to_row())) + "\n" for r in records)
-    _atomic_write(jsonl_path, rows)
-    _atomic_write(json_path, json.dumps(_clean(summary), indent=2) + "\n")
+    write_text(jsonl_path, rows)
+    write_text(json_path, json.dumps(_clean(summary), indent=2) + "\n")
 
 
 _HEADERS = {

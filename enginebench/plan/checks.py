@@ -4,6 +4,7 @@ fix>`, raised before any job is planned."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 HF_FORMATS = ("hf",)
 GGUF_OUTTYPES = ("f16", "bf16", "f32")
 SOURCE_KEYS = ("source_url", "source_ref")
+# the keys of an `engines:` entry every engine takes (typed by the schema); the rest are each
+# engine's own (EngineSpec.options), and source_url / source_ref / source_dir are an engine's
+# that runs code from a checkout
+COMMON_KEYS = ("kind", "python", "container", "env_file", "server_args", "env", "gpu",
+               "readiness_timeout")  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -45,6 +51,25 @@ def check_engines(config: Mapping[str, Any]) -> None:
                 "(an instance of one: any name, with `kind: <engine>`)"
             )
         _check_source(name, eng)
+        _check_options(name, eng)
+
+
+def _check_options(name: str, eng: Mapping[str, Any]) -> None:
+    """Every key is one its engine reads, of the type it reads: a misspelt option would be
+    ignored in silence (`max_num_seq` for `max_num_seqs`)."""
+    spec = ENGINES[eng.get("kind", name)]
+    own = {o.name: o for o in spec.options}
+    known = [*COMMON_KEYS, *own, *((*SOURCE_KEYS, "source_dir") if spec.source else ())]
+    for key, value in eng.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            fail(
+                f"engines.{name}.{key}: {spec.name} has no such option; {hint}"
+                f"its own: {', '.join(own) or 'none'} (enginebench/engines/{spec.name}.py)"
+            )
+        if key in own and (problem := own[key].problem(value)):
+            fail(f"engines.{name}.{key}: {problem}")
 
 
 def _check_source(name: str, eng: Mapping[str, Any]) -> None:
@@ -191,9 +216,6 @@ def _check_instance(plan: Plan, name: str) -> None:
         fail(f"engines.{name}.env_file: {eng['env_file']} does not exist")
     if (instance.software, software) == ("build", "wheel"):
         _check_archive(name, instance)
-    if "backend" in eng and eng["backend"] not in instance.spec.backends:
-        takes = ", ".join(instance.spec.backends) or "none: drop backend"
-        fail(f"engines.{name}.backend: {eng['backend']!r}; {kind} takes {takes}")
     if "bin_dir" in eng and kind != "llamacpp":
         fail(f"engines.{name}.bin_dir: only llama.cpp runs prebuilt binaries; drop bin_dir")
     if "bin_dir" in eng and not Path(eng["bin_dir"], "llama-server").is_file():

@@ -66,6 +66,12 @@ class Lock:
         return commit
 
 
+def with_defaults(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry with its engine's option defaults where it leaves them unset: the defaults
+    live with the engine (EngineSpec.options), and only its own reach its jobs' params."""
+    return {**ENGINES[entry.get("kind", name)].option_defaults(), **entry}
+
+
 @dataclass(frozen=True, eq=False)
 class Instance:
     """An `engines:` entry: an instance of an engine (its `kind`, else its own name)."""
@@ -172,8 +178,9 @@ class Instance:
 
     @property
     def backend(self) -> str | None:
-        """The config's `backend`, else the engine's default (None: it has none)."""
-        return self.spec.backend(self.entry)
+        """llama.cpp's `backend` (its option's default when the config gives none)."""
+        backend = self.entry.get("backend")
+        return None if backend is None else str(backend)
 
     @property
     def bin_dir(self) -> str:

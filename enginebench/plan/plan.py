@@ -19,7 +19,7 @@ from enginebench.engines.source import ref_label
 from enginebench.lockfile import EMBEDDED, lock_path
 from enginebench.plan import paths
 from enginebench.plan.checks import HF_FORMATS, check_engines, check_plan, fail
-from enginebench.plan.instances import Instance, Lock
+from enginebench.plan.instances import Instance, Lock, with_defaults
 from enginebench.points import SweepPoint, points_from_config, rows_needed
 from enginebench.slo_search import Search
 
@@ -130,7 +130,10 @@ class Plan:
         lock = lock or Lock(str(lock_path(EMBEDDED)), {})
         check_engines(config)
         self.config = config
-        self.instances = {n: Instance(n, e, Path(root), lock) for n, e in config["engines"].items()}
+        self.instances = {
+            n: Instance(n, with_defaults(n, e), Path(root), lock)
+            for n, e in config["engines"].items()
+        }
         self.models = {name: Model(name, entry) for name, entry in config["models"].items()}
         self.runs = [
             Run(b["engine"], b["model"], q, s)

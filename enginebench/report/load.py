@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from enginebench.loadgen.metrics import PERCENTILES
 from enginebench.points import SweepPoint, parse_name
 from enginebench.provenance import redact_argv, safe_env
 from enginebench.report import registry
@@ -280,7 +281,7 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
         return row
     row |= {k: v for k, v in extras_of(summary).items() if k not in row}
     row |= {k: _num(summary.get(k)) for k in NUMERIC_KEYS}
-    for pct in ("p50", "p90", "p99"):  # p50 falls back to median_* (always written)
+    for pct in (f"p{p}" for p in PERCENTILES):  # p50 falls back to median_* (always written)
         for name in ("ttft", "tpot", "itl", "e2el"):
             if math.isnan(row[f"{pct}_{name}_ms"]) and pct == "p50":
                 row[f"p50_{name}_ms"] = _num(summary.get(f"median_{name}_ms"))

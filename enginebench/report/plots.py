@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from enginebench.loadgen.metrics import PERCENTILES
 from enginebench.points import Mode, format_load
 from enginebench.report.registry import CI_SUFFIX
 from enginebench.report.tables import valid
@@ -178,10 +179,10 @@ def _percentile_figure(
     frame: pd.DataFrame, styles: Styles, model: str, mode: Mode, metric: str, long: str
 ) -> Figure:
     fig = Figure(figsize=(13, 4.4), layout="constrained")
-    axes = fig.subplots(1, 3)
+    axes = fig.subplots(1, len(PERCENTILES))
     pos, log = _x_positions(list(frame["load"]))
     series = _series(frame, styles)
-    for ax, pct in zip(axes, (50, 90, 99), strict=True):
+    for ax, pct in zip(axes, PERCENTILES, strict=True):
         for label, rows, style in series:
             _draw(ax, rows, f"p{pct}_{metric}_ms", pos, label, style)
         ax.set_title(f"P{pct} {metric.upper()}")

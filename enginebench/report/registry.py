@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from enginebench.loadgen.metrics import PERCENTILES
+
 # how a cell is formatted in Markdown/HTML/CLI (CSV and Parquet keep full precision)
 Kind = Literal["load", "int", "sec", "req", "tok", "ms", "num", "ratio", "text", "hash", "flag"]
 Better = Literal["lower", "higher"] | None
@@ -66,7 +68,7 @@ _TABLES: tuple[View, ...] = ("engine", "comparison")
 def _percentiles(metric: str, views: dict[int, tuple[View, ...]]) -> list[Metric]:
     return [
         Metric(f"p{p}_{metric}_ms", f"P{p} {metric.upper()}", "ms", "ms", "lower", views.get(p, ()))
-        for p in (50, 90, 99)
+        for p in PERCENTILES
     ]
 
 
