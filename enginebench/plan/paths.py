@@ -3,13 +3,36 @@ spell the same paths with wildcards (workflow/rules/*.smk)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 TABLE_FORMATS = ("csv", "md", "html")
-PLOT_NAMES = tuple(
-    f"{kind}{loop}.{ext}"
-    for kind in ("ttft", "tpot", "throughput")
-    for loop in ("", "-conc")
-    for ext in ("png", "svg")
-) + tuple(f"pareto.{ext}" for ext in ("png", "svg"))
+PLOT_FORMATS = ("png", "svg")
+
+
+class Plot(NamedTuple):
+    """One figure of a model's comparison, results/plots/<model>-<name>.<format>: the one place
+    a plot is declared (the plots rule's outputs and report captions, the figures drawn)."""
+
+    name: str
+    kind: str  # what it draws: ttft, tpot (percentiles), throughput, pareto
+    mode: str | None  # the points it draws: rate or concurrency; None: both
+    item: str  # its label in the report
+
+    @property
+    def caption(self) -> str:
+        """Its caption file, under workflow/report/."""
+        return f"{self.name.replace('-', '_')}.rst"
+
+
+PLOTS = (
+    Plot("ttft", "ttft", "rate", "TTFT vs rate"),
+    Plot("tpot", "tpot", "rate", "TPOT vs rate"),
+    Plot("throughput", "throughput", "rate", "throughput vs offered rate"),
+    Plot("ttft-conc", "ttft", "concurrency", "TTFT vs concurrency"),
+    Plot("tpot-conc", "tpot", "concurrency", "TPOT vs concurrency"),
+    Plot("throughput-conc", "throughput", "concurrency", "throughput vs concurrency"),
+    Plot("pareto", "pareto", None, "throughput per user vs in total"),
+)
 
 
 # models ----------------------------------------------------------------------------------------
@@ -58,4 +81,4 @@ def tables(stem: str) -> list[str]:
 
 
 def plots(model: str) -> list[str]:
-    return [f"results/plots/{model}-{name}" for name in PLOT_NAMES]
+    return [f"results/plots/{model}-{p.name}.{fmt}" for p in PLOTS for fmt in PLOT_FORMATS]

@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from enginebench.loadgen.metrics import PERCENTILES
+from enginebench.plan.paths import PLOT_FORMATS, PLOTS, Plot
 from enginebench.points import Mode, format_load
 from enginebench.report.registry import CI_SUFFIX
 from enginebench.report.tables import valid
@@ -28,8 +29,6 @@ from enginebench.report.tidy import mean_over_repeats, read_results
 
 PathLike = str | os.PathLike[str]
 
-PLOT_KINDS = ("ttft", "tpot", "throughput", "pareto")
-PLOT_FORMATS = ("png", "svg")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 _DASHES = ("-", "--", "-.", ":")
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -39,16 +38,17 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+def _plots(mode: Mode) -> list[Plot]:
+    """The plots of one mode's points, the Pareto chart (both modes) last."""
+    return [p for p in PLOTS if p.mode in (mode, None)]
+
+
 def plot_paths(out_dir: PathLike, model: str, mode: Mode = "rate") -> list[Path]:
-    """The files `write_plots` writes for one model and mode: `<model>-<kind>[-conc].<fmt>`
-    for kind in PLOT_KINDS, fmt in PLOT_FORMATS (declare these as the rule's outputs); the
-    Pareto chart, of both modes, is `<model>-pareto.<fmt>` under either mode."""
-    suffix = "" if mode == "rate" else "-conc"
-    return [
-        Path(out_dir) / f"{_safe(model)}-{kind}{'' if kind == 'pareto' else suffix}.{fmt}"
-        for kind in PLOT_KINDS
-        for fmt in PLOT_FORMATS
-    ]
+    """The files `write_plots` writes for one model and mode (enginebench.plan.paths.PLOTS,
+    each in PLOT_FORMATS): `<model>-<name>.<fmt>`; the Pareto chart, of both modes, under
+    either mode."""
+    stem = Path(out_dir) / _safe(model)
+    return [Path(f"{stem}-{p.name}.{fmt}") for p in _plots(mode) for fmt in PLOT_FORMATS]
 
 
 # -- x axis: offered rate with `inf` drawn one step right of the largest finite rate ----------
@@ -320,7 +320,7 @@ def write_plots(
         for mode in modes:
             rows = frame[(frame["model"] == model) & (frame["mode"] == mode)]
             stems = plot_paths(out_dir, model, mode)[:: len(PLOT_FORMATS)]
-            for kind, stem in zip(PLOT_KINDS, stems, strict=True):
+            for kind, stem in zip((p.kind for p in _plots(mode)), stems, strict=True):
                 if kind == "pareto":
                     both = frame[frame["model"] == model]
                     if mode != modes[0]:

@@ -109,62 +109,7 @@ rule plots:
     input:
         "results/results.parquet",
     output:
-        ttft_png=report(
-            "results/plots/{model}-ttft.png",
-            caption="../report/ttft.rst",
-            category="Comparison",
-            subcategory="{model}",
-            labels={"model": "{model}", "item": "TTFT vs rate"},
-        ),
-        ttft_svg="results/plots/{model}-ttft.svg",
-        tpot_png=report(
-            "results/plots/{model}-tpot.png",
-            caption="../report/tpot.rst",
-            category="Comparison",
-            subcategory="{model}",
-            labels={"model": "{model}", "item": "TPOT vs rate"},
-        ),
-        tpot_svg="results/plots/{model}-tpot.svg",
-        throughput_png=report(
-            "results/plots/{model}-throughput.png",
-            caption="../report/throughput.rst",
-            category="Comparison",
-            subcategory="{model}",
-            labels={"model": "{model}", "item": "throughput vs offered rate"},
-        ),
-        throughput_svg="results/plots/{model}-throughput.svg",
-        ttft_conc_png=report(
-            "results/plots/{model}-ttft-conc.png",
-            caption="../report/ttft_conc.rst",
-            category="Comparison",
-            subcategory="{model}",
-            labels={"model": "{model}", "item": "TTFT vs concurrency"},
-        ),
-        ttft_conc_svg="results/plots/{model}-ttft-conc.svg",
-        tpot_conc_png=report(
-            "results/plots/{model}-tpot-conc.png",
-            caption="../report/tpot_conc.rst",
-            category="Comparison",
-            subcategory="{model}",
-            labels={"model": "{model}", "item": "TPOT vs concurrency"},
-        ),
-        tpot_conc_svg="results/plots/{model}-tpot-conc.svg",
-        throughput_conc_png=report(
-            "results/plots/{model}-throughput-conc.png",
-            caption="../report/throughput_conc.rst",
-            category="Comparison",
-            subcategory="{model}",
-            labels={"model": "{model}", "item": "throughput vs concurrency"},
-        ),
-        throughput_conc_svg="results/plots/{model}-throughput-conc.svg",
-        pareto_png=report(
-            "results/plots/{model}-pareto.png",
-            caption="../report/pareto.rst",
-            category="Comparison",
-            subcategory="{model}",
-            labels={"model": "{model}", "item": "throughput per user vs in total"},
-        ),
-        pareto_svg="results/plots/{model}-pareto.svg",
+        **plot_outputs(),
     log:
         "logs/plots/{model}.log",
     conda:

@@ -4,6 +4,7 @@ then input and params functions that look the job's wildcards up in PLAN."""
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from enginebench.plan.paths import PLOTS
 from enginebench.plan import (
     GGUF_OUTTYPES,
     ConfigError,
@@ -67,6 +68,22 @@ def instance_field(key):
 
 def instance_backend(wildcards):
     return instance(wildcards).backend
+
+
+def plot_outputs():
+    """The plots rule's outputs, {<name>_png: report(...), <name>_svg: ...}, from PLOTS."""
+    out = {}
+    for plot in PLOTS:
+        key = plot.name.replace("-", "_")
+        out[f"{key}_png"] = report(
+            f"results/plots/{{model}}-{plot.name}.png",
+            caption=f"../report/{plot.caption}",
+            category="Comparison",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": plot.item},
+        )
+        out[f"{key}_svg"] = f"results/plots/{{model}}-{plot.name}.svg"
+    return out
 
 
 def model_field(key):
