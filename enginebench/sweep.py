@@ -156,9 +156,11 @@ def bench_argv(
     point: SweepPoint | None,
     warmup_n: int = 0,
     first_row: int = 0,
+    provenance_file: str | None = None,
 ) -> list[str]:
     """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
-    the prompt file's rows from `first_row` on (`prompt_rows`)."""
+    the prompt file's rows from `first_row` on (`prompt_rows`); its summary carries the point
+    and the sweep's provenance (`provenance_file`), written by the load generator alone."""
     argv = [
         sys.executable,
         "-m",
@@ -196,7 +198,7 @@ def bench_argv(
         argv += ["--concurrency", str(int(point.load))]
         if point.duration:
             argv += ["--duration", f"{point.duration:g}"]
-    meta = {"engine": cfg.instance or cfg.engine, "quant": cfg.quant, "point": point.name}
+    meta = {"engine": cfg.instance or cfg.engine, "quant": cfg.quant}
     meta |= cfg.metadata
     if cfg.sweep:
         meta["sweep"] = cfg.sweep
@@ -206,6 +208,9 @@ def bench_argv(
         cfg.out_dir,
         "--result-filename",
         f"{point.name}.json",
+        "--point",
+        point.name,
+        *(["--provenance-file", provenance_file] if provenance_file else []),
     ]
     argv += ["--metadata", *(f"{k}={_meta_value(v)}" for k, v in meta.items())]
     return [*argv, *cfg.bench_args]
@@ -374,15 +379,6 @@ def _summary_provenance(
     return prov
 
 
-def _stamp(summary: Path, provenance: Mapping[str, Any]) -> None:
-    """Add `provenance` to a point's summary JSON (a point that wrote none is left alone)."""
-    if not summary.is_file():
-        return
-    data = read_json(summary)
-    if isinstance(data, dict):
-        write_json(summary, {**data, "provenance": dict(provenance)}, sort_keys=False)
-
-
 def _sweep_managed(
     cfg: SweepConfig,
     spec: EngineSpec,
@@ -465,8 +461,24 @@ def _points(
             "seconds": time.monotonic() - t0,
         }
         _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
+    with tempfile.TemporaryDirectory(prefix="enginebench-sweep-") as tmp:
+        # what every point's summary carries as its provenance, given to the load generator
+        provenance = str(Path(tmp) / "provenance.json")
+        write_json(provenance, _summary_provenance(cfg, spec, record), sort_keys=False)
+        return _run_points(cfg, served, style, base_url, record, server, model_check, provenance)
+
+
+def _run_points(
+    cfg: SweepConfig,
+    served: str,
+    style: str,
+    base_url: str,
+    record: dict[str, Any],
+    server: ManagedServer | None,
+    model_check: bool,
+    provenance: str,
+) -> int:
     failed = 0
-    provenance = _summary_provenance(cfg, spec, record)
     first_row = cfg.warmups
     for point in _schedule(cfg, record):
         first_row, row = first_row + point.num_prompts, first_row
@@ -479,17 +491,15 @@ def _points(
             _log(f"{point.name}: skipped, the server exited:\n{tail}")
             failed += 1
             continue
-        argv = bench_argv(cfg, base_url, served, style, model_check, point, first_row=row)
+        argv = bench_argv(cfg, base_url, served, style, model_check, point, 0, row, provenance)
         _log(f"{point.name}: {' '.join(argv[3:])}")
-        t0, started = time.monotonic(), now_iso("milliseconds")
+        t0 = time.monotonic()
         rc, died = run_point(argv, server)
         seconds = round(time.monotonic() - t0, 3)
         outcome = {"name": point.name, "returncode": rc, "seconds": seconds}
         record["points"].append(
             {**outcome, "argv": redact_argv(argv), **({"error": died} if died else {})}
         )
-        point_prov = {**provenance, "started": started, "finished": now_iso("milliseconds")}
-        _stamp(Path(cfg.out_dir) / f"{point.name}.json", point_prov)
         if died:
             failed += 1
             _log(f"{point.name}: FAILED, {died}; its completed requests were kept")

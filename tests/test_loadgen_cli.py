@@ -56,6 +56,11 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         ),
         (["--dataset-path", "x.json"], "only read by --dataset-name sharegpt"),
         (["--extra-body", "[1]"], "JSON object"),
+        # a summary never names a point it did not measure
+        (["--request-rate", "2", "--point", "rate-3"], "is not this run's load (rate-2)"),
+        (["--concurrency", "4", "--point", "rate-4"], "is not this run's load (conc-4)"),
+        (["--point", "fast"], "is not a point name"),
+        (["--provenance-file", "/nonexistent.json"], "--provenance-file /nonexistent.json"),
         (["--bogus-flag"], "unrecognized arguments"),
     ],
 )

@@ -104,6 +104,8 @@ def test_random_dataset_exact_lengths_and_output_format(
     tmp_path: Path, tokenizer_dir: Path
 ) -> None:
     cfg = FakeServerConfig(tokens=3)  # the fake "EOS" comes early: ignore_eos must override it
+    prov_file = tmp_path / "provenance.json"
+    prov_file.write_text(json.dumps({"engine": "fake", "started": "sweep", "finished": "sweep"}))
     with serve_in_thread(cfg) as srv:
         summary, rows = bench(
             srv,
@@ -126,6 +128,10 @@ def test_random_dataset_exact_lengths_and_output_format(
             "--metadata",
             "engine=fake",
             "point=rate-300",
+            "--point",
+            "rate-300",
+            "--provenance-file",
+            str(prov_file),
             "--goodput",
             "ttft:1000",
         )
@@ -144,6 +150,10 @@ def test_random_dataset_exact_lengths_and_output_format(
     assert summary["total_output_tokens"] == 30 * 12
     assert summary["short_outputs"] == 0
     assert summary["metadata"] == {"engine": "fake", "point": "rate-300"}
+    # the load generator writes the point and the provenance itself, with its own window
+    assert summary["point"] == {"name": "rate-300", "mode": "rate", "load": 300.0, "repeat": 0}
+    prov = summary["provenance"]
+    assert prov["engine"] == "fake" and prov["started"] < prov["finished"]
     assert summary["request_goodput"] > 0 and summary["argv"][0] == "--base-url"
     assert len(rows) == 30 and sorted(r["index"] for r in rows) == list(range(30))
     assert set(rows[0]) >= ROW_KEYS

@@ -69,9 +69,11 @@ def test_bench_argv_rate_point_exact(tmp_path: Path) -> None:
         "--ignore-eos", "--ignore-eos-style", "min_tokens",
         "--num-prompts", "64", "--request-rate", "2.5", "--burstiness", "1",
         "--max-concurrency", "8", "--save-result", "--result-dir", out,
-        "--result-filename", "rate-2.5.json", "--metadata", "engine=vllm", "quant=hf",
-        "point=rate-2.5", "model=tiny", 'git={"sha": "abc"}',
+        "--result-filename", "rate-2.5.json", "--point", "rate-2.5",
+        "--metadata", "engine=vllm", "quant=hf", "model=tiny", 'git={"sha": "abc"}',
     ]  # fmt: skip
+    prov = bench_argv(cfg, "http://h", "m", "none", True, pt, provenance_file="/t/p.json")
+    assert prov[prov.index("--provenance-file") + 1] == "/t/p.json"
 
 
 def test_bench_argv_closed_loop_and_dialects(tmp_path: Path) -> None:
@@ -176,7 +178,7 @@ def test_sweep_runs_points_in_order_and_records_server(
     out = Path(cfg.out_dir)
     for name in ("rate-inf", "rate-50", "conc-2"):
         summary = json.loads((out / f"{name}.json").read_text())
-        assert summary["completed"] == 4 and summary["metadata"]["point"] == name
+        assert summary["completed"] == 4 and summary["point"]["name"] == name
         assert summary["metadata"]["run"] == "t1"
         assert (out / f"{name}.jsonl").is_file()
     server = json.loads((out / "server.json").read_text())

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 from enginebench.loadgen.client import IGNORE_EOS_STYLES
 from enginebench.loadgen.errors import EXIT_USAGE, BenchError
 from enginebench.loadgen.metrics import GOODPUT_METRICS, PERCENTILE_METRICS, PERCENTILES
+from enginebench.points import Mode, SweepPoint, parse_name, point_name
 
 DEFAULT_NUM_PROMPTS = 1000  # vLLM's
 
@@ -202,6 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--result-filename", default=None)
     res.add_argument("--metadata", nargs="*", metavar="KEY=VALUE", default=[])
     res.add_argument(
+        "--point",
+        metavar="NAME",
+        help="the sweep point this run measures (rate-2, rate-inf, conc-4, rate-1-r2), recorded as "
+        "the summary's `point` (name, mode, load, repeat); it must be this run's load",
+    )
+    res.add_argument(
+        "--provenance-file",
+        metavar="JSON",
+        help="a JSON object recorded as the summary's `provenance`, with this run's own "
+        "`started` and `finished`",
+    )
+    res.add_argument(
         "--max-failed-fraction",
         type=float,
         default=0.0,
@@ -250,6 +264,8 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.request_rate is None:
         args.request_rate = math.inf
+    args.point = _point(args)
+    args.provenance = _provenance(args.provenance_file)
     if args.num_prompts is None and not args.prompts_file:
         args.num_prompts = DEFAULT_NUM_PROMPTS
     if args.dataset_name in ("random", "fixed") and not args.prompts_file:
@@ -272,6 +288,37 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.prompts_file and args.save_prompts:
         raise BenchError("--prompts-file and --save-prompts exclude each other", "use one")
+
+
+def _point(args: argparse.Namespace) -> SweepPoint | None:
+    """`--point`, checked against the run's own load (a summary never names another point)."""
+    if args.point is None:
+        return None
+    point = parse_name(args.point)
+    if point is None:
+        raise BenchError(
+            f"--point {args.point!r} is not a point name", "pass e.g. rate-2, conc-4 or rate-1-r2"
+        )
+    mode: Mode = "concurrency" if args.concurrency else "rate"
+    load = float(args.concurrency) if args.concurrency else args.request_rate
+    if (point.mode, point.load) != (mode, load):
+        raise BenchError(
+            f"--point {args.point} is not this run's load ({point_name(mode, load)})",
+            "pass the name of the point this run measures",
+        )
+    return point
+
+
+def _provenance(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"--provenance-file {path}: {exc}", "pass a JSON file") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"--provenance-file {path} is not a JSON object", "pass an object")
+    return data
 
 
 def _metric_names(text: str) -> list[str]:

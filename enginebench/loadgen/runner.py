@@ -36,6 +36,7 @@ from enginebench.loadgen.results import build_summary, format_table, result_path
 from enginebench.loadgen.target import fatal_error, make_endpoint, request_headers, resolve_model
 from enginebench.loadgen.tokenizer import Tokenizer, count_tokens, tokenizer_for
 from enginebench.loadgen.validity import judge, overloaded
+from enginebench.provenance import now_iso
 
 # Wake this long before a send time and yield-spin the rest: the event loop's timers wake up
 # to ~1 ms late (epoll's millisecond timeout), too coarse for the dispatch-lag target.
@@ -77,6 +78,8 @@ class _Outcome:
     elapsed: float
     interrupted: bool = False
     fatal: BenchError | None = None
+    started: str = ""  # the measured window, UTC ISO 8601 (the summary's provenance)
+    finished: str = ""
 
 
 class _Bench:
@@ -300,7 +303,7 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
-    interrupted = False
+    interrupted, started = False, now_iso("milliseconds")
     # Move everything allocated so far out of the collector's reach: full collections over
     # the setup's objects (tokenizer, prompts) otherwise stall the loop for milliseconds.
     gc.collect()
@@ -319,7 +322,8 @@ async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
             task.uncancel()
     finally:
         gc.unfreeze()
-    return _Outcome(time.perf_counter() - bench.t0, interrupted, bench.fatal)
+    elapsed = time.perf_counter() - bench.t0
+    return _Outcome(elapsed, interrupted, bench.fatal, started, now_iso("milliseconds"))
 
 
 def _announce(args: argparse.Namespace, ep: Endpoint) -> None:
@@ -372,6 +376,13 @@ def _finish(
         prompt_offset=args.prompt_offset,
         early_stopped=bench.early_stopped,
     )
+    if args.point is not None:  # what it measured, as the sweep named it
+        p = args.point
+        load = "inf" if math.isinf(p.load) else p.load  # as request_rate: JSON has no inf
+        summary["point"] = {"name": p.name, "mode": p.mode, "load": load, "repeat": p.repeat}
+    if args.provenance is not None:  # the one writer of the file: nothing rewrites it later
+        window = {"started": outcome.started, "finished": outcome.finished}
+        summary["provenance"] = {**args.provenance, **window}
     summary.update(gpu)
     summary.update(telemetry.per_joule(summary))
     offered = None if args.concurrency else args.request_rate

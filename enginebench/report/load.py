@@ -247,12 +247,18 @@ def _as_float(value: Any) -> float | None:
 
 
 def point_of(path: Path, summary: dict[str, Any] | None = None) -> SweepPoint:
-    """The sweep point of a summary file: from its name, else from the summary's own keys
-    (`concurrency` / `max_concurrency` for closed loop, else `request_rate`)."""
+    """The sweep point of a summary: the `point` the load generator wrote in it (`--point`);
+    else (a point the sweep did not write, a summary from elsewhere) the name of its file, else
+    its load keys (`concurrency` / `max_concurrency` for closed loop, else `request_rate`)."""
+    summary = summary or {}
+    own = _object(summary.get("point"))
+    if own.get("mode") in ("rate", "concurrency"):
+        load = _as_float(own.get("load"))
+        if load is not None:
+            return SweepPoint(own["mode"], load, repeat=int(own.get("repeat") or 0))
     named = parse_name(path.stem)
     if named is not None:
         return named
-    summary = summary or {}
     for key in ("concurrency", "max_concurrency"):
         conc = _as_float(summary.get(key))
         if conc is not None and summary.get("request_rate") in (None, "inf", math.inf):
@@ -260,7 +266,8 @@ def point_of(path: Path, summary: dict[str, Any] | None = None) -> SweepPoint:
     rate = _as_float(summary.get("request_rate"))
     if rate is None:
         raise ValueError(
-            f"{path}: cannot tell its sweep point (name rate-<r>.json or conc-<n>.json)"
+            f"{path}: cannot tell its sweep point (its `point`, a name rate-<r>.json or "
+            "conc-<n>.json, or its load keys)"
         )
     return SweepPoint("rate", rate)
 
