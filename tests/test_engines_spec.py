@@ -38,16 +38,6 @@ def test_unknown_engine_is_one_line_listing_known() -> None:
     assert "\n" not in msg and "'vlm'" in msg and "llamacpp" in msg and "vllm" in msg
 
 
-@pytest.mark.parametrize(
-    ("name", "runs_here"),
-    [("llamacpp", True), ("vllm", True), ("transformers", True), ("openai", True),
-     ("sglang", False), ("mlc", True), ("lmdeploy", False), ("trtllm", False), ("tgi", False),
-     ("exllamav2", False)],
-)  # fmt: skip
-def test_runs_here(name: str, runs_here: bool) -> None:
-    assert get_engine(name).runs_here is runs_here
-
-
 def test_every_venv_engine_has_an_existing_env_file() -> None:
     root = Path(__file__).resolve().parents[1]
     for spec in ENGINES.values():

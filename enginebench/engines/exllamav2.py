@@ -103,7 +103,6 @@ SPEC = EngineSpec(
     version_argv=dist_version_argv("exllamav2"),
     ignore_eos_style="min_tokens",
     gpu=always(True),
-    runs_here=False,
     health_path="/health",
     readiness="models",
     readiness_timeout=900.0,
@@ -117,5 +116,4 @@ SPEC = EngineSpec(
     source_for=("serve",),
     server_cwd=source_dir,
     options=OPTIONS,
-    notes="TabbyAPI main.py from a pinned checkout; exllamav2 JIT-compiles its CUDA extension",
 )

@@ -66,11 +66,9 @@ SPEC = EngineSpec(
     version_argv=version_argv,
     ignore_eos_style="ignore_eos",
     gpu=uses_gpu,
-    runs_here=True,
     health_path="/health",
     readiness="health",
     readiness_timeout=120.0,
     prepare=("convert_gguf", "quantize"),  # done by enginebench.models.gguf
     options=OPTIONS,
-    notes="llama-server; -np N slots = continuous batching; min_tokens is ignored",
 )

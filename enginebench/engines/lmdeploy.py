@@ -1,7 +1,9 @@
-"""LMDeploy (`lmdeploy serve api_server`, TurboMind backend). CUDA only: never run here.
+"""LMDeploy (`lmdeploy serve api_server`). CUDA only: never run on the CPU machines.
 
-Takes HF weights as they are (TurboMind converts at load time); `ignore_eos` is a request
-field of its OpenAI server.
+Two backends: TurboMind (C++, its default; 0.18.0's links CUDA 12's runtime and cuBLAS) and
+PyTorch (`backend: pytorch`: Triton kernels, no native code; served on an H100,
+docs/results/h100). Takes HF weights as they are; `ignore_eos` is a request field of its
+OpenAI server; cached-token counts come on chat completions only.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ SPEC = EngineSpec(
     version_argv=py_version_argv("lmdeploy"),
     ignore_eos_style="ignore_eos",
     gpu=always(True),
-    runs_here=False,
     health_path="/v1/models",
     readiness="models",
     readiness_timeout=900.0,
@@ -51,5 +52,4 @@ SPEC = EngineSpec(
     env_file="envs/lmdeploy.yaml",
     import_name="lmdeploy",
     options=OPTIONS,
-    notes="TurboMind is CUDA-only; its wheels pin torch <= 2.12.1",
 )

@@ -166,7 +166,6 @@ SPEC = EngineSpec(
     version_argv=dist_version_argv("mlc_llm"),
     ignore_eos_style="debug_config",
     gpu=device_not_cpu(default=DEFAULT_DEVICE),
-    runs_here=True,
     health_path="/v1/models",
     readiness="models",
     readiness_timeout=900.0,
@@ -177,6 +176,4 @@ SPEC = EngineSpec(
     env_file="envs/mlc-llm.yaml",
     import_name="tvm",  # its environment: the compiler; mlc_llm is built into it (build_mlc)
     source_archive=ARCHIVE,
-    notes="built from a pinned source archive (its wheels are on MLC's own index only); "
-    "exact lengths need --enable-debug",
 )

@@ -30,10 +30,8 @@ SPEC = EngineSpec(
     version_argv=None,
     ignore_eos_style="none",
     gpu=always(False),
-    runs_here=True,
     health_path="/v1/models",
     readiness="models",
     readiness_timeout=60.0,
     options=OPTIONS,
-    notes="external endpoint; base_url and api_key_env from config",
 )

@@ -1,7 +1,9 @@
-"""SGLang (`python -m sglang.launch_server`). CUDA only here: never run on the CPU machines.
+"""SGLang (`python -m sglang.launch_server`). CUDA only: never run on the CPU machines.
 
 Honours `ignore_eos` as an extra request field (its sampling params); /health is 200 once
-the model is loaded.
+the model is loaded; `--enable-cache-report` puts its radix cache's hits in
+`usage.prompt_tokens_details`. Served on an H100 (docs/results/h100) with
+`sampling_backend: pytorch` (FlashInfer's sampler JIT-compiles at first use).
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ SPEC = EngineSpec(
     version_argv=py_version_argv("sglang"),
     ignore_eos_style="ignore_eos",
     gpu=always(True),
-    runs_here=False,
     health_path="/health",
     readiness="models",
     readiness_timeout=900.0,
@@ -56,5 +57,4 @@ SPEC = EngineSpec(
     env_file="envs/sglang.yaml",
     import_name="sglang",
     options=OPTIONS,
-    notes="needs CUDA (flashinfer, sgl-kernel); not installable on the CPU machines",
 )

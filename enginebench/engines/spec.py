@@ -149,7 +149,6 @@ class EngineSpec:
     version_argv: Callable[[ServerContext], list[str]] | None
     ignore_eos_style: IgnoreEosStyle
     gpu: Callable[[Mapping[str, Any]], bool]  # from the engine's config entry
-    runs_here: bool  # False: rules complete and dry-run tested, never run on the CPU machines
     health_path: str = "/health"
     readiness: Readiness = "health"
     lists_model: bool = True  # /v1/models lists the served name (the client checks it)
@@ -177,7 +176,6 @@ class EngineSpec:
     server_cwd: Callable[[ServerContext], str | None] | None = None  # default: inherited
     # the keys of its `engines:` entry only this engine reads, with their types and defaults
     options: tuple[Option, ...] = ()
-    notes: str = ""
 
     def __post_init__(self) -> None:
         if bool(self.source) != bool(self.source_for):

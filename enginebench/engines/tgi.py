@@ -55,7 +55,6 @@ SPEC = EngineSpec(
     version_argv=version_argv,
     ignore_eos_style="none",
     gpu=always(True),
-    runs_here=False,
     health_path="/health",
     readiness="health",
     readiness_timeout=900.0,
@@ -63,5 +62,4 @@ SPEC = EngineSpec(
     served_name=lambda ctx: ctx.model,  # /v1/models lists the model id it was started with
     container_image=IMAGE,
     options=OPTIONS,
-    notes="container image only; no way to force exact output lengths",
 )

@@ -68,7 +68,6 @@ SPEC = EngineSpec(
     version_argv=py_version_argv("transformers"),
     ignore_eos_style="generation_config",
     gpu=device_not_cpu(),
-    runs_here=True,
     health_path="/health",
     readiness="health",
     lists_model=False,  # /v1/models lists the HF cache, not the served folder
@@ -78,5 +77,4 @@ SPEC = EngineSpec(
     env_file="envs/transformers.yaml",
     import_name="transformers",
     options=OPTIONS,
-    notes="transformers serve <model dir> (preloaded); GGUF serving fails (500)",
 )

