@@ -14,8 +14,8 @@ import pytest
 
 from enginebench.loadgen import telemetry
 from enginebench.loadgen.runner import main
+from enginebench.metric_registry import metric
 from enginebench.report.columns import present
-from enginebench.report.registry import metric
 from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
 
 GPU_KEYS = {

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from enginebench import metric_registry as registry
 from enginebench.loadgen.results import format_table
+from enginebench.metric_registry import Metric
 from enginebench.points import points_from_config, prompt_rows
-from enginebench.report import registry
-from enginebench.report.registry import Metric
 from enginebench.report.tables import write_comparison, write_engine_table
 from enginebench.report.tidy import load_runs, mean_over_repeats, read_results, write_results
 from tests.fixtures.synthetic import write_synthetic_results

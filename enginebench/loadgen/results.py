@@ -14,7 +14,7 @@ from enginebench import __version__
 from enginebench.jsonfile import write_text
 from enginebench.loadgen.client import Endpoint, RequestRecord
 from enginebench.loadgen.metrics import percentile_key, summarize
-from enginebench.report.registry import Metric, in_view
+from enginebench.metric_registry import Metric, in_view
 
 
 def result_paths(

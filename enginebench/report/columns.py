@@ -1,4 +1,4 @@
-"""The columns of each table, from the registry (enginebench.report.registry): identity and
+"""The columns of each table, from the registry (enginebench.metric_registry): identity and
 provenance columns placed per table, metric columns by the registry's views, in its order.
 
 The per-engine table is the "seed-002" layout: offered load, then the engine view's metrics
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from enginebench.report.registry import DETAILS, Column, columns, in_view
+from enginebench.metric_registry import DETAILS, Column, columns, in_view
 
 # header of the offered-load column, by the modes present in the table
 RATE_HEADER = "request-rate (req/s)"

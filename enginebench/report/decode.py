@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from enginebench.report.registry import Column
+from enginebench.metric_registry import Column
 from enginebench.report.render import Table, page_html, to_markdown, write_csv
 from enginebench.report.tidy import read_results
 from enginebench.roofline import (

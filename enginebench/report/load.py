@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from enginebench import metric_registry as registry
 from enginebench.loadgen.metrics import PERCENTILES
+from enginebench.metric_registry import METRICS
 from enginebench.points import SweepPoint, parse_name
 from enginebench.provenance import redact_argv, safe_env
-from enginebench.report import registry
-from enginebench.report.registry import METRICS
 
 PathLike = str | os.PathLike[str]
 

@@ -21,9 +21,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from enginebench.loadgen.metrics import PERCENTILES
+from enginebench.metric_registry import CI_SUFFIX
 from enginebench.plan.paths import PLOT_FORMATS, PLOTS, Plot
 from enginebench.points import Mode, format_load
-from enginebench.report.registry import CI_SUFFIX
 from enginebench.report.tables import valid
 from enginebench.report.tidy import mean_over_repeats, read_results
 

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from tabulate import tabulate
 
-from enginebench.report.registry import CI_SUFFIX, Column
+from enginebench.metric_registry import CI_SUFFIX, Column
 
 BLANK = "—"  # shown for a value that was not measured
 

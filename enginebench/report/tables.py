@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from enginebench.metric_registry import CI_SUFFIX, Column
 from enginebench.points import format_load, point_name
 from enginebench.report.columns import (
     CAPACITY,
@@ -26,7 +27,6 @@ from enginebench.report.columns import (
     engine_csv_columns,
     present,
 )
-from enginebench.report.registry import CI_SUFFIX, Column
 from enginebench.report.render import Table, write_all
 from enginebench.report.tidy import load_runs, mean_over_repeats, read_results
 from enginebench.slo_search import p99s_within

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from enginebench.metric_registry import CI_SUFFIX, IDENTITY, METRICS, REGISTRY
 from enginebench.report.load import load_points, summaries_in
-from enginebench.report.registry import CI_SUFFIX, IDENTITY, METRICS, REGISTRY
 
 PathLike = str | os.PathLike[str]
 
