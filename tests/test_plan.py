@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -313,6 +314,23 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     assert gpu.instances["llamacpp"].build.endswith("-cuda")
     exl2 = gpu.prepare_params("exllamav2", "llama-2-7b", "4.0bpw", "convert_exl2")
     assert exl2["options"]["convert_args"][:2] == ["-r", "16"]
+    # the GPU engines' servers start as the published H100 run started them (its server.json)
+    from enginebench.engines.registry import get_engine
+    from enginebench.engines.spec import ServerContext
+
+    for name in ("sglang", "lmdeploy"):
+        run = next(r for r in gpu.runs if r.engine == name)
+        p = gpu.serve_params(run)
+        published = REPO / f"docs/results/h100/run-2/runs/{name}_llama-2-7b_hf_default/server.json"
+        argv = json.loads(published.read_text())["argv"]
+        port = next(a for a in argv if a.isdigit())
+        ctx = ServerContext(
+            model="resources/models/llama-2-7b/hf", served_name="llama-2-7b", port=int(port),
+            extra_args=tuple(p["server_args"]), options=p["options"],
+            python=p["options"]["python"],
+        )  # fmt: skip
+        server_argv = get_engine(name).server_argv
+        assert server_argv is not None and server_argv(ctx) == argv
     assert gpu.sweeps["vllm-high"].point_names[-1] == "conc-128"
     # the overlay's second llama.cpp runs the first one's build, which must exist by then
     overlay = layered("config/gpu.yaml", "docs/results/h200/run-3/config.yaml")
