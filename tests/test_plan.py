@@ -188,6 +188,17 @@ def test_mlc_is_built_from_its_pinned_archive_into_its_environment() -> None:
     assert plan.instances["mlc-own"].software_file is None
 
 
+def test_an_instance_without_env_file_builds_from_its_engines() -> None:
+    """EngineSpec.env_file is an instance's default; one that brings its own python gets none."""
+    cfg = default_config()
+    cfg["engines"]["vllm-2"] = {"kind": "vllm"}
+    cfg["engines"]["vllm-own"] = {"kind": "vllm", "python": "/usr/bin/python3"}
+    plan = plan_of(cfg)
+    assert plan.instances["vllm-2"].entry["env_file"] == "envs/vllm-cpu.yaml"
+    assert plan.instances["vllm-2"].env_key == plan.instances["vllm"].env_key  # shared
+    assert "env_file" not in plan.instances["vllm-own"].entry
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -197,14 +208,12 @@ def test_mlc_is_built_from_its_pinned_archive_into_its_environment() -> None:
          "engines.mlc.archive: /no/such.tar.xz does not exist"),
         ({"device": "vulkan"}, "mlc: device 'vulkan': the apache-tvm wheel generates code for cpu "
          "and cuda only"),
-        ({"env_file": None}, "engines.mlc.env_file: required"),
+        ({"env_file": "envs/none.yaml"}, "engines.mlc.env_file: envs/none.yaml does not exist"),
     ],
 )  # fmt: skip
 def test_mlc_config_errors_are_one_line(entry: dict[str, Any], message: str) -> None:
     cfg = default_config()
     cfg["engines"]["mlc"] |= entry
-    if entry.get("env_file", "") is None:
-        del cfg["engines"]["mlc"]["env_file"]
     with pytest.raises(ConfigError, match=f"^config: .*{re.escape(message)}") as err:
         plan_of(cfg)
     assert "\n" not in str(err.value)

@@ -318,7 +318,7 @@ def test_instances_of_one_engine_have_their_own_jobs_builds_and_results(tmp_path
     [
         ({"kind": "nosuch"}, "engines.x: unknown kind 'nosuch'"),
         ({"kind": "llamacpp", "python": "/usr/bin/python3"}, "llamacpp is not a Python engine"),
-        ({"kind": "vllm"}, "engines.x.env_file: required (an environment file under envs/), or"),
+        ({"kind": "vllm", "env_file": "envs/none.yaml"}, "engines.x.env_file: envs/none.yaml does"),
     ],
 )
 def test_bad_instance_stops_before_any_job(tmp_path: Path, entry: dict, message: str) -> None:

@@ -159,7 +159,7 @@ class EngineSpec:
     prepared_model: Callable[[PrepareContext], str] | None = None
     env: Callable[[ServerContext], dict[str, str]] = _no_env  # variables the engine needs
     served_name: Callable[[ServerContext], str] = _served_as_given  # what /v1/models lists
-    env_file: str | None = None  # default envs/ file (venv engines)
+    env_file: str | None = None  # the envs/ file an instance builds from when it names none
     venv_post_install: tuple[tuple[str, ...], ...] = ()  # argv tails run with the venv python
     import_name: str | None = None  # module a built venv must import (a wheel engine: its env)
     # container engines: the image (docker) they run from when the config names none

@@ -67,9 +67,15 @@ class Lock:
 
 
 def with_defaults(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry with its engine's option defaults where it leaves them unset: the defaults
-    live with the engine (EngineSpec.options), and only its own reach its jobs' params."""
-    return {**ENGINES[entry.get("kind", name)].option_defaults(), **entry}
+    """The entry with its engine's defaults where it leaves them unset: its options' (the
+    defaults live with the engine, EngineSpec.options, and only its own reach its jobs'
+    params), and its env file when the entry brings no software of its own (python,
+    container)."""
+    spec = ENGINES[entry.get("kind", name)]
+    defaults = spec.option_defaults()
+    if spec.env_file and not {"python", "container"} & entry.keys():
+        defaults["env_file"] = spec.env_file
+    return {**defaults, **entry}
 
 
 @dataclass(frozen=True, eq=False)
