@@ -461,54 +461,42 @@ def _points(
             "seconds": time.monotonic() - t0,
         }
         _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
+    failed = 0
+    first_row = cfg.warmups
     with tempfile.TemporaryDirectory(prefix="enginebench-sweep-") as tmp:
         # what every point's summary carries as its provenance, given to the load generator
         provenance = str(Path(tmp) / "provenance.json")
         write_json(provenance, _summary_provenance(cfg, spec, record), sort_keys=False)
-        return _run_points(cfg, served, style, base_url, record, server, model_check, provenance)
-
-
-def _run_points(
-    cfg: SweepConfig,
-    served: str,
-    style: str,
-    base_url: str,
-    record: dict[str, Any],
-    server: ManagedServer | None,
-    model_check: bool,
-    provenance: str,
-) -> int:
-    failed = 0
-    first_row = cfg.warmups
-    for point in _schedule(cfg, record):
-        first_row, row = first_row + point.num_prompts, first_row
-        if (code := _exit_code(server)) is not None:
-            assert server is not None
-            tail = log_tail(server.log_path, 20)
+        for point in _schedule(cfg, record):
+            first_row, row = first_row + point.num_prompts, first_row
+            if (code := _exit_code(server)) is not None:
+                assert server is not None
+                tail = log_tail(server.log_path, 20)
+                record["points"].append(
+                    {"name": point.name, "returncode": None, "error": f"server exited ({code})"}
+                )
+                _log(f"{point.name}: skipped, the server exited:\n{tail}")
+                failed += 1
+                continue
+            argv = bench_argv(cfg, base_url, served, style, model_check, point,
+                              first_row=row, provenance_file=provenance)  # fmt: skip
+            _log(f"{point.name}: {' '.join(argv[3:])}")
+            t0 = time.monotonic()
+            rc, died = run_point(argv, server)
+            seconds = round(time.monotonic() - t0, 3)
+            outcome = {"name": point.name, "returncode": rc, "seconds": seconds}
             record["points"].append(
-                {"name": point.name, "returncode": None, "error": f"server exited ({code})"}
+                {**outcome, "argv": redact_argv(argv), **({"error": died} if died else {})}
             )
-            _log(f"{point.name}: skipped, the server exited:\n{tail}")
-            failed += 1
-            continue
-        argv = bench_argv(cfg, base_url, served, style, model_check, point, 0, row, provenance)
-        _log(f"{point.name}: {' '.join(argv[3:])}")
-        t0 = time.monotonic()
-        rc, died = run_point(argv, server)
-        seconds = round(time.monotonic() - t0, 3)
-        outcome = {"name": point.name, "returncode": rc, "seconds": seconds}
-        record["points"].append(
-            {**outcome, "argv": redact_argv(argv), **({"error": died} if died else {})}
-        )
-        if died:
-            failed += 1
-            _log(f"{point.name}: FAILED, {died}; its completed requests were kept")
-        # failed requests are data (counted in the summary and the tables), not a failed point
-        elif rc == EXIT_FAILED_REQUESTS:
-            _log(f"{point.name}: done, with failed requests (counted in its summary)")
-        elif rc != 0:
-            failed += 1
-            _log(f"{point.name}: FAILED (exit {rc}); going on with the next point")
+            if died:
+                failed += 1
+                _log(f"{point.name}: FAILED, {died}; its completed requests were kept")
+            # failed requests are data (counted in the summary and the tables), not a failed point
+            elif rc == EXIT_FAILED_REQUESTS:
+                _log(f"{point.name}: done, with failed requests (counted in its summary)")
+            elif rc != 0:
+                failed += 1
+                _log(f"{point.name}: FAILED (exit {rc}); going on with the next point")
     return failed
 
 
