@@ -157,7 +157,6 @@ def server_argv(ctx: ServerContext) -> list[str]:
 
 
 SPEC = EngineSpec(
-    options=OPTIONS,
     name="mlc",
     software="wheel",
     model_format="mlc",
@@ -176,4 +175,5 @@ SPEC = EngineSpec(
     env_file="envs/mlc-llm.yaml",
     import_name="tvm",  # its environment: the compiler; mlc_llm is built into it (build_mlc)
     source_archive=ARCHIVE,
+    options=OPTIONS,
 )

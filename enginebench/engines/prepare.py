@@ -58,10 +58,9 @@ def run_step(
     Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     run(argv, what=f"{engine} {step}", log=log, env=os.environ | dict(env or {}))
-    made = prepared_model(engine, ctx)
     # some converters (exllamav2's) print their error and exit 0: the last step must have made
     # what the server loads
-    if step == spec.prepare[-1] and not Path(made).exists():
+    if step == spec.prepare[-1] and not Path(made := prepared_model(engine, ctx)).exists():
         raise PrepareError(f"{engine} {step} exited 0 but made no {made}; see {log}")
     return {"step": step, "argv": argv, "seconds": round(time.monotonic() - t0, 1)}
 

@@ -53,12 +53,10 @@ class Option:
 
     def problem(self, value: Any) -> str | None:
         """Why `value` cannot be this option's, in a few words; None when it can."""
-        ok = isinstance(value, self.type) and not (
-            isinstance(value, bool) and self.type is not bool
-        )
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if self.type is list and ok:
+        # YAML's true is no number, and its 8 is a float's value too
+        accepted = (int, float) if self.type is float else self.type
+        ok = isinstance(value, accepted) and (self.type is bool or not isinstance(value, bool))
+        if ok and self.type is list:
             ok = all(isinstance(v, str) for v in value)
         if not ok:
             want = "a list of strings" if self.type is list else _TYPE_WORDS[self.type]

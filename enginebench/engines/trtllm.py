@@ -39,9 +39,15 @@ OPTIONS = (
     Option("max_num_tokens", int, "trtllm-build: tokens per batch"),
     Option("kv_cache_free_gpu_memory_fraction", float, "trtllm-serve: KV cache share"),
 )
-# the same options as trtllm-build's and trtllm-serve's flags (their names as flags)
-BUILD_FLAGS = tuple(replace(o, flag=f"--{o.name}") for o in OPTIONS[2:5])
-SERVE_FLAGS = tuple(replace(o, flag=f"--{o.name}") for o in (OPTIONS[2], OPTIONS[5]))
+
+
+def _flags(*names: str) -> tuple[Option, ...]:
+    """Those options as a tool's flags (trtllm-build's and trtllm-serve's spell them by name)."""
+    return tuple(replace(o, flag=f"--{o.name}") for o in OPTIONS if o.name in names)
+
+
+BUILD_FLAGS = _flags("max_batch_size", "max_seq_len", "max_num_tokens")
+SERVE_FLAGS = _flags("max_batch_size", "kv_cache_free_gpu_memory_fraction")
 
 
 def checkpoint_dir(ctx: PrepareContext) -> str:
