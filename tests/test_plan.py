@@ -340,6 +340,28 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
         )  # fmt: skip
         server_argv = get_engine(name).server_argv
         assert server_argv is not None and server_argv(ctx) == argv
+    # ExLlamaV2 (TabbyAPI) as run 3 started it: its argv (the server's absolute paths there,
+    # `--disable-auth`'s value redacted by the provenance) and its environment, which holds
+    # the switch TabbyAPI needs without flash-attn
+    run = next(r for r in gpu.runs if r.engine == "exllamav2")
+    p = gpu.serve_params(run)
+    served = json.loads(
+        (REPO / "docs/results/h100/run-3/runs/exllamav2_llama-2-7b_4.0bpw_default/server.json")
+        .read_text()
+    )
+    argv = served["argv"]
+    ctx = ServerContext(
+        model=argv[argv.index("--model-dir") + 1] + "/" + argv[argv.index("--model-name") + 1],
+        served_name="exl2-4.0bpw", port=int(argv[argv.index("--port") + 1]),
+        extra_args=tuple(p["server_args"]), python=p["options"]["python"],
+        options={**p["options"], "source_dir": str(Path(argv[1]).parent)},
+    )  # fmt: skip
+    server_argv = get_engine("exllamav2").server_argv
+    assert server_argv is not None
+    ours = server_argv(ctx)
+    assert len(ours) == len(argv)
+    assert [a if b != "<redacted>" else b for a, b in zip(ours, argv, strict=True)] == argv
+    assert p["env"] == served["env"] and p["env"]["EXLLAMA_NO_FLASH_ATTN"] == "1"
     assert gpu.sweeps["vllm-high"].point_names[-1] == "conc-128"
     # the overlay's second llama.cpp runs the first one's build, which must exist by then
     overlay = layered("config/gpu.yaml", "docs/results/h200/run-3/config.yaml")
