@@ -346,8 +346,9 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     run = next(r for r in gpu.runs if r.engine == "exllamav2")
     p = gpu.serve_params(run)
     served = json.loads(
-        (REPO / "docs/results/h100/run-3/runs/exllamav2_llama-2-7b_4.0bpw_default/server.json")
-        .read_text()
+        (
+            REPO / "docs/results/h100/run-3/runs/exllamav2_llama-2-7b_4.0bpw_default/server.json"
+        ).read_text()
     )
     argv = served["argv"]
     ctx = ServerContext(
