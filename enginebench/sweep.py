@@ -10,9 +10,7 @@ version, start/ready/stop times and each point's outcome.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -21,11 +19,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from enginebench.bench_command import bench_argv
 from enginebench.engines.container import Container, Wrap, in_image, wrapper
 from enginebench.engines.registry import get_engine
 from enginebench.engines.server import (
@@ -43,10 +41,11 @@ from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContex
 from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
 from enginebench.models.files import weights_sha256
-from enginebench.points import SweepPoint, format_load, parse_spec, rows_needed
+from enginebench.points import SweepPoint, rows_needed
 from enginebench.proc import CommandError, run
 from enginebench.provenance import now_iso, redact_argv, run_provenance
-from enginebench.slo_search import Search, meets, next_rate, outcome
+from enginebench.runspec import RunSpec, from_args
+from enginebench.slo_search import meets, next_rate, outcome
 
 VERSION_TIMEOUT_S = 180
 # how often a running point checks that its server is still alive, and how long the load
@@ -55,27 +54,11 @@ WATCH_S = 0.5
 STOP_GRACE_S = 30.0
 
 
-SLO_METRICS = ("ttft", "tpot")
-
-
-def sweep_bench_args(sweep: Mapping[str, Any]) -> list[str]:
-    """`enginebench bench` flags that a config sweep sets for all its points: `min_duration`
-    (too_short below it) and `slo` ({ttft_ms, tpot_ms}: goodput counts the requests within
-    both, as `vllm bench serve --goodput`)."""
-    args = []
-    if sweep.get("min_duration") is not None:
-        args += ["--min-duration", f"{sweep['min_duration']:g}"]
-    slo = sweep.get("slo") or {}
-    if slo:
-        args += ["--goodput", *(f"{m}:{slo[f'{m}_ms']:g}" for m in SLO_METRICS if f"{m}_ms" in slo)]
-    return args
-
-
 class SweepConfigError(ValueError):
     """A sweep that cannot run as configured (found before any server starts)."""
 
 
-def check_prompt_rows(cfg: SweepConfig) -> None:
+def check_prompt_rows(cfg: RunSpec) -> None:
     """Raise SweepConfigError (one line) when the prompt file is too short for the sweep's fresh
     rows, before a server is started."""
     needed = rows_needed(cfg.points, cfg.warmups, cfg.search)
@@ -94,126 +77,8 @@ def check_prompt_rows(cfg: SweepConfig) -> None:
         )
 
 
-@dataclass
-class SweepConfig:
-    engine: str
-    model: str  # what the server loads (ServerContext.model); the model name for `openai`
-    out_dir: str
-    prompts_file: str
-    points: list[SweepPoint]
-    served_name: str | None = None  # default: the model folder's name
-    quant: str = ""
-    sweep: str = ""  # the named sweep these points come from (config `sweeps:`)
-    tokenizer: str | None = None
-    server_args: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)  # the engine's config entry
-    env: dict[str, str] = field(default_factory=dict)
-    secret_env: list[str] = field(default_factory=list)  # names passed through, never written
-    bin_dir: str | None = None
-    python: str | None = None  # venv python
-    server_log: str | None = None  # default <out_dir>/server.log
-    server_json: str | None = None  # default <out_dir>/server.json
-    hash_cache: str | None = None  # where weights_sha256 remembers the model's hash
-    readiness_timeout: float | None = None  # default: the engine's
-    warmups: int = 0
-    seed: int = 0
-    endpoint: str = "/v1/completions"
-    host: str = "127.0.0.1"
-    port: int | None = None  # default: a free port
-    base_url: str | None = None  # external engines
-    api_key_env: str | None = None
-    ignore_eos_style: str | None = None  # default: the engine's
-    metadata: dict[str, Any] = field(default_factory=dict)
-    bench_args: list[str] = field(default_factory=list)  # extra `enginebench bench` flags
-    workdir: str | None = None  # server scratch; default: a temporary folder
-    search: Search | None = None  # the adaptive SLO search, after the fixed points
-    instance: str = ""  # its name under the config's `engines:` (default: the engine's)
-
-
 def _log(msg: str) -> None:
     print(f"[serve-sweep {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _meta_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def exact_length_flags(style: str) -> list[str]:
-    """`enginebench bench` flags that pin each request's output length, per engine dialect."""
-    if style == "none":
-        return []
-    if style == "debug_config":  # MLC: only with the server's --enable-debug
-        return ["--extra-body", json.dumps({"debug_config": {"ignore_eos": True}})]
-    return ["--ignore-eos", "--ignore-eos-style", style]
-
-
-def bench_argv(
-    cfg: SweepConfig,
-    base_url: str,
-    served: str,
-    style: str,
-    model_check: bool,
-    point: SweepPoint | None,
-    warmup_n: int = 0,
-    first_row: int = 0,
-    provenance_file: str | None = None,
-) -> list[str]:
-    """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
-    the prompt file's rows from `first_row` on (`prompt_rows`); its summary carries the point
-    and the sweep's provenance (`provenance_file`), written by the load generator alone."""
-    argv = [
-        sys.executable,
-        "-m",
-        "enginebench",
-        "bench",
-        "--base-url",
-        base_url,
-        "--endpoint",
-        cfg.endpoint,
-        "--model",
-        served,
-        "--prompts-file",
-        cfg.prompts_file,
-        "--seed",
-        str(cfg.seed),
-        "--disable-tqdm",
-    ]
-    if cfg.tokenizer:
-        argv += ["--tokenizer", cfg.tokenizer]
-    argv += exact_length_flags(style)
-    if not model_check:
-        argv.append("--no-model-check")
-    if cfg.api_key_env:
-        argv += ["--api-key-env", cfg.api_key_env]
-    if first_row:
-        argv += ["--prompt-offset", str(first_row)]
-    if point is None:  # warm-up: all at once, nothing saved
-        return [*argv, "--num-prompts", str(warmup_n), "--concurrency", str(min(warmup_n, 4))]
-    argv += ["--num-prompts", str(point.num_prompts)]
-    if point.mode == "rate":
-        argv += ["--request-rate", format_load(point.load), "--burstiness", f"{point.burstiness:g}"]
-        if point.max_concurrency:
-            argv += ["--max-concurrency", str(point.max_concurrency)]
-    else:
-        argv += ["--concurrency", str(int(point.load))]
-        if point.duration:
-            argv += ["--duration", f"{point.duration:g}"]
-    meta = {"engine": cfg.instance or cfg.engine, "quant": cfg.quant}
-    meta |= cfg.metadata
-    if cfg.sweep:
-        meta["sweep"] = cfg.sweep
-    argv += [
-        "--save-result",
-        "--result-dir",
-        cfg.out_dir,
-        "--result-filename",
-        f"{point.name}.json",
-        "--point",
-        point.name,
-        *(["--provenance-file", provenance_file] if provenance_file else []),
-    ]
-    argv += ["--metadata", *(f"{k}={_meta_value(v)}" for k, v in meta.items())]
-    return [*argv, *cfg.bench_args]
 
 
 def engine_version(
@@ -246,18 +111,18 @@ def engine_version(
     return out
 
 
-def run_sweep(cfg: SweepConfig) -> int:
+def run_sweep(cfg: RunSpec) -> int:
     """Serve, warm up, run every point in order, stop. 0 when every point succeeded."""
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers()
-    spec = get_engine(cfg.engine)
+    spec = get_engine(cfg.kind)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"enginebench-{cfg.engine}-") as tmp:
         return _run(cfg, spec, out, Path(cfg.workdir) if cfg.workdir else Path(tmp))
 
 
-def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
+def _run(cfg: RunSpec, spec: EngineSpec, out: Path, workdir: Path) -> int:
     port = cfg.port or (free_port(cfg.host) if spec.server_argv else 0)
     box = Container.from_options(spec, cfg.options)
     ctx = ServerContext(
@@ -283,7 +148,7 @@ def _run(cfg: SweepConfig, spec: EngineSpec, out: Path, workdir: Path) -> int:
     env = server_env(engine_env, cfg.secret_env, path_prepend=path_prepend)
     wrap = None if box is None else wrapper(box, spec, ctx, env, [*engine_env, *cfg.secret_env])
     record: dict[str, Any] = {
-        "engine": cfg.instance or spec.name,
+        "engine": cfg.engine,
         "kind": spec.name,
         "software": spec.software,
         "model": cfg.model,
@@ -336,14 +201,14 @@ def set_aside(outputs: Sequence[str | os.PathLike[str]], attic: str | os.PathLik
 
 
 def _provenance(
-    cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any], packages: bool = True
+    cfg: RunSpec, spec: EngineSpec, record: Mapping[str, Any], packages: bool = True
 ) -> dict[str, Any]:
     """The provenance every table row and the manifest read (enginebench.provenance);
     `packages`: list the engine venv's packages (a `pip list`, server.json only)."""
     meta = cfg.metadata
     version = record.get("version") or {}
     prov = run_provenance(
-        engine=cfg.instance or spec.name,
+        engine=cfg.engine,
         model=str(meta.get("model") or record.get("served_name") or cfg.model),
         quant=cfg.quant,
         sweep=cfg.sweep or None,
@@ -368,7 +233,7 @@ def _provenance(
 
 
 def _summary_provenance(
-    cfg: SweepConfig, spec: EngineSpec, record: Mapping[str, Any]
+    cfg: RunSpec, spec: EngineSpec, record: Mapping[str, Any]
 ) -> dict[str, Any]:
     """What each point's summary carries under `provenance`: the run's record (engine version,
     server argv and env, model identity, host, versions; not the venv's package list, which stays
@@ -380,7 +245,7 @@ def _summary_provenance(
 
 
 def _sweep_managed(
-    cfg: SweepConfig,
+    cfg: RunSpec,
     spec: EngineSpec,
     ctx: ServerContext,
     env: Mapping[str, str],
@@ -426,7 +291,7 @@ def _sweep_managed(
 
 
 def _sweep_external(
-    cfg: SweepConfig, spec: EngineSpec, served: str, style: str, record: dict[str, Any]
+    cfg: RunSpec, spec: EngineSpec, served: str, style: str, record: dict[str, Any]
 ) -> int:
     base = (cfg.base_url or str(cfg.options.get("base_url") or "")).rstrip("/")
     if not base:
@@ -442,7 +307,7 @@ def _sweep_external(
 
 
 def _points(
-    cfg: SweepConfig,
+    cfg: RunSpec,
     spec: EngineSpec,
     served: str,
     style: str,
@@ -500,7 +365,7 @@ def _points(
     return failed
 
 
-def _schedule(cfg: SweepConfig, record: dict[str, Any]) -> Iterator[SweepPoint]:
+def _schedule(cfg: RunSpec, record: dict[str, Any]) -> Iterator[SweepPoint]:
     """The sweep's points in the order they run: the fixed ones, then the adaptive search's
     probes, each chosen from the summaries of the probes before it (recorded in `record`)."""
     yield from cfg.points
@@ -558,160 +423,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-# CLI ---------------------------------------------------------------------------------
-def _kv(items: Sequence[str], flag: str, parse_json: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"serve-sweep: {flag} {item!r} is not KEY=VALUE")
-        if parse_json:
-            try:
-                out[key] = json.loads(value)
-                continue
-            except ValueError:
-                pass
-        out[key] = value
-    return out
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="enginebench serve-sweep",
-        description="Start an engine's server, warm up, run sweep points in order, stop it.",
-    )
-    p.add_argument("--config", help="JSON file with SweepConfig fields (flags override it)")
-    p.add_argument("--engine")
-    p.add_argument("--model", help="what the server loads (GGUF file, HF folder, ...)")
-    p.add_argument("--served-model-name", dest="served_name")
-    p.add_argument("--quant")
-    p.add_argument("--sweep", help="the named sweep these points belong to (provenance)")
-    p.add_argument("--tokenizer", help="HF tokenizer folder for client-side token counts")
-    p.add_argument("--prompts-file", help="materialized prompts (JSONL)")
-    p.add_argument("--out-dir", help="where <point>.json/.jsonl and server.json go")
-    p.add_argument("--server-log")
-    p.add_argument("--server-json", help="default: <out-dir>/server.json")
-    p.add_argument("--hash-cache", help="folder that remembers the model's sha256 across runs")
-    p.add_argument(
-        "--server-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="one server argument, appended verbatim (use --server-arg=--flag)",
-    )
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="engine option (JSON value when it parses)",
-    )
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument(
-        "--secret-env",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="pass this variable through to the server; never written",
-    )
-    p.add_argument("--bin-dir")
-    p.add_argument("--python", help="the engine venv's python")
-    p.add_argument("--readiness-timeout", type=float)
-    p.add_argument(
-        "--point",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="rate=R[,num_prompts=N,burstiness=B,max_concurrency=C] or "
-        "conc=N[,num_prompts=N,duration=S]; run in the given order",
-    )
-    p.add_argument("--num-prompts", type=int, help="default num_prompts of --point")
-    p.add_argument("--burstiness", type=float, help="default burstiness of --point")
-    p.add_argument("--warmups", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--endpoint")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--base-url")
-    p.add_argument("--api-key-env")
-    p.add_argument("--ignore-eos-style")
-    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--bench-arg", action="append", default=[], metavar="ARG")
-    p.add_argument("--workdir")
-    return p
-
-
-def config_from_args(argv: Sequence[str]) -> SweepConfig:
-    a = build_parser().parse_args(list(argv))
-    base: dict[str, Any] = json.loads(Path(a.config).read_text()) if a.config else {}
-    defaults = {"num_prompts": a.num_prompts, "burstiness": a.burstiness}
-    defaults = {k: v for k, v in defaults.items() if v is not None}
-    points = [parse_spec(s, defaults) for s in a.point]
-    if not points:
-        points = [p if isinstance(p, SweepPoint) else _point_of(p) for p in base.get("points", [])]
-    scalars = (
-        "engine",
-        "model",
-        "served_name",
-        "quant",
-        "sweep",
-        "tokenizer",
-        "prompts_file",
-        "out_dir",
-        "server_log",
-        "server_json",
-        "hash_cache",
-        "bin_dir",
-        "python",
-        "readiness_timeout",
-        "warmups",
-        "seed",
-        "endpoint",
-        "host",
-        "port",
-        "base_url",
-        "api_key_env",
-        "ignore_eos_style",
-        "workdir",
-    )
-    for name in scalars:
-        if getattr(a, name) is not None:
-            base[name] = getattr(a, name)
-    base["server_args"] = list(base.get("server_args", [])) + a.server_arg
-    base["options"] = {**base.get("options", {}), **_kv(a.option, "--option", parse_json=True)}
-    base["env"] = {**base.get("env", {}), **_kv(a.env, "--env")}
-    base["secret_env"] = list(base.get("secret_env", [])) + a.secret_env
-    base["metadata"] = {**base.get("metadata", {}), **_kv(a.metadata, "--metadata")}
-    base["bench_args"] = list(base.get("bench_args", [])) + a.bench_arg
-    base["points"] = points
-    if isinstance(base.get("search"), Mapping):
-        base["search"] = Search(**base["search"])
-    missing = [k for k in ("engine", "model", "out_dir", "prompts_file") if not base.get(k)]
-    if missing:
-        raise SystemExit(
-            f"serve-sweep: missing {', '.join('--' + m.replace('_', '-') for m in missing)}"
-        )
-    if not points and not base.get("search"):
-        raise SystemExit("serve-sweep: no sweep points (--point rate=1 ... or conc=4 ...)")
-    return SweepConfig(**base)
-
-
-def _point_of(d: Mapping[str, Any]) -> SweepPoint:
-    return SweepPoint(**{**d, "load": float(d["load"])})
-
-
-def config_json(cfg: SweepConfig) -> dict[str, Any]:
-    """`cfg` as the JSON `--config` reads back (points included)."""
-    data = asdict(cfg)
-    data["points"] = [asdict(p) for p in cfg.points]
-    return data
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     install_signal_handlers()
     try:
-        cfg = config_from_args(sys.argv[1:] if argv is None else argv)
-        get_engine(cfg.engine)
+        cfg = from_args(sys.argv[1:] if argv is None else argv)
+        get_engine(cfg.kind)
         check_prompt_rows(cfg)
     except (ValueError, KeyError) as exc:
         print(f"serve-sweep: {exc}", file=sys.stderr)

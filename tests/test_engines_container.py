@@ -21,6 +21,7 @@ from enginebench.engines.registry import get_engine
 from enginebench.engines.server import server_env
 from enginebench.engines.spec import EngineConfigError, ServerContext
 from enginebench.provenance import sha256_file
+from enginebench.runspec import RunSpec
 
 IMAGE = "vllm/vllm-openai:v0.10.1"
 SECRET = "hf_not_on_any_argv"
@@ -276,10 +277,10 @@ def test_sweep_in_docker_records_digest_and_removes_the_container(
     model.write_bytes(b"GGUF")
     prompts.write_text('{"prompt": "hi"}\n' * 4)
     image = "ghcr.io/ggml-org/llama.cpp:server"
-    cfg = sweep.SweepConfig(
+    cfg = RunSpec(
         engine="llamacpp", model=str(model), out_dir=str(tmp_path / "out"),
-        prompts_file=str(prompts), points=[sweep.SweepPoint("conc", 1, num_prompts=1)],
-        options={"container": {"image": image}}, secret_env=["HF_TOKEN"],
+        prompts_file=str(prompts), points=(sweep.SweepPoint("concurrency", 1, num_prompts=1),),
+        options={"container": {"image": image}}, secret_env=("HF_TOKEN",),
         readiness_timeout=30, workdir=str(tmp_path / "work"),
     )  # fmt: skip
     assert sweep.run_sweep(cfg) == 0

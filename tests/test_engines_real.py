@@ -20,7 +20,8 @@ from enginebench.engines import envs
 from enginebench.engines.registry import get_engine
 from enginebench.engines.server import group_alive
 from enginebench.points import SweepPoint
-from enginebench.sweep import SweepConfig, run_sweep
+from enginebench.runspec import RunSpec
+from enginebench.sweep import run_sweep
 
 pytestmark = pytest.mark.engines
 
@@ -43,7 +44,7 @@ def _venv(repo_root: Path, engine: str) -> Path:
     assert spec.env_file
     env_file = repo_root / spec.env_file
     dest = envs.env_dir(repo_root / "resources" / "envs", engine, env_file) / "venv"
-    envs.build_venv(env_file, dest, engine=engine)  # reused when already built
+    envs.build_venv(env_file, dest, kind=engine)  # reused when already built
     return dest
 
 
@@ -65,7 +66,7 @@ def test_engine_serves_exact_lengths(
     engine: str, repo_root: Path, tiny_model_dir: Path, prompts: Path, tmp_path: Path
 ) -> None:
     venv = _venv(repo_root, engine)
-    cfg = SweepConfig(
+    cfg = RunSpec(
         engine=engine,
         model=str(tiny_model_dir),
         served_name="tiny-llama",
@@ -73,7 +74,7 @@ def test_engine_serves_exact_lengths(
         out_dir=str(tmp_path / "sweep"),
         prompts_file=str(prompts),
         tokenizer=str(tiny_model_dir),
-        points=[SweepPoint("rate", math.inf, 8), SweepPoint("concurrency", 2.0, 4)],
+        points=(SweepPoint("rate", math.inf, 8), SweepPoint("concurrency", 2.0, 4)),
         options=OPTIONS[engine],
         env=ENV[engine],
         python=str(envs.python_of(venv)),
@@ -95,7 +96,7 @@ def test_engine_serves_exact_lengths(
 def test_llamacpp_serves_exact_lengths(
     llama_server_bin: Path, tiny_gguf: Path, tiny_model_dir: Path, prompts: Path, tmp_path: Path
 ) -> None:
-    cfg = SweepConfig(
+    cfg = RunSpec(
         engine="llamacpp",
         model=str(tiny_gguf),
         served_name="tiny-llama",
@@ -103,7 +104,7 @@ def test_llamacpp_serves_exact_lengths(
         out_dir=str(tmp_path / "sweep"),
         prompts_file=str(prompts),
         tokenizer=str(tiny_model_dir),
-        points=[SweepPoint("rate", math.inf, 8), SweepPoint("concurrency", 2.0, 4)],
+        points=(SweepPoint("rate", math.inf, 8), SweepPoint("concurrency", 2.0, 4)),
         options={"parallel": 4, "ctx_size": 2048},
         bin_dir=str(llama_server_bin.parent),
         warmups=2,

@@ -48,10 +48,28 @@ def test_the_embedded_config() -> None:
         "tokenizer": "resources/models/tiny-llama/hf",
         "model_source": "resources/models/tiny-llama/source.json",
     }
-    params = plan.serve_params(run)
-    assert params["points"] == plan.sweeps["default"].point_names
-    assert params["software_id"] == "pypi-0.3.36" and params["prepared_dir"] is None
-    assert plan.summaries(run) == [f"{run.dir}/points/{p}.json" for p in params["points"]]
+    spec = plan.run_spec(run)
+    names = [p.name for p in spec.points]
+    assert names == plan.sweeps["default"].point_names
+    assert spec.metadata["software_id"] == "pypi-0.3.36" and spec.kind == "llamacpp"
+    # what the server loads, its binaries, and where the job writes: the plan's own paths
+    assert spec.model == plan.serve_inputs(run)["model"] and spec.out_dir == f"{run.dir}/points"
+    assert spec.bin_dir == "resources/engines/llamacpp/pypi-0.3.36-cpu/bin"
+    assert spec.prompts_file == plan.serve_inputs(run)["prompts"]
+    assert plan.summaries(run) == [f"{run.dir}/points/{p}.json" for p in names]
+
+    # the job's parameter: builtins only (Snakemake's rerun trigger skips other types), and the
+    # same value back in the job
+    def builtins_only(v: object) -> bool:
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and builtins_only(x) for k, x in v.items())
+        if isinstance(v, list):
+            return all(builtins_only(x) for x in v)
+        return v is None or isinstance(v, (str, int, float))
+
+    param = spec.as_param()
+    assert builtins_only(param) and param["points"][0]["mode"] == "rate"
+    assert type(spec).from_param(param) == spec
     vllm = plan.instances["vllm"]
     assert vllm.software_file == f"resources/envs/vllm-{vllm.env_key}/env.json"
     assert plan.gguf_tools.src == "resources/engines/llamacpp/src-pypi-0.3.36"
@@ -267,8 +285,9 @@ def test_point_names_come_from_one_function() -> None:
     cfg["sweeps"]["r"] = sweep
     cfg["benchmarks"][0]["sweeps"] = ["r"]
     plan = plan_of(cfg)
-    names = plan.serve_params(plan.runs[0])["points"]
-    points = points_from_config(plan.sweeps["r"].entry)  # what serve_sweep.py runs
+    points = plan.run_spec(plan.runs[0]).points  # what the serve job runs
+    names = [p.name for p in points]
+    assert list(points) == points_from_config(plan.sweeps["r"].entry)
     assert (
         names == [p.name for p in points] == [point_name(p.mode, p.load, p.repeat) for p in points]
     )
@@ -312,14 +331,14 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     # gets its own or none, never the other's default
     lmdeploy = next(r for r in gpu.runs if r.engine == "lmdeploy")
     assert gpu.instances["lmdeploy"].backend == "pytorch"
-    assert gpu.serve_params(lmdeploy)["options"]["backend"] == "pytorch"
+    assert gpu.run_spec(lmdeploy).options["backend"] == "pytorch"
     # an instance's entry, and so its jobs' params, holds its own engine's options only
     default = plan_of(default_config())
     assert "backend" not in default.instances["vllm"].entry
     assert "git_url" not in default.instances["vllm"].entry
     assert default.instances["llamacpp"].entry["cmake_flags"] == []  # llama.cpp's default
     vllm = next(r for r in default.runs if r.engine == "vllm")
-    assert "cmake_flags" not in default.serve_params(vllm)["options"]
+    assert "cmake_flags" not in default.run_spec(vllm).options
     assert gpu.instances["llamacpp"].build.endswith("-cuda")
     exl2 = gpu.prepare_params("exllamav2", "llama-2-7b", "4.0bpw", "convert_exl2")
     assert exl2["options"]["convert_args"][:2] == ["-r", "16"]
@@ -329,14 +348,13 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
 
     for name in ("sglang", "lmdeploy"):
         run = next(r for r in gpu.runs if r.engine == name)
-        p = gpu.serve_params(run)
+        p = gpu.run_spec(run)
         published = REPO / f"docs/results/h100/run-2/runs/{name}_llama-2-7b_hf_default/server.json"
         argv = json.loads(published.read_text())["argv"]
         port = next(a for a in argv if a.isdigit())
         ctx = ServerContext(
             model="resources/models/llama-2-7b/hf", served_name="llama-2-7b", port=int(port),
-            extra_args=tuple(p["server_args"]), options=p["options"],
-            python=p["options"]["python"],
+            extra_args=p.server_args, options=p.options, python=p.python,
         )  # fmt: skip
         server_argv = get_engine(name).server_argv
         assert server_argv is not None and server_argv(ctx) == argv
@@ -344,7 +362,7 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     # `--disable-auth`'s value redacted by the provenance) and its environment, which holds
     # the switch TabbyAPI needs without flash-attn
     run = next(r for r in gpu.runs if r.engine == "exllamav2")
-    p = gpu.serve_params(run)
+    p = gpu.run_spec(run)
     served = json.loads(
         (
             REPO / "docs/results/h100/run-3/runs/exllamav2_llama-2-7b_4.0bpw_default/server.json"
@@ -354,15 +372,17 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
     ctx = ServerContext(
         model=argv[argv.index("--model-dir") + 1] + "/" + argv[argv.index("--model-name") + 1],
         served_name="exl2-4.0bpw", port=int(argv[argv.index("--port") + 1]),
-        extra_args=tuple(p["server_args"]), python=p["options"]["python"],
-        options={**p["options"], "source_dir": str(Path(argv[1]).parent)},
+        extra_args=p.server_args, python=p.python,
+        options={**p.options, "source_dir": str(Path(argv[1]).parent)},
     )  # fmt: skip
     server_argv = get_engine("exllamav2").server_argv
     assert server_argv is not None
     ours = server_argv(ctx)
     assert len(ours) == len(argv)
     assert [a if b != "<redacted>" else b for a, b in zip(ours, argv, strict=True)] == argv
-    assert p["env"] == served["env"] and p["env"]["EXLLAMA_NO_FLASH_ATTN"] == "1"
+    assert p.env == served["env"] and p.env["EXLLAMA_NO_FLASH_ATTN"] == "1"
+    # the model the plan serves is the one the conversion made, by the name it was served under
+    assert Path(p.model).name == argv[argv.index("--model-name") + 1]
     assert gpu.sweeps["vllm-high"].point_names[-1] == "conc-128"
     # the overlay's second llama.cpp runs the first one's build, which must exist by then
     overlay = layered("config/gpu.yaml", "docs/results/h200/run-3/config.yaml")
@@ -378,7 +398,7 @@ def test_the_published_gpu_configs_plan(tmp_path: Path, monkeypatch: pytest.Monk
         "default", "vllm-high", "decode", "ttft",
     }  # fmt: skip
     nocram = next(r for r in run3.runs if r.engine == "llamacpp-nocram")
-    assert run3.serve_params(nocram)["server_args"][-2:] == ["--cache-ram", "0"]
+    assert run3.run_spec(nocram).server_args[-2:] == ("--cache-ram", "0")
 
 
 def test_completed_only_aggregates_the_runs_whose_table_exists(

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from enginebench import sweep
+from enginebench.bench_command import bench_argv
 from enginebench.engines.registry import get_engine
 from enginebench.engines.spec import EngineSpec, ServerContext, always
 from enginebench.points import SweepPoint, parse_spec, points_from_config, prompt_rows
-from enginebench.sweep import SweepConfig, bench_argv
+from enginebench.runspec import RunSpec, from_args, sweep_bench_args
 
 
 @pytest.mark.parametrize(
@@ -49,13 +50,13 @@ def test_points_from_config_keep_order() -> None:
     assert pts[0].num_prompts == 64 and pts[-1].num_prompts == 16 and math.isinf(pts[3].load)
 
 
-def _cfg(tmp_path: Path, **kw: object) -> SweepConfig:
+def _cfg(tmp_path: Path, **kw: object) -> RunSpec:
     base: dict[str, object] = {
         "engine": "vllm", "model": "/m/hf", "out_dir": str(tmp_path / "out"),
         "prompts_file": "/d/p.jsonl", "points": [], "quant": "hf", "tokenizer": "/m/hf",
     }  # fmt: skip
     base.update(kw)
-    return SweepConfig(**base)  # type: ignore[arg-type]
+    return RunSpec(**base)  # type: ignore[arg-type]
 
 
 def test_bench_argv_rate_point_exact(tmp_path: Path) -> None:
@@ -93,28 +94,32 @@ def test_bench_argv_closed_loop_and_dialects(tmp_path: Path) -> None:
 
 
 def test_sweep_bench_args() -> None:
-    assert sweep.sweep_bench_args({"request_rates": [1]}) == []
-    got = sweep.sweep_bench_args({"min_duration": 10, "slo": {"tpot_ms": 50, "ttft_ms": 500.5}})
-    assert got == ["--min-duration", "10", "--goodput", "ttft:500.5", "tpot:50"]
+    assert sweep_bench_args({"request_rates": [1]}) == ()
+    got = sweep_bench_args({"min_duration": 10, "slo": {"tpot_ms": 50, "ttft_ms": 500.5}})
+    assert got == ("--min-duration", "10", "--goodput", "ttft:500.5", "tpot:50")
 
 
-def test_config_from_args(tmp_path: Path) -> None:
+def test_runspec_from_args(tmp_path: Path) -> None:
     args = ["--engine", "llamacpp", "--model", "/m/q.gguf", "--out-dir", str(tmp_path),
             "--prompts-file", "/p.jsonl", "--server-arg=-np", "--server-arg", "8",
             "--option", "parallel=8", "--option", "backend=cpu", "--env", "A=1",
             "--point", "rate=1", "--point", "conc=2,num_prompts=4", "--num-prompts", "10",
             "--metadata", "k=v", "--warmups", "2"]  # fmt: skip
-    cfg = sweep.config_from_args(args)
-    assert cfg.server_args == ["-np", "8"] and cfg.options == {"parallel": 8, "backend": "cpu"}
+    cfg = from_args(args)
+    assert cfg.server_args == ("-np", "8") and cfg.options == {"parallel": 8, "backend": "cpu"}
     assert [(p.name, p.num_prompts) for p in cfg.points] == [("rate-1", 10), ("conc-2", 4)]
     assert cfg.env == {"A": "1"} and cfg.metadata == {"k": "v"} and cfg.warmups == 2
     # a JSON config round-trips, flags override it
     f = tmp_path / "c.json"
-    f.write_text(json.dumps(sweep.config_json(cfg)))
-    again = sweep.config_from_args(["--config", str(f), "--warmups", "0"])
+    f.write_text(json.dumps(cfg.as_param()))
+    again = from_args(["--config", str(f), "--warmups", "0"])
     assert dataclasses.replace(again, warmups=2) == cfg
+    # an instance name apart from its engine: `--kind` (default: the name itself)
+    assert cfg.kind == cfg.engine == "llamacpp"
+    named = from_args([*args, "--engine", "llamacpp-b", "--kind", "llamacpp"])
+    assert (named.engine, named.kind) == ("llamacpp-b", "llamacpp")
     with pytest.raises(SystemExit):
-        sweep.config_from_args(["--engine", "vllm"])
+        from_args(["--engine", "vllm"])
 
 
 def test_main_rejects_unknown_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,7 +162,7 @@ def prompts_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
     return path
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, spec: EngineSpec, cfg: SweepConfig) -> int:
+def _run(monkeypatch: pytest.MonkeyPatch, spec: EngineSpec, cfg: RunSpec) -> int:
     monkeypatch.setattr(sweep, "get_engine", lambda name: spec)
     monkeypatch.setenv("MY_SECRET", "s3cret")
     return sweep.run_sweep(cfg)

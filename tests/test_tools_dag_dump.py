@@ -38,7 +38,9 @@ def test_dump_of_the_embedded_config(tmp_path: Path) -> None:
     assert sum(job["rule"] == "serve_sweep" for job in jobs) == 12
     sweep = next(job for job in jobs if job["rule"] == "serve_sweep")
     assert set(sweep["wildcards"]) == {"engine", "model", "quant", "sweep"}
-    assert sweep["params"]["p"]["kind"] == sweep["wildcards"]["engine"]
+    spec = sweep["params"]["spec"]  # the run's RunSpec, as the job gets it
+    assert spec["kind"] == spec["engine"] == sweep["wildcards"]["engine"]
+    assert spec["out_dir"] in sweep["output"]
     assert sweep["output"] == sorted(sweep["output"]) and sweep["log"]
     assert jobs == sorted(jobs, key=lambda j: (j["rule"], j["output"]))
     assert list(tmp_path.iterdir()) == []  # planned in a scratch directory of its own

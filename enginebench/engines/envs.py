@@ -67,9 +67,9 @@ def env_key(yaml_path: str | Path) -> str:
     return hashlib.sha256(Path(yaml_path).read_bytes()).hexdigest()[:KEY_LEN]
 
 
-def env_dir(root: str | Path, engine: str, yaml_path: str | Path) -> Path:
-    """`<root>/<engine>-<key>`: one engine's environment folder (the venv is `<it>/venv`)."""
-    return Path(root) / f"{engine}-{env_key(yaml_path)}"
+def env_dir(root: str | Path, kind: str, yaml_path: str | Path) -> Path:
+    """`<root>/<kind>-<key>`: one engine's environment folder (the venv is `<it>/venv`)."""
+    return Path(root) / f"{kind}-{env_key(yaml_path)}"
 
 
 def python_of(venv: str | Path) -> Path:
@@ -93,10 +93,10 @@ def check_import(venv: str | Path, module: str, timeout: float = 300) -> str:
     return out.strip().splitlines()[-1] if out.strip() else ""
 
 
-def _engine_defaults(engine: str) -> tuple[list[list[str]], str | None]:
+def _engine_defaults(kind: str) -> tuple[list[list[str]], str | None]:
     from enginebench.engines.registry import get_engine  # late: registry imports engine modules
 
-    spec = get_engine(engine)
+    spec = get_engine(kind)
     return [list(x) for x in spec.venv_post_install], spec.import_name
 
 
@@ -106,20 +106,20 @@ def build_venv(
     python: str = sys.executable,
     post_install: Sequence[Sequence[str]] | None = None,
     import_check: str | None = None,
-    engine: str | None = None,
+    kind: str | None = None,
     log: str | Path | None = None,
 ) -> dict[str, Any]:
     """Create (or reuse) a venv at `dest` from the YAML's pip list; returns its provenance.
 
-    `engine`: take `post_install` and `import_check` from that engine's `EngineSpec`
+    `kind`: take `post_install` and `import_check` from that engine's `EngineSpec`
     (explicit arguments win). `post_install`: argv tails run with the venv's python after
     `pip install`, in order, e.g. `("-m", "pip", "uninstall", "-y", "torchvision")`.
     `import_check`: a module that must import afterwards, else the build fails (no marker).
     Reused as is when its marker matches (same file key, same steps); rebuilt otherwise.
     """
     dest = Path(dest)
-    if engine is not None:
-        spec_steps, spec_import = _engine_defaults(engine)
+    if kind is not None:
+        spec_steps, spec_import = _engine_defaults(kind)
         post_install = spec_steps if post_install is None else post_install
         import_check = import_check or spec_import
     steps = [list(x) for x in (post_install or ())]

@@ -25,47 +25,33 @@ class PrepareError(RuntimeError):
     """A preparation step ran but did not make what the server loads; the message is one line."""
 
 
-def context(
-    engine: str,
-    hf_dir: str,
-    out_dir: str,
-    quant: str,
-    options: Mapping[str, Any],
-    python: str | None = None,
-    bin_dir: str | None = None,
-) -> PrepareContext:
-    return PrepareContext(
-        hf_dir=hf_dir, out_dir=out_dir, quant=quant, options=options, python=python, bin_dir=bin_dir
-    )
-
-
-def check_quant(engine: str, quant: str, options: Mapping[str, Any]) -> None:
+def check_quant(kind: str, quant: str, options: Mapping[str, Any]) -> None:
     """Raise EngineConfigError when the engine's steps cannot be built for `quant`."""
-    spec = get_engine(engine)
+    spec = get_engine(kind)
     ctx = PrepareContext(hf_dir="hf", out_dir="out", quant=quant, options=options, python="python")
     spec.prepare_commands(ctx)
 
 
 def run_step(
-    engine: str, step: str, ctx: PrepareContext, log: Path, env: Mapping[str, str] | None = None
+    kind: str, step: str, ctx: PrepareContext, log: Path, env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Run one step's exact argv (never a shell string), with `env` over the environment; the
     output goes to `log`."""
-    spec = get_engine(engine)
+    spec = get_engine(kind)
     if step not in spec.prepare:
-        raise EngineConfigError(f"{engine}: no preparation step {step!r}; steps: {spec.prepare}")
+        raise EngineConfigError(f"{kind}: no preparation step {step!r}; steps: {spec.prepare}")
     argv = spec.prepare_argv(step, ctx)
     Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    run(argv, what=f"{engine} {step}", log=log, env=os.environ | dict(env or {}))
+    run(argv, what=f"{kind} {step}", log=log, env=os.environ | dict(env or {}))
     # some converters (exllamav2's) print their error and exit 0: the last step must have made
     # what the server loads
-    if step == spec.prepare[-1] and not Path(made := prepared_model(engine, ctx)).exists():
-        raise PrepareError(f"{engine} {step} exited 0 but made no {made}; see {log}")
+    if step == spec.prepare[-1] and not Path(made := prepared_model(kind, ctx)).exists():
+        raise PrepareError(f"{kind} {step} exited 0 but made no {made}; see {log}")
     return {"step": step, "argv": argv, "seconds": round(time.monotonic() - t0, 1)}
 
 
-def prepared_model(engine: str, ctx: PrepareContext) -> str:
+def prepared_model(kind: str, ctx: PrepareContext) -> str:
     """The path the engine's server loads once every step ran."""
-    spec = get_engine(engine)
+    spec = get_engine(kind)
     return spec.prepared_model(ctx) if spec.prepared_model else ctx.out_dir

@@ -8,12 +8,13 @@ branch is resolved to the commit it names at fetch time, and that commit is reco
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from enginebench.jsonfile import write_json
+from enginebench.jsonfile import read_json, write_json
 from enginebench.models.files import atomic_dir
 from enginebench.proc import run
 
@@ -102,6 +103,18 @@ def git_head(repo: Path) -> str:
     # safe.directory: an extracted or copied tree may belong to another uid than the reader.
     argv = ["git", "-c", "safe.directory=*", "-C", str(repo), "rev-parse", "HEAD"]
     return _git(argv, what="git rev-parse HEAD").strip()
+
+
+def checkout_commit(checkout: str | None) -> str | None:
+    """The commit of a checkout: the record of one the workflow fetched, else its HEAD when it is
+    a git tree (the config's own `source_dir`); None for none."""
+    if not checkout:
+        return None
+    if (Path(checkout) / RECORD).is_file():
+        return read_json(Path(checkout) / RECORD).get("commit")
+    with contextlib.suppress(SourceError):
+        return git_head(Path(checkout))
+    return None
 
 
 def _git(argv: list[str], *, what: str) -> str:

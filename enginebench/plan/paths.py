@@ -53,6 +53,10 @@ def prepared_step_json(engine: str, model: str, quant: str, step: str) -> str:
 
 
 # engines ---------------------------------------------------------------------------------------
+# a model's sha256, computed once for every sweep that serves it (models.files.weights_sha256)
+HASH_CACHE = "resources/cache/sha256"
+
+
 def engine_dir(engine: str) -> str:
     return f"resources/engines/{engine}"
 
@@ -69,6 +73,11 @@ def prompts_file(model: str, workload: str, rows: int) -> str:
 
 def sweep_dir(engine: str, model: str, quant: str, sweep: str) -> str:
     return f"results/{engine}/{model}/{quant}/{sweep}"
+
+
+def server_log(engine: str, model: str, quant: str, sweep: str) -> str:
+    """The log of a serve job's server (the rule's `log: server`)."""
+    return f"logs/serve/{engine}/{model}/{quant}/{sweep}.server.log"
 
 
 def llama_bench_json(engine: str, model: str, quant: str) -> str:

@@ -14,13 +14,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from enginebench.engines.prepare import PREPARED_FORMATS
+from enginebench.engines.prepare import PREPARED_FORMATS, prepared_model
 from enginebench.engines.source import ref_label
+from enginebench.engines.spec import PrepareContext
 from enginebench.lockfile import EMBEDDED, lock_path
 from enginebench.plan import paths
 from enginebench.plan.checks import HF_FORMATS, check_engines, check_plan, fail
 from enginebench.plan.instances import Instance, Lock, with_defaults
 from enginebench.points import SweepPoint, points_from_config, rows_needed
+from enginebench.runspec import RunSpec, sweep_bench_args
 from enginebench.slo_search import Search
 
 
@@ -290,29 +292,61 @@ class Plan:
             **({"source": instance.source_dir} if instance.source_dir else {}),
         }
 
-    def serve_params(self, run: Run) -> dict[str, Any]:
-        """Everything that defines a sweep result, so that a change reruns exactly this job."""
-        instance, sweep = self.instances[run.engine], self.sweeps[run.sweep]
-        eng = instance.entry
-        prepared = instance.spec.model_format in PREPARED_FORMATS
-        return {
-            "server_args": list(eng["server_args"]),
-            "options": instance.options("serve"),
-            "source_dir": eng.get("source_dir"),  # the user's own checkout: its HEAD is recorded
-            "env": dict(eng["env"]),
-            # None: the engine's own (EngineSpec.readiness_timeout)
-            "readiness_timeout": eng.get("readiness_timeout"),
-            "base_url": eng.get("base_url"),
-            "api_key_env": eng.get("api_key_env"),
-            # only this sweep's definition: a change to another sweep does not rerun this job
-            "sweep_name": run.sweep,
-            "sweep": sweep.entry,
-            "workload": sweep.workload,
-            "points": sweep.point_names,
-            "software_id": instance.software_id,
-            "prepared_dir": paths.prepared_dir(*run[:3]) if prepared else None,
-            "kind": instance.kind,
-        }
+    def run_spec(self, run: Run) -> RunSpec:
+        """Everything that defines a sweep result (its serve job's one parameter, so that a
+        change reruns exactly this job), the points built once, here."""
+        instance, sweep, model = (
+            self.instances[run.engine],
+            self.sweeps[run.sweep],
+            self.models[run.model],
+        )
+        eng, spec = instance.entry, instance.spec
+        options = instance.options("serve")
+        artifact = self.model_artifact(run)
+        served: str = artifact if isinstance(artifact, str) else run.model  # [] an endpoint's
+        if spec.model_format in PREPARED_FORMATS:  # what the last preparation step makes
+            ctx = PrepareContext(model.hf_dir, paths.prepared_dir(*run[:3]), run.quant,
+                                 options)  # fmt: skip
+            served = prepared_model(instance.kind, ctx)
+        api_key_env = eng.get("api_key_env")
+        # the workflow's llama.cpp build or the prebuilt binaries the config names
+        builds = instance.software in ("build", "bin_dir") and spec.software == "cmake"
+        return RunSpec(
+            engine=run.engine,
+            kind=instance.kind,
+            model=served,
+            served_name=run.model,
+            quant=run.quant,
+            sweep=run.sweep,
+            out_dir=f"{run.dir}/points",
+            server_json=f"{run.dir}/server.json",
+            server_log=paths.server_log(*run),
+            hash_cache=paths.HASH_CACHE,
+            prompts_file=self.prompts_file(run.model, run.sweep),
+            tokenizer=model.tokenizer_dir,
+            points=sweep.points,
+            search=sweep.search,
+            warmups=sweep.entry["warmups"],
+            seed=sweep.workload["seed"],
+            endpoint=sweep.workload["endpoint"],
+            bench_args=sweep_bench_args(sweep.entry),
+            server_args=eng["server_args"],
+            options=options,
+            env=eng["env"],
+            secret_env=(api_key_env,) if api_key_env else (),
+            bin_dir=instance.bin_dir if builds else None,
+            # the interpreter the config brings (a built environment's comes with its record)
+            python=options.get("python"),
+            source_dir=instance.source_dir or eng.get("source_dir"),
+            readiness_timeout=eng.get("readiness_timeout"),  # None: the engine's own
+            base_url=eng.get("base_url"),
+            api_key_env=api_key_env,
+            metadata={
+                "model": run.model,
+                "software_id": instance.software_id,
+                "workload": sweep.workload["name"],
+            },
+        )
 
     def prepare_inputs(self, engine: str, model: str, quant: str, step: str) -> dict[str, Any]:
         instance = self.instances[engine]

@@ -158,8 +158,9 @@ def serve_inputs(wildcards):
     return PLAN.serve_inputs(run_of(wildcards))
 
 
-def serve_params(wildcards):
-    return PLAN.serve_params(run_of(wildcards))
+def run_spec(wildcards):
+    """The run's RunSpec, as builtins (Snakemake's rerun trigger compares their repr)."""
+    return PLAN.run_spec(run_of(wildcards)).as_param()
 
 
 # aggregate --------------------------------------------------------------------------------

@@ -44,6 +44,6 @@ rule serve_sweep:
     resources:
         gpu=uses_gpu,
     params:
-        p=serve_params,
+        spec=run_spec,
     script:
         "../scripts/serve_sweep.py"

@@ -14,6 +14,6 @@ else:
     from enginebench.scriptio import logged, write_json
 
     with logged(snakemake.log[0]):
-        engine = snakemake.wildcards.engine
-        info = build_venv(Path(snakemake.input[0]), out.parent / "venv", engine=engine)
+        kind = snakemake.wildcards.engine  # the environment's engine kind
+        info = build_venv(Path(snakemake.input[0]), out.parent / "venv", kind=kind)
         write_json(out, {"kind": "venv", "env_file": snakemake.input[0], **info})

@@ -1,0 +1,93 @@
+"""The load generator's command line (`enginebench bench`) for one point of a served sweep, or
+for its warm-up: the exact argv the sweep runs and records."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from enginebench.points import SweepPoint, format_load
+from enginebench.runspec import RunSpec
+
+
+def _meta_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def exact_length_flags(style: str) -> list[str]:
+    """`enginebench bench` flags that pin each request's output length, per engine dialect."""
+    if style == "none":
+        return []
+    if style == "debug_config":  # MLC: only with the server's --enable-debug
+        return ["--extra-body", json.dumps({"debug_config": {"ignore_eos": True}})]
+    return ["--ignore-eos", "--ignore-eos-style", style]
+
+
+def bench_argv(
+    cfg: RunSpec,
+    base_url: str,
+    served: str,
+    style: str,
+    model_check: bool,
+    point: SweepPoint | None,
+    warmup_n: int = 0,
+    first_row: int = 0,
+    provenance_file: str | None = None,
+) -> list[str]:
+    """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
+    the prompt file's rows from `first_row` on (`prompt_rows`); its summary carries the point
+    and the sweep's provenance (`provenance_file`), written by the load generator alone."""
+    argv = [
+        sys.executable,
+        "-m",
+        "enginebench",
+        "bench",
+        "--base-url",
+        base_url,
+        "--endpoint",
+        cfg.endpoint,
+        "--model",
+        served,
+        "--prompts-file",
+        cfg.prompts_file,
+        "--seed",
+        str(cfg.seed),
+        "--disable-tqdm",
+    ]
+    if cfg.tokenizer:
+        argv += ["--tokenizer", cfg.tokenizer]
+    argv += exact_length_flags(style)
+    if not model_check:
+        argv.append("--no-model-check")
+    if cfg.api_key_env:
+        argv += ["--api-key-env", cfg.api_key_env]
+    if first_row:
+        argv += ["--prompt-offset", str(first_row)]
+    if point is None:  # warm-up: all at once, nothing saved
+        return [*argv, "--num-prompts", str(warmup_n), "--concurrency", str(min(warmup_n, 4))]
+    argv += ["--num-prompts", str(point.num_prompts)]
+    if point.mode == "rate":
+        argv += ["--request-rate", format_load(point.load), "--burstiness", f"{point.burstiness:g}"]
+        if point.max_concurrency:
+            argv += ["--max-concurrency", str(point.max_concurrency)]
+    else:
+        argv += ["--concurrency", str(int(point.load))]
+        if point.duration:
+            argv += ["--duration", f"{point.duration:g}"]
+    meta = {"engine": cfg.engine, "quant": cfg.quant}
+    meta |= cfg.metadata
+    if cfg.sweep:
+        meta["sweep"] = cfg.sweep
+    argv += [
+        "--save-result",
+        "--result-dir",
+        cfg.out_dir,
+        "--result-filename",
+        f"{point.name}.json",
+        "--point",
+        point.name,
+        *(["--provenance-file", provenance_file] if provenance_file else []),
+    ]
+    argv += ["--metadata", *(f"{k}={_meta_value(v)}" for k, v in meta.items())]
+    return [*argv, *cfg.bench_args]
