@@ -144,6 +144,29 @@ METRICS = [
         kind="int",
         views=("cli_engine",),
     ),
+    # prefix groups (the workload's expectation, client side) beside the engine's count
+    Metric(
+        "expected_cached_prompt_tokens",
+        "expected cached prompt tokens",
+        kind="int",
+        views=("cli_engine", "engine"),
+        optional=True,
+    ),
+    Metric(
+        "expected_cached_prompt_fraction",
+        "expected cached prompt fraction",
+        kind="ratio",
+        views=("cli_engine", "engine"),
+        optional=True,
+    ),
+    Metric(
+        "expected_prefix_served_fraction",
+        "expected prefix served from cache (engine)",
+        kind="ratio",
+        better="higher",
+        views=("cli_engine", *_TABLES),
+        optional=True,
+    ),
     Metric(
         "unrequested_cached_prompt_tokens",
         "unrequested cached prompt tokens",

@@ -56,6 +56,62 @@ def test_random_prefix_is_shared_and_token_exact(tokenizer: Tokenizer) -> None:
     assert len({tokenizer.encode(p.prompt)[25] for p in prompts}) == len(prompts)
 
 
+@pytest.mark.parametrize("order", ["random", "round-robin"])
+def test_prefix_groups_share_their_own_prefix(tokenizer: Tokenizer, order: str) -> None:
+    """G prefixes, each shared by its group's prompts only; equal groups; expected cache hits
+    from each group's second prompt on, and from the first when an earlier call sent it."""
+    prompts = datasets.random_prompts(
+        tokenizer, 12, 20, 4, seed=5, prefix_len=16, prefix_groups=3, prefix_order=order
+    )
+    groups = [p.group for p in prompts]
+    assert sorted(groups) == [0] * 4 + [1] * 4 + [2] * 4  # type: ignore[type-var]
+    if order == "round-robin":
+        assert groups == [0, 1, 2] * 4
+    heads = {g: {tuple(tokenizer.encode(p.prompt)[:17]) for p in prompts if p.group == g}
+             for g in range(3)}  # fmt: skip
+    assert all(len(h) == 1 for h in heads.values())  # one prefix per group (BOS + 16)
+    assert len({h.pop() for h in heads.values()}) == 3  # three different prefixes
+    assert all(p.prompt_len == 16 + 20 and p.prefix_len == 17 for p in prompts)
+    expected = datasets.expected_cached(prompts)
+    firsts = {groups.index(g) for g in range(3)}
+    assert [e == 0 for e in expected] == [i in firsts for i in range(12)]
+    assert set(expected) == {0, 17}
+    # after an earlier call sent group 1, its first prompt here expects the prefix too
+    after = datasets.expected_cached(prompts, seen=[1])
+    assert after[groups.index(1)] == 17 and after[groups.index(0)] == 0
+    # no group: no expectation; a prefix as long as the prompt: all but its last token
+    plain = datasets.random_prompts(tokenizer, 3, 8, 4, seed=0)
+    assert datasets.expected_cached(plain) == [None] * 3
+    whole = datasets.Prompt("x", 5, 4, prefix_len=5, group=0)
+    assert datasets.expected_cached([whole, whole]) == [0, 4]
+    # without a prefix there is nothing to share
+    with pytest.raises(BenchError, match="prefix-groups"):
+        datasets.random_prompts(tokenizer, 4, 8, 4, prefix_groups=2)
+    with pytest.raises(BenchError, match="--random-prefix-len"):
+        parse_args(["--random-prefix-groups", "2", "--tokenizer", "t"])
+
+
+def test_prefix_groups_reach_the_file_and_the_bench_records(
+    tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "g.jsonl"
+    argv = ["--dataset-name", "random", "--tokenizer", str(tokenizer_dir), "--num-prompts", "8",
+            "--random-input-len", "12", "--random-output-len", "4", "--random-prefix-len", "8",
+            "--random-prefix-groups", "2", "--random-prefix-order", "round-robin",
+            "--save-prompts", str(out)]  # fmt: skip
+    datasets.materialize(parse_args(argv))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["group"] for r in rows] == [0, 1] * 4
+    assert [p.group for p in datasets.load_materialized(out)] == [0, 1] * 4
+    # a point from row 3 on: rows 0-2 went to the same server before it
+    args = parse_args(["--prompts-file", str(out), "--prompt-offset", "3", "--num-prompts", "2"])
+    assert datasets.groups_sent_before(args) == [0, 1, 0]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**rows[0], "group": -1}) + "\n")
+    with pytest.raises(BenchError, match=r"bad.jsonl:1: .*group"):
+        datasets.load_materialized(bad)
+
+
 def test_no_two_random_prompts_share_a_first_token(tokenizer: Tokenizer) -> None:
     """A token-by-token prefix cache (SGLang's radix tree) serves a chance common first token
     from its cache: measured on an H100 as 5-12 of 640 requests per point with 2 cached tokens

@@ -192,6 +192,9 @@ ENGINE_KEYS = (
     "engine_cached_prompt_tokens",
     "engine_cached_prompt_fraction",
     "requests_with_cached_prompt_tokens",
+    "expected_cached_prompt_tokens",
+    "expected_cached_prompt_fraction",
+    "expected_prefix_served_fraction",
     "unrequested_cached_prompt_tokens",
     "requests_with_unrequested_cache_hits",
     "mean_engine_prompt_ms",
@@ -236,3 +239,22 @@ def test_engine_account_hand_computed() -> None:
     s = summarize([a, b], 2.0, stream=False)
     assert s["ttft_beyond_engine_ms"] is None and s["tpot_beyond_engine_ms"] is None
     assert s["mean_engine_prompt_ms"] == 60.0
+
+
+def test_prefix_groups_expected_beside_the_engines_count() -> None:
+    """The workload's expectation (an ideal prefix cache) and the share of it the engine served:
+    per request min(cached, expected), so a BOS or a whole block more earns no credit."""
+    a, b, c = case()  # a: prompt 10 (server 12), b: prompt 20, c failed
+    a.expected_cached_len, b.expected_cached_len = 0, 16  # a first of its group, b after it
+    c.expected_cached_len = 16
+    s = summarize([a, b, c], 2.0)
+    assert s["expected_cached_prompt_tokens"] == 16  # the failed request is not counted
+    assert s["expected_cached_prompt_fraction"] == pytest.approx(16 / (10 + 20))
+    assert s["expected_prefix_served_fraction"] is None  # the engine reported nothing
+    a.engine_cached_tokens, b.engine_cached_tokens = 1, 12  # a BOS; 12 of b's 16
+    a.server_prompt_tokens = 12
+    s = summarize([a, b], 2.0)
+    assert s["expected_prefix_served_fraction"] == pytest.approx(12 / 16)
+    assert s["expected_cached_prompt_fraction"] == pytest.approx(16 / (12 + 20))
+    b.engine_cached_tokens = 32  # more than expected: capped at what was expected
+    assert summarize([a, b], 2.0)["expected_prefix_served_fraction"] == 1.0

@@ -212,6 +212,11 @@ BAD = [
         "'random-128-128' names two different workloads",
     ),
     (lambda c: c["sweeps"]["default"].update(repeats=0), "repeats"),
+    (
+        lambda c: c["workload"].update(prefix_groups=4),
+        "workload.prefix_groups: 4 groups of no prefix; set prefix_len",
+    ),
+    (lambda c: c["workload"].update(prefix_order="shuffled"), "prefix_order"),
 ]
 
 

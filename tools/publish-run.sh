@@ -15,8 +15,9 @@ set -euo pipefail
 SRC=$1 DEST=$2
 [ -f "$SRC/results.csv" ] || { echo "publish-run: $SRC has no results.csv (run the aggregates first)" >&2; exit 2; }
 mkdir -p "$DEST/runs"
-cp "$SRC"/results.{csv,parquet} "$SRC"/{comparison,capacity,decode}.{csv,md,html} "$DEST"/
-for f in report.html provenance.html hardware/bandwidth.json; do
+cp "$SRC"/results.{csv,parquet} "$SRC"/{comparison,capacity}.{csv,md,html} "$DEST"/
+# a run without a decode sweep has no decode table
+for f in report.html provenance.html hardware/bandwidth.json decode.{csv,md,html}; do
     [ -f "$SRC/$f" ] && cp "$SRC/$f" "$DEST/"
 done
 [ -d "$SRC/plots" ] && cp -r "$SRC/plots" "$DEST/"

@@ -121,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="random tokens shared by every prompt, before its own input (prefix caching)",
     )
+    ds.add_argument(
+        "--random-prefix-groups",
+        type=_positive_int,
+        default=1,
+        help="that many different prefixes, each shared by its group of prompts (prefix groups)",
+    )
+    ds.add_argument(
+        "--random-prefix-order",
+        choices=("random", "round-robin"),
+        default="random",
+        help="how the groups' prompts follow each other: seeded random order, or round-robin",
+    )
     ds.add_argument("--sharegpt-output-len", type=_positive_int, default=None)
     ds.add_argument("--fixed-output-len", type=_positive_int, default=128)
     ds.add_argument("--seed", type=int, default=0)
@@ -285,6 +297,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise BenchError(
             f"--random-prefix-len is only read by --dataset-name random (got {args.dataset_name})",
             "drop --random-prefix-len",
+        )
+    if args.random_prefix_groups > 1 and not args.random_prefix_len:
+        raise BenchError(
+            f"--random-prefix-groups {args.random_prefix_groups} has no prefix to share",
+            "add --random-prefix-len N (N > 0)",
         )
     if args.prompts_file and args.save_prompts:
         raise BenchError("--prompts-file and --save-prompts exclude each other", "use one")

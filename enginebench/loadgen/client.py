@@ -73,6 +73,8 @@ class RequestRecord:
     engine_decode_ms_per_token: float | None = None
     engine_account: str | None = None  # where they came from: an ACCOUNT_* name
     shared_prefix_len: int = 0  # prompt tokens the workload shares on purpose (set by the runner)
+    # of those, what an ideal prefix cache serves (datasets.expected_cached; None: no group)
+    expected_cached_len: int | None = None
     text: str = ""  # generated text (not written per request; used for client token counts)
 
     @property
@@ -111,6 +113,7 @@ class RequestRecord:
             "engine_decode_ms_per_token": self.engine_decode_ms_per_token,
             "engine_account": self.engine_account,
             "shared_prefix_len": self.shared_prefix_len,
+            "expected_cached_len": self.expected_cached_len,
         }
 
 

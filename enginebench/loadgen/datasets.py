@@ -44,6 +44,8 @@ SHAREGPT_MIN_LEN = 4
 SHAREGPT_MAX_PROMPT_LEN = 1024
 SHAREGPT_MAX_TOTAL_LEN = 2048
 
+PREFIX_ORDERS = ("random", "round-robin")
+
 _RANDOM_MAX_ROUNDS = 16
 _RANDOM_RESTARTS = 4
 
@@ -53,7 +55,8 @@ class Prompt:
     prompt: str
     prompt_len: int | None  # client tokenizer count; None when no tokenizer was available
     output_len: int  # max_tokens asked (and the exact length expected with --ignore-eos)
-    prefix_len: int = 0  # leading tokens shared with every other prompt (asked-for prefix sharing)
+    prefix_len: int = 0  # leading tokens shared with other prompts (asked-for prefix sharing)
+    group: int | None = None  # the prefix group it shares `prefix_len` tokens with (None: all)
 
 
 # ---------------------------------------------------------------------------- random
@@ -65,20 +68,35 @@ def random_prompts(
     range_ratio: float = 0.0,
     seed: int = 0,
     prefix_len: int = 0,
+    prefix_groups: int = 1,
+    prefix_order: str = "random",
 ) -> list[Prompt]:
     """Prompts of random vocabulary tokens that the server sees as exactly `input_len` tokens.
 
     As in `vllm bench serve`: the special tokens the tokenizer adds (a BOS) count towards
     `input_len`, so the text itself is `input_len - n_special` tokens; lengths are drawn
-    uniformly from [len*(1-r), len*(1+r)] of that (r=0: all equal); `prefix_len` random tokens,
-    the same for every prompt, come first (on top of `input_len`, as `--random-prefix-len`).
-    `prompt_len` is what the server should count: prefix + text + special tokens.
+    uniformly from [len*(1-r), len*(1+r)] of that (r=0: all equal); `prefix_len` random tokens
+    come first (on top of `input_len`, as `--random-prefix-len`). With `prefix_groups` G > 1
+    there are G such prefixes, each shared by the prompts of its group (as vLLM's
+    `prefix_repetition` dataset and inference-perf's `shared_prefix`): equal groups, in a seeded
+    random order or round-robin (`prefix_order`). `prompt_len` is what the server should count:
+    prefix + text + special tokens.
     """
     if input_len < 1 or output_len < 1 or prefix_len < 0:
         raise BenchError(
             f"random dataset lengths must be >= 1 (input {input_len}, output {output_len}, "
             f"prefix {prefix_len} >= 0)",
             "pass positive --random-input-len and --random-output-len",
+        )
+    if prefix_groups < 1 or (prefix_groups > 1 and not prefix_len):
+        raise BenchError(
+            f"--random-prefix-groups {prefix_groups} needs >= 1 and, above 1, a prefix to share",
+            "pass --random-prefix-len > 0 with --random-prefix-groups > 1",
+        )
+    if prefix_order not in PREFIX_ORDERS:
+        raise BenchError(
+            f"--random-prefix-order {prefix_order!r} is not one of {', '.join(PREFIX_ORDERS)}",
+            f"use one of {', '.join(PREFIX_ORDERS)}",
         )
     if not 0.0 <= range_ratio < 1.0:
         raise BenchError(
@@ -97,29 +115,56 @@ def random_prompts(
     candidates = _plain_tokens(tok)
     if candidates.size == 0:
         raise BenchError("the tokenizer has no non-special tokens", "pass another --tokenizer")
-    prefix: list[int] = []
+    prefixes: list[list[int]] = [[]]
     if prefix_len:
-        text, n = _exact_length_text(tok, rng, candidates, prefix_len)
-        prefix = tok.encode(text, add_special_tokens=False)
-        if n != prefix_len:
-            raise BenchError(
-                f"could not make a {prefix_len}-token prefix with this tokenizer",
-                "pick another --random-prefix-len",
-            )
+        prefixes = [_prefix(tok, rng, candidates, prefix_len) for _ in range(prefix_groups)]
     # every prompt starts with the same special tokens (a BOS): an engine may count that token as
     # served from its cache (llama-server does), and that is no hit the workload did not ask for
     shared = prefix_len + n_special
-    firsts = _distinct_firsts(tok, rng, candidates, prefix)
+    firsts = [_distinct_firsts(tok, rng, candidates, prefix) for prefix in prefixes]
+    groups = [i % prefix_groups for i in range(num_prompts)]
+    if prefix_groups > 1 and prefix_order == "random":
+        groups = rng.permutation(groups).tolist()
     prompts = []
-    for n_in, n_out in zip(in_lens, out_lens, strict=True):
-        # the prompt's first own token differs from every other prompt's (while the vocabulary
-        # lasts): an engine whose prefix cache works token by token (SGLang's radix tree) would
-        # otherwise serve a chance common first token from its cache, a hit no one asked for
-        head = [*prefix, next(firsts)]
+    for n_in, n_out, g in zip(in_lens, out_lens, groups, strict=True):
+        # the prompt's first own token differs from every other prompt's of its group (while the
+        # vocabulary lasts): an engine whose prefix cache works token by token (SGLang's radix
+        # tree) would otherwise serve a chance common first token from its cache, a hit no one
+        # asked for
+        head = [*prefixes[g], next(firsts[g])]
         text, _ = _exact_length_text(tok, rng, candidates, int(n_in) - 1, head)
         # what the server will count (exactly prefix + n_in + n_special once converged)
-        prompts.append(Prompt(text, len(tok.encode(text)), int(n_out), shared))
+        group = g if prefix_len else None
+        prompts.append(Prompt(text, len(tok.encode(text)), int(n_out), shared, group))
     return prompts
+
+
+def _prefix(tok: Tokenizer, rng: np.random.Generator, candidates: np.ndarray, n: int) -> list[int]:
+    text, got = _exact_length_text(tok, rng, candidates, n)
+    if got != n:
+        raise BenchError(
+            f"could not make a {n}-token prefix with this tokenizer",
+            "pick another --random-prefix-len",
+        )
+    return tok.encode(text, add_special_tokens=False)
+
+
+def expected_cached(prompts: Iterable[Prompt], seen: Iterable[int | None] = ()) -> list[int | None]:
+    """Prompt tokens an ideal prefix cache serves to each prompt sent in this order, after the
+    groups in `seen` (sent to the same server before): its group's shared prefix once an earlier
+    prompt of the group was sent (all but the last prompt token, which an engine computes to
+    answer), else 0; None for a prompt in no group. An upper bound: an engine may have evicted
+    the prefix, or not have finished the earlier prompt when this one arrives."""
+    done = {g for g in seen if g is not None}
+    out: list[int | None] = []
+    for p in prompts:
+        if p.group is None:
+            out.append(None)
+            continue
+        shared = min(p.prefix_len, p.prompt_len - 1) if p.prompt_len else p.prefix_len
+        out.append(shared if p.group in done else 0)
+        done.add(p.group)
+    return out
 
 
 def _distinct_firsts(
@@ -311,7 +356,10 @@ def write_prompts(path: str | os.PathLike[str], prompts: Iterable[Prompt]) -> Pa
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for p in prompts:
-            f.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
+            row = asdict(p)
+            if row["group"] is None:  # the rows of a workload without prefix groups as before
+                del row["group"]
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(out)
     return out
 
@@ -330,7 +378,7 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
             try:
                 row = json.loads(line)
                 prompt, plen, olen = row["prompt"], row.get("prompt_len"), row["output_len"]
-                shared = row.get("prefix_len", 0)
+                shared, group = row.get("prefix_len", 0), row.get("group")
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise BenchError(f"{p}:{lineno}: not a prompt row ({exc!r})", fix) from exc
             ok = (
@@ -340,12 +388,13 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
                 and olen >= 1
                 and isinstance(shared, int)
                 and shared >= 0
+                and (group is None or (isinstance(group, int) and group >= 0))
             )
             if not ok:
                 raise BenchError(
-                    f"{p}:{lineno}: bad prompt/prompt_len/output_len/prefix_len types", fix
+                    f"{p}:{lineno}: bad prompt/prompt_len/output_len/prefix_len/group types", fix
                 )
-            prompts.append(Prompt(prompt, plen, olen, shared))
+            prompts.append(Prompt(prompt, plen, olen, shared, group))
     if not prompts:
         raise BenchError(f"prompts file {str(p)!r} is empty", fix)
     return prompts
@@ -358,6 +407,14 @@ def needs_tokenizer(dataset_name: str) -> bool:
 def split_warmups(prompts: list[Prompt], warmups: int) -> tuple[list[Prompt], list[Prompt]]:
     """(warm-up prompts, measured prompts) of `build_prompts(args, tok, warmups)`."""
     return prompts[:warmups], prompts[warmups:]
+
+
+def groups_sent_before(args: argparse.Namespace) -> list[int | None]:
+    """The prefix groups of the prompt file's rows before `--prompt-offset`: in a sweep, what the
+    warm-up and the earlier points sent to the same server."""
+    if not args.prompts_file or not args.prompt_offset:
+        return []
+    return [p.group for p in load_materialized(args.prompts_file)[: args.prompt_offset]]
 
 
 def build_prompts(args: argparse.Namespace, tok: Tokenizer | None, extra: int = 0) -> list[Prompt]:
@@ -396,6 +453,8 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None, extra: int = 
             args.random_range_ratio,
             args.seed,
             args.random_prefix_len,
+            args.random_prefix_groups,
+            args.random_prefix_order,
         )
     if name == "sharegpt":
         if not args.dataset_path:

@@ -24,6 +24,12 @@ come from the server, except `shared_prefix_len`, which is the workload's (clien
 * engine_cached_prompt_fraction: that sum over the same requests' prompt tokens (the server's
   `usage.prompt_tokens`, else the client's count);
 * requests_with_cached_prompt_tokens: requests with a cached count > 0;
+* expected_cached_prompt_tokens / _fraction (client): what an ideal prefix cache would serve:
+  for a request whose prefix group (`--random-prefix-groups`) an earlier request to the same
+  server already sent, its shared prefix; over the prompt tokens for the fraction;
+* expected_prefix_served_fraction: of the expected tokens, the share the engine says it served
+  from its cache (sum of min(cached_i, expected_i) over the requests that reported a count);
+  1 minus it is the prefix the engine recomputed;
 * unrequested_cached_prompt_tokens: sum of max(0, cached_i - shared_prefix_len_i): cache hits
   the workload did not ask for (e.g. a prompt row replayed at every sweep point);
   requests_with_unrequested_cache_hits: requests where that is > 0;
@@ -208,6 +214,13 @@ def engine_account(ok: Sequence[RequestRecord], stream: bool = True) -> dict[str
     unrequested = [max(0, c - r.shared_prefix_len) for c, r in zip(cached, reported, strict=True)]
     # the fraction over requests whose prompt length is known (server's count first)
     pairs = [(c, p) for c, r in zip(cached, reported, strict=True) if (p := _prompt_tokens(r))]
+    # the workload's expectation (client side): what an ideal prefix cache serves, and how much
+    # of it the engine says it served, per request (min: a BOS or a block more is no credit)
+    grouped = [r for r in ok if r.expected_cached_len is not None]
+    expected = sum(r.expected_cached_len or 0 for r in grouped)
+    prompt_tokens = sum(p for r in grouped if (p := _prompt_tokens(r)))
+    owed = sum(r.expected_cached_len or 0 for r in reported)
+    served = sum(min(c, r.expected_cached_len or 0) for c, r in zip(cached, reported, strict=True))
     prompt_ms = [r.engine_prompt_ms for r in ok if r.engine_prompt_ms is not None]
     decode_ms = [
         r.engine_decode_ms_per_token for r in ok if r.engine_decode_ms_per_token is not None
@@ -234,6 +247,9 @@ def engine_account(ok: Sequence[RequestRecord], stream: bool = True) -> dict[str
         "requests_with_unrequested_cache_hits": (
             sum(u > 0 for u in unrequested) if reported else None
         ),
+        "expected_cached_prompt_tokens": expected if grouped else None,
+        "expected_cached_prompt_fraction": expected / prompt_tokens if prompt_tokens else None,
+        "expected_prefix_served_fraction": served / owed if owed else None,
         "mean_engine_prompt_ms": float(np.mean(prompt_ms)) if prompt_ms else None,
         "median_engine_prompt_ms": float(np.median(prompt_ms)) if prompt_ms else None,
         "median_engine_decode_ms_per_token": float(np.median(decode_ms)) if decode_ms else None,

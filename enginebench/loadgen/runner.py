@@ -282,9 +282,14 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         model = await resolve_model(session, base, args)
         ep = make_endpoint(args, base, model)
         bodies = [build_body(ep, p.prompt, p.output_len) for p in prompts]
+        # what an ideal prefix cache serves each request, after what this server was sent before
+        seen = [*datasets.groups_sent_before(args), *(p.group for p in warm)]
+        expected = datasets.expected_cached(prompts, seen)
         records = [
-            RequestRecord(i, p.output_len, p.prompt_len, shared_prefix_len=p.prefix_len)
-            for i, p in enumerate(prompts)
+            RequestRecord(
+                i, p.output_len, p.prompt_len, shared_prefix_len=p.prefix_len, expected_cached_len=e
+            )
+            for i, (p, e) in enumerate(zip(prompts, expected, strict=True))
         ]
         show = sys.stderr.isatty() and not args.disable_tqdm
         bench = _Bench(session, ep, bodies, records, args.max_concurrency, show)

@@ -141,6 +141,11 @@ def _check_workloads(plan: Plan) -> None:
                 f"{where}.prefix_len: only the random dataset has a shared prefix "
                 f"(dataset is {workload['dataset']}); drop prefix_len"
             )
+        if workload["prefix_groups"] > 1 and not workload["prefix_len"]:
+            fail(
+                f"{where}.prefix_groups: {workload['prefix_groups']} groups of no prefix; set "
+                "prefix_len (the tokens each group shares) or drop prefix_groups"
+            )
         if named.setdefault(workload["name"], workload) != workload:
             fail(
                 f"{where}.name: {workload['name']!r} names two different workloads; give "

@@ -52,7 +52,11 @@ NOTES = (
     "(llama.cpp timings.cache_n; vLLM/SGLang usage.prompt_tokens_details.cached_tokens; MLC: "
     "prompt tokens minus usage.extra.prefill_tokens; blank: not reported); unrequested cache "
     "hits: requests with more cached tokens than the shared "
-    "prefix (marked rows).",
+    "prefix (marked rows). Prefix groups (workload prefix_groups): expected cached prompt "
+    "tokens (fraction): what an ideal prefix cache would serve, a request's group prefix once an "
+    "earlier request to that server sent it (client side); expected prefix served from cache "
+    "(engine): the share of those the engine reports it served, per request at most the "
+    "expected (1 minus it: the prefix it recomputed).",
     "engine P50 TPOT: the engine's own per-token decode time (llama.cpp "
     "timings.predicted_per_token_ms; MLC 1 / usage.extra.decode_tokens_per_s; TabbyAPI "
     "1 / usage.completion_tokens_per_sec); TTFT (TPOT) "

@@ -17,6 +17,8 @@ argv = [
 ]  # fmt: skip
 if w["prefix_len"]:
     argv += ["--random-prefix-len", str(w["prefix_len"])]
+    argv += ["--random-prefix-groups", str(w["prefix_groups"])]
+    argv += ["--random-prefix-order", w["prefix_order"]]
 if w.get("dataset_path"):
     argv += ["--dataset-path", w["dataset_path"]]
 with logged(snakemake.log[0]):
