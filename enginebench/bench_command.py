@@ -34,10 +34,12 @@ def bench_argv(
     warmup_n: int = 0,
     first_row: int = 0,
     provenance_file: str | None = None,
+    metrics_path: str | None = None,
 ) -> list[str]:
     """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
     the prompt file's rows from `first_row` on (`prompt_rows`); its summary carries the point
-    and the sweep's provenance (`provenance_file`), written by the load generator alone."""
+    and the sweep's provenance (`provenance_file`), written by the load generator alone, and
+    the server's own metrics (`metrics_path`: its Prometheus endpoint, scraped around it)."""
     argv = [
         sys.executable,
         "-m",
@@ -88,6 +90,7 @@ def bench_argv(
         "--point",
         point.name,
         *(["--provenance-file", provenance_file] if provenance_file else []),
+        *(["--server-metrics", metrics_path] if metrics_path else []),
     ]
     argv += ["--metadata", *(f"{k}={_meta_value(v)}" for k, v in meta.items())]
     return [*argv, *cfg.bench_args]

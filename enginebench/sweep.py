@@ -343,8 +343,10 @@ def _points(
                 _log(f"{point.name}: skipped, the server exited:\n{tail}")
                 failed += 1
                 continue
-            argv = bench_argv(cfg, base_url, served, style, model_check, point,
-                              first_row=row, provenance_file=provenance)  # fmt: skip
+            argv = bench_argv(
+                cfg, base_url, served, style, model_check, point, first_row=row,
+                provenance_file=provenance, metrics_path=spec.metrics_path,
+            )  # fmt: skip
             _log(f"{point.name}: {' '.join(argv[3:])}")
             t0 = time.monotonic()
             rc, died = run_point(argv, server)

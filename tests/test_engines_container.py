@@ -30,10 +30,12 @@ HOST_PORT = ["--host", "127.0.0.1", "--port", "8123"]
 
 # engine, options, the engine's argv inside the image, the variables it passes in, GPU
 CASES = [
-    ("llamacpp", {}, ["/app/llama-server", "-m", "/m/q4.gguf", *HOST_PORT, "--alias", "tiny"],
+    ("llamacpp", {},
+     ["/app/llama-server", "-m", "/m/q4.gguf", *HOST_PORT, "--alias", "tiny", "--metrics"],
      [], False),
     ("llamacpp", {"backend": "cuda", "n_gpu_layers": 99},
-     ["/app/llama-server", "-m", "/m/q4.gguf", *HOST_PORT, "--alias", "tiny", "-ngl", "99"],
+     ["/app/llama-server", "-m", "/m/q4.gguf", *HOST_PORT, "--alias", "tiny", "--metrics",
+      "-ngl", "99"],
      [], True),
     ("vllm", {}, ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "/m/hf",
                   "--served-model-name", "tiny", *HOST_PORT, "--enable-prompt-tokens-details"],

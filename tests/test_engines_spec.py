@@ -53,8 +53,9 @@ def test_llamacpp() -> None:
     assert spec.server_argv is not None and spec.version_argv is not None
     assert spec.server_argv(c) == [
         "/b/llama-server", "-m", "/m/q4.gguf", "--host", "127.0.0.1", "--port", "8123",
-        "--alias", "tiny", "-np", "8", "-c", "4096", "--no-webui",
+        "--alias", "tiny", "--metrics", "-np", "8", "-c", "4096", "--no-webui",
     ]  # fmt: skip
+    assert spec.metrics_path == "/metrics"  # what --metrics serves
     assert spec.version_argv(c) == ["/b/llama-server", "--version"]
     assert (spec.software, spec.model_format) == ("cmake", "gguf")
     assert spec.ignore_eos_style == "ignore_eos"

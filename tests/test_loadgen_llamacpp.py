@@ -151,6 +151,37 @@ def test_bench_against_llama_server(
         assert r["engine_predicted_n"] == 128 and r["engine_decode_ms_per_token"] > 0
 
 
+@pytest.mark.engines
+def test_prefix_groups_expected_and_served(
+    llama_server: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Two prefix groups on one server: the workload's expectation per request (its group's
+    prefix once an earlier request sent it), and the share of it llama-server says it served."""
+    from enginebench.loadgen.datasets import materialize_dataset
+
+    groups = materialize_dataset(
+        tmp_path / "groups.jsonl", "random", 16, tiny_model_dir,
+        input_len=32, output_len=8, prefix_len=64, prefix_groups=2,
+    )  # fmt: skip
+    out = tmp_path / "points"
+    first = _point(llama_server, groups, tiny_model_dir, out, "rate-8", 0)
+    second = _point(llama_server, groups, tiny_model_dir, out, "rate-9", 8)
+    for name, summary in (("rate-8", first), ("rate-9", second)):
+        rows = [json.loads(x) for x in (out / f"{name}.jsonl").open()]
+        expected = [r["expected_cached_len"] for r in rows]
+        assert set(expected) <= {0, 65} and summary["expected_cached_prompt_tokens"] == sum(
+            expected
+        )
+        served = summary["expected_prefix_served_fraction"]
+        assert served is not None and 0.0 <= served <= 1.0
+        assert summary["requests_with_unrequested_cache_hits"] == 0
+    # the first point opens both groups (one request each expects nothing); by the second every
+    # request expects its group's 65 tokens (BOS + prefix), and its slots hold both prefixes
+    assert first["expected_cached_prompt_tokens"] == 6 * 65
+    assert second["expected_cached_prompt_tokens"] == 8 * 65
+    assert second["expected_prefix_served_fraction"] >= 0.5
+
+
 def _point(server: str, prompts: Path, tok: Path, out: Path, name: str, offset: int) -> dict:
     """One open-loop point over rows [offset, offset + 8) of `prompts`; its summary."""
     argv = ["--base-url", server, "--model", ALIAS, "--tokenizer", str(tok),

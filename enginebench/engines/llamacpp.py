@@ -46,6 +46,7 @@ def server_argv(ctx: ServerContext) -> list[str]:
         "--host", ctx.host,
         "--port", str(ctx.port),
         "--alias", ctx.served_name,
+        "--metrics",  # its Prometheus counters at /metrics, scraped around each point
         *ctx.flags(OPTIONS),
     ]  # fmt: skip
 
@@ -67,6 +68,7 @@ SPEC = EngineSpec(
     ignore_eos_style="ignore_eos",
     gpu=uses_gpu,
     health_path="/health",
+    metrics_path="/metrics",
     readiness="health",
     readiness_timeout=120.0,
     prepare=("convert_gguf", "quantize"),  # done by enginebench.models.gguf

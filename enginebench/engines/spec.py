@@ -148,6 +148,8 @@ class EngineSpec:
     ignore_eos_style: IgnoreEosStyle
     gpu: Callable[[Mapping[str, Any]], bool]  # from the engine's config entry
     health_path: str = "/health"
+    # its Prometheus endpoint (the load generator scrapes it around each point); None: none
+    metrics_path: str | None = None
     readiness: Readiness = "health"
     lists_model: bool = True  # /v1/models lists the served name (the client checks it)
     readiness_timeout: float = 300.0  # default seconds to wait for readiness

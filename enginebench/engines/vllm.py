@@ -59,6 +59,7 @@ SPEC = EngineSpec(
     ignore_eos_style="ignore_eos",
     gpu=device_not_cpu(),
     health_path="/health",
+    metrics_path="/metrics",
     readiness="models",  # /health can answer before the model is listed
     readiness_timeout=600.0,  # ~100 s on 2 cores, mostly torch.compile warm-up
     env=server_env,

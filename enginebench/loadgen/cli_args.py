@@ -247,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample GPU power, memory and utilization through NVML during the measured window "
         "(auto: when NVML answers; the GPUs of CUDA_VISIBLE_DEVICES, else all)",
     )
+    res.add_argument(
+        "--server-metrics",
+        metavar="PATH",
+        help="the server's Prometheus endpoint (e.g. /metrics), scraped before and after the "
+        "measured window and each second during it: its token, prefix-cache and preemption "
+        "counters and its KV-cache and queue gauges go into the summary (server_*)",
+    )
     res.add_argument("--disable-tqdm", action="store_true")
     return p
 

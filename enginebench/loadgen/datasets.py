@@ -487,6 +487,7 @@ def materialize_dataset(
     range_ratio: float = 0.0,
     dataset_path: str | os.PathLike[str] | None = None,
     prefix_len: int = 0,
+    prefix_groups: int = 1,
 ) -> Path:
     """`enginebench bench --save-prompts PATH ...` as a function (for the workflow's scripts).
 
@@ -498,7 +499,12 @@ def materialize_dataset(
     argv = ["--dataset-name", dataset_name, "--num-prompts", str(num_prompts), "--seed", str(seed)]
     argv += ["--save-prompts", str(path), "--random-range-ratio", str(range_ratio)]
     if prefix_len:
-        argv += ["--random-prefix-len", str(prefix_len)]
+        argv += [
+            "--random-prefix-len",
+            str(prefix_len),
+            "--random-prefix-groups",
+            str(prefix_groups),
+        ]
     if tokenizer is not None:
         argv += ["--tokenizer", str(tokenizer)]
     if dataset_path is not None:

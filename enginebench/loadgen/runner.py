@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from enginebench.loadgen import cli_args, datasets, telemetry
+from enginebench.loadgen import cli_args, datasets, server_metrics, telemetry
 from enginebench.loadgen.arrivals import arrival_offsets
 from enginebench.loadgen.client import Endpoint, RequestRecord, build_body, send
 from enginebench.loadgen.errors import (
@@ -297,11 +297,17 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
             await bench.warmup([build_body(ep, p.prompt, p.output_len) for p in warm], cap)
         _announce(args, ep)
+        watch = None
+        if args.server_metrics:  # the server's own counters around the measured window
+            watch = server_metrics.Watch(base + "/" + args.server_metrics.lstrip("/"), headers)
+            await watch.start()
         sampler = telemetry.start(args.gpu_telemetry)
         try:
             outcome = await _measure(bench, args)
         finally:
             gpu = sampler.stop() if sampler is not None else {}
+            server = await watch.stop() if watch is not None else {}
+    gpu |= server  # the summary's telemetry: the GPU's (NVML), the server's own (Prometheus)
     if bench.pbar is not None:
         bench.pbar.close()
     return _finish(args, argv, ep, tok, records, bench, outcome, gpu)

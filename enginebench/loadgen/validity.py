@@ -19,6 +19,9 @@
 * `unrequested_cache_hits`: the engine's own counter says it served prompt tokens from cache
   beyond what the workload shares on purpose.
 * `interrupted`: the point was stopped before its schedule ended (Ctrl-C, the server exited).
+* `server_count_mismatch`: the server's own prompt or generation token counters (`bench
+  --server-metrics`: their change over the point) differ from the client's totals, on a point
+  where every request completed: some request was not the one the client measured.
 
 Early stop (as GuideLLM's over-saturation stop): during an open-loop point the load generator
 asks `overloaded` every second; once a quarter of the schedule (and at least 5 s) has passed, a
@@ -34,7 +37,7 @@ queue that says nothing new.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,6 +108,18 @@ def unloaded_latency(ok: Sequence[RequestRecord]) -> float:
     return decode + min(r.ttft_s or 0.0 for r in timed)
 
 
+def server_counts_differ(summary: Mapping[str, Any]) -> bool:
+    """The server's own token counters (its Prometheus endpoint) disagree with the client's
+    totals, on a point where every request sent completed (a failed, cancelled or interrupted
+    request leaves tokens the server counted and the client did not)."""
+    whole = not (summary["failed"] or summary.get("cancelled") or summary.get("interrupted"))
+    pairs = (
+        (summary.get("server_prompt_tokens"), summary.get("total_input_tokens")),
+        (summary.get("server_generation_tokens"), summary.get("total_output_tokens")),
+    )
+    return whole and any(s is not None and c is not None and s != c for s, c in pairs)
+
+
 def judge(
     summary: dict[str, Any],
     records: Sequence[RequestRecord],
@@ -142,6 +157,8 @@ def judge(
         flags.append("unrequested_cache_hits")
     if summary.get("interrupted"):
         flags.append("interrupted")
+    if server_counts_differ(summary):
+        flags.append("server_count_mismatch")
     return {
         "validity": flags,
         "saturated": saturated,

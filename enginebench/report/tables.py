@@ -45,7 +45,8 @@ NOTES = (
     "+ the shortest TTFT) under 95% of the offered rate, shown as achieved / "
     "offered; or TTFT or client queue growing through the run: Mann-Kendall p < 0.01 and the "
     "last quarter's median over twice the first's), too_short (duration under the minimum), "
-    "failed_requests, unrequested_cache_hits, interrupted. Marked rows; hollow markers in plots.",
+    "failed_requests, unrequested_cache_hits, interrupted, server_count_mismatch (the server's "
+    "own token counters disagree with ours). Marked rows; hollow markers in plots.",
     "Each point is sent prompts no earlier point (nor the warm-up) sent to that server. "
     "shared prefix: leading tokens every prompt shares on purpose (workload prefix_len). "
     "cached prompt tokens (engine): prompt tokens the engine reports it served from its cache "
@@ -57,6 +58,10 @@ NOTES = (
     "earlier request to that server sent it (client side); expected prefix served from cache "
     "(engine): the share of those the engine reports it served, per request at most the "
     "expected (1 minus it: the prefix it recomputed).",
+    "server: the engine's own Prometheus metrics over the point (vLLM /metrics, llama-server "
+    "--metrics): the change of its prompt, cached and generated token counters and preemptions, "
+    "its prefix-cache hit rate (cached over looked-up prompt tokens), and the highest KV-cache "
+    "use, running and waiting requests it reported during the point (blank: no endpoint).",
     "engine P50 TPOT: the engine's own per-token decode time (llama.cpp "
     "timings.predicted_per_token_ms; MLC 1 / usage.extra.decode_tokens_per_s; TabbyAPI "
     "1 / usage.completion_tokens_per_sec); TTFT (TPOT) "
