@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from enginebench.loadgen.client import IGNORE_EOS_STYLES
+from enginebench.loadgen.datasets import PREFIX_ORDERS
 from enginebench.loadgen.errors import EXIT_USAGE, BenchError
 from enginebench.loadgen.metrics import GOODPUT_METRICS, PERCENTILE_METRICS, PERCENTILES
 from enginebench.points import Mode, SweepPoint, parse_name, point_name
@@ -129,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ds.add_argument(
         "--random-prefix-order",
-        choices=("random", "round-robin"),
-        default="random",
+        choices=PREFIX_ORDERS,
+        default=PREFIX_ORDERS[0],
         help="how the groups' prompts follow each other: seeded random order, or round-robin",
     )
     ds.add_argument("--sharegpt-output-len", type=_positive_int, default=None)

@@ -302,12 +302,13 @@ class Plan:
         )
         eng, spec = instance.entry, instance.spec
         options = instance.options("serve")
-        artifact = self.model_artifact(run)
-        served: str = artifact if isinstance(artifact, str) else run.model  # [] an endpoint's
         if spec.model_format in PREPARED_FORMATS:  # what the last preparation step makes
             ctx = PrepareContext(model.hf_dir, paths.prepared_dir(*run[:3]), run.quant,
                                  options)  # fmt: skip
             served = prepared_model(instance.kind, ctx)
+        else:  # the file or folder it loads; an endpoint's ([]): the model's name
+            artifact = self.model_artifact(run)
+            served = artifact if isinstance(artifact, str) else run.model
         api_key_env = eng.get("api_key_env")
         # the workflow's llama.cpp build or the prebuilt binaries the config names
         builds = instance.software in ("build", "bin_dir") and spec.software == "cmake"
