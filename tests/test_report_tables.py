@@ -107,12 +107,14 @@ HAND = {
     "input_throughput": 240.94,
     "output_throughput": 120.43,
     "median_ttft_ms": 31.0,
+    "p50_ttft_ms": 31.0,
     "p90_ttft_ms": 52.5,
     "p99_ttft_ms": 99.25,
     "p50_tpot_ms": 11.5,
     "p90_tpot_ms": 13.75,
     "p99_tpot_ms": 17.125,
-    "metadata": {"engine": "meta-engine", "model": "meta-model", "engine_commit": "null"},
+    "point": {"name": "rate-2", "mode": "rate", "load": 2.0, "repeat": 0},
+    "provenance": {"engine": "own-engine", "model": "own-model", "engine_commit": "null"},
 }
 
 
@@ -181,7 +183,7 @@ def test_values_map_from_summary_keys(tmp_path: Path) -> None:
         "request throughput (req/s)": pytest.approx(1.8823529411764706),
         "input token throughput (tok/s)": 240.94,
         "output token throughput (tok/s)": 120.43,
-        "P50 TTFT (ms)": 31.0,  # no p50 key: the median
+        "P50 TTFT (ms)": 31.0,
         "P90 TTFT (ms)": 52.5,
         "P99 TTFT (ms)": 99.25,
         "P50 TPOT (ms)": 11.5,
@@ -189,11 +191,11 @@ def test_values_map_from_summary_keys(tmp_path: Path) -> None:
         "P99 TPOT (ms)": 17.125,
         "failed requests": 2,
         "short outputs": 1,
-        "engine": "meta-engine",  # no server.json, no results layout: the summary's metadata
-        "model": "meta-model",
+        "engine": "own-engine",  # the summary's own provenance
+        "model": "own-model",
     }
     assert {k: row[k] for k in expected} == expected
-    # unknown provenance stays blank; metadata's "null" is not a commit
+    # unknown provenance stays blank; a "null" is not a commit
     unknown = ("engine version", "engine commit", "model sha", "quant", "sweep")
     assert all(pd.isna(row[k]) for k in unknown)
     ints = pd.read_csv(d / "table.csv").dtypes
@@ -227,39 +229,42 @@ def test_engine_account_beside_ours_and_unrequested_cache_hits_marked(sweep: Pat
     assert list(cmp["unrequested cache hits"][:3]) == [0, 5, 0]
 
 
-def test_input_throughput_and_num_prompts_fallbacks(tmp_path: Path) -> None:
+def test_summary_read_as_written_no_fallbacks(tmp_path: Path) -> None:
+    """A summary is read as the load generator writes it: a key it lacks stays blank (the
+    reader derives nothing), and one without its `point` or `provenance` is a one-line error
+    naming the migration."""
     data = {k: v for k, v in HAND.items() if k not in ("input_throughput", "num_prompts")}
     path = _write(tmp_path / "rate-2.json", data)
     write_engine_table([path], None, *_outs(tmp_path))
     row = pd.read_csv(tmp_path / "table.csv").iloc[0]
-    assert row["input token throughput (tok/s)"] == pytest.approx(6144 / 25.5)
-    assert row["num-prompts"] == 50  # completed + failed
+    assert pd.isna(row["input token throughput (tok/s)"]) and pd.isna(row["num-prompts"])
+    for key in ("point", "provenance"):
+        _write(path, {k: v for k, v in HAND.items() if k != key})
+        with pytest.raises(ValueError, match=rf"without its `{key}`.*migrate_summaries"):
+            write_engine_table([path], None, *_outs(tmp_path))
 
 
-def test_provenance_from_path_and_server_json(sweep: Path) -> None:
+def test_provenance_from_the_summary_and_server_json_for_a_missing_point(sweep: Path) -> None:
+    """A measured point's provenance is its summary's own, whatever server.json says; a point
+    not measured takes the run's server.json."""
     server = synthetic_server("eng", "tiny", "q4") | {
         "engine_version": "b4567",
         "model_sha": None,
-        "sweep": "nightly",  # server.json comes before the path's sweep directory
+        "sweep": "nightly",
     }
     _write(sweep / "server.json", server)
-    summary = sweep / "points" / "rate-2.json"
-    write_engine_table([summary], sweep / "server.json", *_outs(sweep))
-    row = pd.read_csv(sweep / "table.csv", dtype=str).iloc[0]
-    assert row["engine version"] == "b4567"
-    assert pd.isna(row["model sha"])
-    assert row["sweep"] == "nightly"
-    # without server.json, engine/model/quant/sweep still come from the results layout
-    write_engine_table([summary], None, *_outs(sweep))
-    row = pd.read_csv(sweep / "table.csv", dtype=str).iloc[0]
-    assert (row["engine"], row["quant"], row["sweep"]) == ("eng", "q4", "default")
-    assert row["model"] == "tiny"  # summary metadata, then the path
+    measured = sweep / "points" / "rate-2.json"
+    missing = sweep / "points" / "rate-3.json"
+    write_engine_table([measured, missing], sweep / "server.json", *_outs(sweep))
+    rows = pd.read_csv(sweep / "table.csv", dtype=str)
+    assert list(rows["engine version"]) == ["1.2.3", "b4567"]
+    assert list(rows["sweep"]) == ["default", "nightly"]
+    assert rows["model sha"][0] == "f" * 64 and pd.isna(rows["model sha"][1])
+    # the path says nothing: without server.json a missing point's provenance is blank
+    write_engine_table([measured, missing], None, *_outs(sweep))
+    rows = pd.read_csv(sweep / "table.csv", dtype=str)
+    assert list(rows["engine"].fillna("")) == ["eng", ""]
     assert (sweep / "table.md").read_text().startswith("# eng · tiny · q4 · default\n")
-    # outside a points/ directory the path says nothing (the summary's metadata still does)
-    old = _write(sweep.parent / "sweep" / "rate-2.json", _summary("rate-2", engine="eng"))
-    write_engine_table([old], None, *_outs(sweep))
-    row = pd.read_csv(sweep / "table.csv", dtype=str).iloc[0]
-    assert row["engine"] == "eng" and pd.isna(row["quant"]) and pd.isna(row["sweep"])
 
 
 def test_missing_and_failed_points(sweep: Path) -> None:
@@ -286,10 +291,9 @@ def test_missing_and_failed_points(sweep: Path) -> None:
     assert rows == ["warn", "", "missing warn", "missing"]
 
 
-def test_bad_point_name_without_summary_keys(tmp_path: Path) -> None:
-    path = _write(tmp_path / "weird.json", {"num_prompts": 1})
-    with pytest.raises(ValueError, match="sweep point"):
-        write_engine_table([path], None, *_outs(tmp_path))
+def test_bad_point_name_of_a_missing_summary(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a point's file name"):
+        write_engine_table([tmp_path / "weird.json"], None, *_outs(tmp_path))
 
 
 def test_point_from_summary_when_name_says_nothing(tmp_path: Path) -> None:
@@ -354,7 +358,8 @@ def test_results_read_back_the_same_from_csv_and_parquet(sweep: Path) -> None:
 def test_engine_version_stays_text(tmp_path: Path) -> None:
     """`0.10` must not come back as the number 0.1."""
     d = tmp_path / "r" / "e" / "m" / "q" / "default"
-    _write(d / "points" / "rate-1.json", _summary("rate-1"))
+    own = synthetic_provenance("e", "m", "q") | {"engine_version": "0.10"}
+    _write(d / "points" / "rate-1.json", _summary("rate-1", provenance=own))
     _write(d / "server.json", synthetic_server("e", "m", "q") | {"engine_version": "0.10"})
     runs: list[Run] = [([d / "points" / "rate-1.json"], d / "server.json")]
     write_engine_table(*runs[0], *_outs(d))
@@ -473,7 +478,8 @@ def test_html_is_a_clean_self_contained_table(sweep: Path) -> None:
 
 def test_html_escapes_values(tmp_path: Path) -> None:
     d = tmp_path / "r" / "e" / "m" / "q" / "default"
-    _write(d / "points" / "rate-1.json", _summary("rate-1"))
+    own = synthetic_provenance("e", "<b>x</b>&", "q")
+    _write(d / "points" / "rate-1.json", _summary("rate-1", provenance=own))
     _write(d / "server.json", synthetic_server("e", "m", "q") | {"model": "<b>x</b>&"})
     write_engine_table([d / "points" / "rate-1.json"], d / "server.json", *_outs(d))
     text = (d / "table.html").read_text()
@@ -588,7 +594,9 @@ def test_points_have_their_own_start_and_end(tmp_path: Path) -> None:
     assert back["finished"].tolist() == [t for _, t in POINT_TIMES.values()]
 
 
-def test_summary_without_provenance_falls_back_to_server_json(tmp_path: Path) -> None:
+def test_a_missing_point_reads_the_run_from_server_json(tmp_path: Path) -> None:
+    """One record per row: a measured point's summary, or (a point not measured) the run's
+    server.json, whose start and end are the whole sweep's, so the row leaves them blank."""
     d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
     server = synthetic_provenance("eng", "tiny", "q4", gpu=SYNTHETIC_GPU) | {
         "engine_version": "7.0",
@@ -598,30 +606,20 @@ def test_summary_without_provenance_falls_back_to_server_json(tmp_path: Path) ->
         "packages": {"vllm": "0.9.0"},
     }
     _write(d / "server.json", server)
-    old = _write(d / "points" / "rate-1.json", _summary("rate-1", engine="eng"))
-    assert "provenance" not in json.loads(old.read_text())
-    write_engine_table([old], d / "server.json", *_outs(d))
+    write_engine_table([d / "points" / "rate-1.json"], d / "server.json", *_outs(d))
     row = _csv_rows(d)[0]
     assert row["engine version"] == "7.0" and row["workload"] == "sharegpt"
     assert row["GPU"] == "NVIDIA H100 80GB HBM3" and row["CUDA version"] == "12.4"
     assert row["host"] == "bench-host" and row["model file sha256"] == "e" * 64
-    # no times of its own: the whole sweep's
-    assert (row["started"], row["finished"]) == (server["started"], server["finished"])
-    # a provenance block without times (or with nulls) also takes server.json's
+    assert (row["started"], row["finished"]) == ("", "")
+    # a measured point: its summary's block only, nothing taken from server.json
     block = synthetic_provenance("eng", "tiny", "q4") | {"started": None}
     block.pop("finished")
-    _write(old, _summary("rate-1", engine="eng", provenance=block))
-    write_engine_table([old], d / "server.json", *_outs(d))
+    _write(d / "points" / "rate-1.json", _summary("rate-1", engine="eng", provenance=block))
+    write_engine_table([d / "points" / "rate-1.json"], d / "server.json", *_outs(d))
     row = _csv_rows(d)[0]
-    assert (row["started"], row["finished"]) == (server["started"], server["finished"])
-    assert row["engine version"] == "1.2.3"  # but the rest is the summary's
-    # no provenance, no server.json: the summary's metadata
-    meta = _summary("rate-1") | {"metadata": {"engine": "e", "workload": "w1", "seed": 7}}
-    _write(old, meta)
-    write_engine_table([old], None, *_outs(d))
-    row = _csv_rows(d)[0]
-    assert (row["workload"], row["seed"]) == ("w1", "7")
-    assert row["host"] == "" and row["server env"] == "" and row["started"] == ""
+    assert (row["started"], row["finished"]) == ("", "")
+    assert row["engine version"] == "1.2.3" and row["GPU"] == ""
 
 
 def test_missing_point_has_no_times_but_the_runs_provenance(tmp_path: Path) -> None:
@@ -649,10 +647,10 @@ def test_missing_point_has_no_times_but_the_runs_provenance(tmp_path: Path) -> N
 
 def test_source_commit_reaches_the_csv(tmp_path: Path) -> None:
     d = tmp_path / "r" / "eng" / "tiny" / "q4" / "default"
-    # the summary's provenance first; server.json's for a summary that carries none
+    # the summary's provenance; server.json's for a point not measured
     server = synthetic_server("eng", "tiny", "q4") | {"source_commit": "b" * 40}
     paths = _stamped(d, server, source_commit="c" * 40)
-    old = _write(d / "points" / "rate-2.json", _summary("rate-2", engine="eng"))
+    old = d / "points" / "rate-2.json"
     write_engine_table([*paths, old], d / "server.json", *_outs(d))
     rows = _csv_rows(d)
     assert [r["source commit"] for r in rows] == ["c" * 40, "b" * 40, "c" * 40]  # full sha
@@ -681,7 +679,8 @@ def test_table_adds_nothing_from_the_environment(
     leaky = {"OMP_NUM_THREADS": "2", "HF_TOKEN": "hf_leaked_upstream"}
     argv = ["eng-server", "--api-key", "sk-leaked-upstream", "--port", "8000"]
     paths = _stamped(d, server, env=leaky, server_argv=argv)
-    paths.append(_write(d / "points" / "rate-2.json", _summary("rate-2")))  # no env anywhere
+    block = synthetic_provenance("eng", "tiny", "q4") | {"env": None}  # no env anywhere
+    paths.append(_write(d / "points" / "rate-2.json", _summary("rate-2", provenance=block)))
     write_engine_table(paths, d / "server.json", *_outs(d))
     rows = _csv_rows(d)
     assert [r["server env"] for r in rows] == [
@@ -817,9 +816,10 @@ def test_comparison_sorts_the_sweeps_of_a_load_together(tmp_path: Path) -> None:
 
 
 def test_comparison_of_points_without_a_sweep(tmp_path: Path) -> None:
-    """Summaries that name no sweep (no server.json, not in the results layout) still compare;
-    their sweep is blank."""
-    path = _write(tmp_path / "old" / "rate-1.json", _summary("rate-1", engine="e", model="m"))
+    """Summaries that name no sweep still compare; their sweep is blank."""
+    path = _write(
+        tmp_path / "old" / "rate-1.json", _summary("rate-1", engine="e", model="m", sweep=None)
+    )
     results = _results([([path], None)], tmp_path / "results.parquet")
     assert read_results(results)["sweep"].isna().all()
     frame = write_comparison(results, tmp_path / "c.csv", tmp_path / "c.md", tmp_path / "c.html")
@@ -898,7 +898,7 @@ def test_validity_column_and_capacity(tmp_path: Path) -> None:
     flags = {"rate-1": [], "rate-2": ["too_short"], "rate-5": ["saturated"], "rate-8": [],
              "rate-inf": ["saturated"]}  # fmt: skip
     for label, v in flags.items():
-        _write(d / "points" / f"{label}.json", _summary(label) | {"validity": v})
+        _write(d / "points" / f"{label}.json", _summary(label, engine="eng") | {"validity": v})
     _write(d / "server.json", synthetic_server("eng", "tiny", "q4") | {"sweep": "default"})
     paths = sorted((d / "points").glob("*.json"))
     write_engine_table(paths, d / "server.json", *_outs(d))
@@ -1034,7 +1034,7 @@ def test_points_without_repeats_beside_sweeps_with_them(tmp_path: Path) -> None:
     plain = tmp_path / "results" / "eng" / "tiny" / "q4" / "plain"
     flags = {"rate-1": [], "rate-8": ["saturated"]}
     for label, v in flags.items():
-        _write(plain / "points" / f"{label}.json", _summary(label) | {"validity": v})
+        _write(plain / "points" / f"{label}.json", _summary(label, sweep="plain") | {"validity": v})
     _write(plain / "server.json", synthetic_server("eng", "tiny", "q4") | {"sweep": "plain"})
     runs.append(([plain / "points" / f"{label}.json" for label in flags], plain / "server.json"))
     alone = write_engine_table(*runs[1], *_outs(plain))

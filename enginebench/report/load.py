@@ -13,7 +13,6 @@ from typing import Any
 import pandas as pd
 
 from enginebench import metric_registry as registry
-from enginebench.loadgen.metrics import PERCENTILES
 from enginebench.metric_registry import METRICS
 from enginebench.points import SweepPoint, parse_name
 from enginebench.provenance import redact_argv, safe_env
@@ -54,43 +53,30 @@ def _num(value: Any) -> float:
         return math.nan
 
 
-def _from_path(path: Path) -> dict[str, str]:
-    """engine/model/quant/sweep from `.../<engine>/<model>/<quant>/<sweep>/points/<point>.json`
-    (the workflow's layout)."""
-    parts = path.parts
-    if len(parts) >= 6 and parts[-2] == "points":
-        return dict(zip(("engine", "model", "quant", "sweep"), parts[-6:-2], strict=True))
-    return {}
-
-
 def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _records(
-    server: Mapping[str, Any] | None, summary: Mapping[str, Any] | None
-) -> list[Mapping[str, Any]]:
-    """Where provenance is looked up, first found wins: the summary's own `provenance` (written
-    per point by the sweep), then `server.json`, then the summary's `metadata` (summaries
-    written before they carried `provenance`)."""
-    summary = summary or {}
-    return [_object(summary.get("provenance")), _object(server), _object(summary.get("metadata"))]
+MIGRATE = "give it one with tools/migrate_summaries.py"
 
 
-def provenance_of(
-    server: dict[str, Any] | None, summary: dict[str, Any] | None, path: Path
-) -> dict[str, str | None]:
-    """Provenance columns: the summary's `provenance` first, then `server.json`, then the
-    summary's `metadata`, then the path, then the summary's `backend` / `model_id`."""
-    from_path = _from_path(path)
-    fallback = {"engine": (summary or {}).get("backend"), "model": (summary or {}).get("model_id")}
-    sources = [*_records(server, summary), from_path, fallback]
-    out: dict[str, str | None] = {}
-    for key in PROVENANCE_KEYS:
-        found = (src.get(key) for src in sources)
-        out[key] = next((str(v) for v in found if not _unset(v)), None)
-    out["kind"] = out["kind"] or out["engine"]  # written before instances: the engine itself
-    return out
+def record_of(
+    server: Mapping[str, Any] | None, summary: Mapping[str, Any] | None, path: Path
+) -> Mapping[str, Any]:
+    """Where a row's provenance is read: a measured point's own summary (the `provenance` the
+    load generator wrote in it, with the point's own start and end); a point not measured, the
+    run's `server.json` (the whole sweep's)."""
+    if summary is None:
+        return _object(server)
+    own = summary.get("provenance")
+    if not isinstance(own, Mapping):
+        raise ValueError(f"{path}: a summary without its `provenance`; {MIGRATE}")
+    return own
+
+
+def provenance_of(record: Mapping[str, Any]) -> dict[str, str | None]:
+    """The provenance columns (PROVENANCE_KEYS) of a run's record, as text."""
+    return {k: None if _unset(v := record.get(k)) else str(v) for k in PROVENANCE_KEYS}
 
 
 # -- the rest of the run's provenance (CSV-only columns, see columns.DETAILS) -----------------
@@ -187,22 +173,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def details_of(
-    server: dict[str, Any] | None, summary: dict[str, Any] | None
-) -> dict[str, str | None]:
-    """The rest of a point's provenance (DETAIL_KEYS), as text: from the summary's
-    `provenance` first (its `started`/`finished` are the point's own), then `server.json`
-    (the whole sweep's), then the summary's `metadata`. Without a summary (the point was not
-    measured) `started`/`finished` stay blank; the run-level keys still come from
-    `server.json`."""
-    sources = _records(server, summary)
+def details_of(record: Mapping[str, Any], measured: bool) -> dict[str, str | None]:
+    """The rest of a point's provenance (DETAIL_KEYS), as text; `started`/`finished` blank for
+    a point not measured (`record` is then the whole sweep's)."""
     out: dict[str, str | None] = {}
     for key, get in DETAILS.items():
-        if summary is None and key in POINT_DETAIL_KEYS:
-            out[key] = None
-            continue
-        found = (get(src) for src in sources)
-        out[key] = next((_text(v) for v in found if not _unset(v)), None)
+        value = get(record) if measured or key not in POINT_DETAIL_KEYS else None
+        out[key] = None if _unset(value) else _text(value)
     return out
 
 
@@ -246,30 +223,19 @@ def _as_float(value: Any) -> float | None:
         return None
 
 
-def point_of(path: Path, summary: dict[str, Any] | None = None) -> SweepPoint:
-    """The sweep point of a summary: the `point` the load generator wrote in it (`--point`);
-    else (a point the sweep did not write, a summary from elsewhere) the name of its file, else
-    its load keys (`concurrency` / `max_concurrency` for closed loop, else `request_rate`)."""
-    summary = summary or {}
-    own = _object(summary.get("point"))
-    if own.get("mode") in ("rate", "concurrency"):
-        load = _as_float(own.get("load"))
-        if load is not None:
-            return SweepPoint(own["mode"], load, repeat=int(own.get("repeat") or 0))
-    named = parse_name(path.stem)
-    if named is not None:
+def point_of(path: Path, summary: Mapping[str, Any] | None = None) -> SweepPoint:
+    """The sweep point of a summary: the `point` the load generator wrote in it (`--point`); of
+    a point not measured (no summary), the planned name of its file."""
+    if summary is None:
+        named = parse_name(path.stem)
+        if named is None:
+            raise ValueError(f"{path}: not a point's file name (rate-<r>.json, conc-<n>.json)")
         return named
-    for key in ("concurrency", "max_concurrency"):
-        conc = _as_float(summary.get(key))
-        if conc is not None and summary.get("request_rate") in (None, "inf", math.inf):
-            return SweepPoint("concurrency", conc)
-    rate = _as_float(summary.get("request_rate"))
-    if rate is None:
-        raise ValueError(
-            f"{path}: cannot tell its sweep point (its `point`, a name rate-<r>.json or "
-            "conc-<n>.json, or its load keys)"
-        )
-    return SweepPoint("rate", rate)
+    own = _object(summary.get("point"))
+    load = _as_float(own.get("load"))
+    if own.get("mode") not in ("rate", "concurrency") or load is None:
+        raise ValueError(f"{path}: a summary without its `point`; {MIGRATE}")
+    return SweepPoint(own["mode"], load, repeat=int(own.get("repeat") or 0))
 
 
 def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -280,24 +246,15 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
     row: dict[str, Any] = {
         "point": point.name, "mode": point.mode, "load": point.load, "repeat": point.repeat,
     }  # fmt: skip
-    row |= provenance_of(server, summary, path)
-    row |= details_of(server, summary)
+    record = record_of(server, summary, path)
+    row |= provenance_of(record)
+    row |= details_of(record, measured=summary is not None)
     if summary is None:
         row |= {k: math.nan for k in NUMERIC_KEYS}
         row |= {"validity": None, "status": MISSING}
         return row
     row |= {k: v for k, v in extras_of(summary).items() if k not in row}
     row |= {k: _num(summary.get(k)) for k in NUMERIC_KEYS}
-    for pct in (f"p{p}" for p in PERCENTILES):  # p50 falls back to median_* (always written)
-        for name in ("ttft", "tpot", "itl", "e2el"):
-            if math.isnan(row[f"{pct}_{name}_ms"]) and pct == "p50":
-                row[f"p50_{name}_ms"] = _num(summary.get(f"median_{name}_ms"))
-    if math.isnan(row["num_prompts"]):
-        row["num_prompts"] = _num(summary.get("completed")) + _num(summary.get("failed"))
-    if math.isnan(row["input_throughput"]) and row["duration"] > 0:
-        row["input_throughput"] = row["total_input_tokens"] / row["duration"]
-    if math.isnan(row["short_outputs"]):
-        row["short_outputs"] = 0.0
     row |= validity_of(summary)
     row["status"] = OK
     if not row["completed"] > 0:

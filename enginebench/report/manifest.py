@@ -64,10 +64,10 @@ def _file(path: Path) -> dict[str, Any]:
 _WHERE_KEYS = ("engine", "model", "quant", "sweep")
 
 
-def _run_of(path: Path) -> dict[str, str | None]:
-    """engine/model/quant/sweep of `.../<engine>/<model>/<quant>/<sweep>/points/<point>.json`,
-    `.../<sweep>/server.json` or `.../<sweep>/table.csv` (the workflow's layout)."""
-    parts = path.parts[:-2] if path.parent.name == "points" else path.parts[:-1]
+def _table_of(path: Path) -> dict[str, str | None]:
+    """engine/model/quant/sweep of a table, `.../<engine>/<model>/<quant>/<sweep>/table.csv`
+    (the workflow's layout; a table has no record of its own)."""
+    parts = path.parts[:-1]
     if len(parts) >= 4:
         return dict(zip(_WHERE_KEYS, parts[-4:], strict=True))
     return dict.fromkeys(_WHERE_KEYS)
@@ -88,13 +88,15 @@ def run_entry(server_json: PathLike) -> dict[str, Any]:
 
 
 def result_entry(summary_path: PathLike, run: Mapping[str, Any]) -> dict[str, Any]:
-    """One sweep point: its two files with their hashes, what it measured and how."""
+    """One sweep point: its two files with their hashes, what it measured and how. Its
+    provenance is the summary's own; a point not measured (no summary) takes its run's."""
     path = Path(summary_path)
     summary = _read(path)
-    meta = summary.get("metadata") or {}
+    own = summary.get("provenance")
+    record = own if isinstance(own, Mapping) else run
+    point = summary.get("point")
     records = path.with_suffix(".jsonl")
     summary_file, records_file = _file(path), _file(records)
-    where = _run_of(path)
     return {
         "summary": str(path),
         "summary_sha256": summary_file["sha256"],
@@ -102,10 +104,8 @@ def result_entry(summary_path: PathLike, run: Mapping[str, Any]) -> dict[str, An
         "records": str(records),
         "records_sha256": records_file["sha256"],
         "records_bytes": records_file["bytes"],
-        "point": path.stem,
-        **{k: run.get(k) or where[k] for k in _WHERE_KEYS},
-        "workload": meta.get("workload") or run.get("workload"),
-        "seed": summary.get("seed", run.get("seed")),
+        "point": point["name"] if isinstance(point, Mapping) else path.stem,
+        **{k: record.get(k) for k in (*_WHERE_KEYS, "workload", "seed")},
         "completed": summary.get("completed"),
         "failed": summary.get("failed"),
         "short_outputs": summary.get("short_outputs"),
@@ -133,7 +133,7 @@ def build_manifest(
     git = enginebench_git() or {}
     table_entries = []
     for path in tables:
-        table_entries.append({"path": str(path), **_file(Path(path)), **_run_of(Path(path))})
+        table_entries.append({"path": str(path), **_file(Path(path)), **_table_of(Path(path))})
     return {
         "schema": SCHEMA,
         "generated": now_iso(),
