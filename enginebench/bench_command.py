@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from enginebench.points import SweepPoint, format_load
@@ -24,6 +25,27 @@ def exact_length_flags(style: str) -> list[str]:
     return ["--ignore-eos", "--ignore-eos-style", style]
 
 
+# a trace workload's keys (config) -> `enginebench bench` flags; the flags' defaults stand for a
+# key left out
+TRACE_FLAGS = {
+    "format": "--trace-format",
+    "start_s": "--trace-start",
+    "duration_s": "--trace-duration",
+    "input_scale": "--trace-input-scale",
+    "output_scale": "--trace-output-scale",
+    "block_len": "--trace-block-len",
+}
+
+
+def trace_flags(trace: Mapping[str, Any], copy: int) -> list[str]:
+    """The dataset flags of a trace's replay, drawn as its `copy`-th copy."""
+    argv = ["--dataset-name", "trace", "--dataset-path", str(trace["path"])]
+    for key, flag in TRACE_FLAGS.items():
+        if trace.get(key) is not None:
+            argv += [flag, f"{trace[key]:g}" if isinstance(trace[key], float) else str(trace[key])]
+    return [*argv, "--trace-copy", str(copy)]
+
+
 def bench_argv(
     cfg: RunSpec,
     base_url: str,
@@ -35,11 +57,13 @@ def bench_argv(
     first_row: int = 0,
     provenance_file: str | None = None,
     metrics_path: str | None = None,
+    copy: int = 0,
 ) -> list[str]:
     """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
     the prompt file's rows from `first_row` on (`prompt_rows`); its summary carries the point
     and the sweep's provenance (`provenance_file`), written by the load generator alone, and
-    the server's own metrics (`metrics_path`: its Prometheus endpoint, scraped around it)."""
+    the server's own metrics (`metrics_path`: its Prometheus endpoint, scraped around it). A
+    trace's replay draws its prompts from the trace as its `copy`-th copy instead."""
     argv = [
         sys.executable,
         "-m",
@@ -51,8 +75,7 @@ def bench_argv(
         cfg.endpoint,
         "--model",
         served,
-        "--prompts-file",
-        cfg.prompts_file,
+        *(trace_flags(cfg.trace, copy) if cfg.trace else ["--prompts-file", cfg.prompts_file]),
         "--seed",
         str(cfg.seed),
         "--disable-tqdm",
@@ -64,16 +87,19 @@ def bench_argv(
         argv.append("--no-model-check")
     if cfg.api_key_env:
         argv += ["--api-key-env", cfg.api_key_env]
-    if first_row:
+    if first_row and not cfg.trace:
         argv += ["--prompt-offset", str(first_row)]
     if point is None:  # warm-up: all at once, nothing saved
         return [*argv, "--num-prompts", str(warmup_n), "--concurrency", str(min(warmup_n, 4))]
-    argv += ["--num-prompts", str(point.num_prompts)]
+    if point.mode == "trace":  # the window's requests, at the trace's times
+        argv += ["--trace-speedup", format_load(point.load)]
+    else:
+        argv += ["--num-prompts", str(point.num_prompts)]
     if point.mode == "rate":
         argv += ["--request-rate", format_load(point.load), "--burstiness", f"{point.burstiness:g}"]
         if point.max_concurrency:
             argv += ["--max-concurrency", str(point.max_concurrency)]
-    else:
+    elif point.mode == "concurrency":
         argv += ["--concurrency", str(int(point.load))]
         if point.duration:
             argv += ["--duration", f"{point.duration:g}"]

@@ -99,6 +99,11 @@ METRICS = [
     Metric("total_input_tokens", "total input tokens", kind="int", views=("cli", "engine")),
     Metric("total_output_tokens", "total generated tokens", kind="int", views=("cli", "engine")),
     Metric("achieved_request_rate", "achieved sending rate", "req/s", "req", views=("cli",)),
+    # a trace's replay (loadgen/traces.py): its requests and the span they arrive over
+    Metric("trace_requests", "trace requests", kind="int", views=("cli", "engine"), optional=True),
+    Metric(
+        "trace_span_s", "trace span replayed", "s", "sec", views=("cli", "engine"), optional=True
+    ),
     Metric("request_throughput", "request throughput", "req/s", "req", "higher", ("cli", *_TABLES)),
     Metric("request_goodput", "request goodput", "req/s", "req", "higher", ("cli", "engine")),
     Metric("input_throughput", "input token throughput", "tok/s", "tok", "higher", ("engine",)),

@@ -1,9 +1,10 @@
 """Sweep points, the one type the sweep runner, the plan and the report share.
 
-A point is open loop at `load` req/s (`rate-<r>`; `rate-inf` sends all at once) or closed loop
-with `load` requests in flight (`conc-<n>`); `-r<k>` after the name is the k-th repeat of a sweep
-with `repeats`. `point_name` is the one spelling of a name: result files, the workflow's paths and
-the report's rows all come from it.
+A point is open loop at `load` req/s (`rate-<r>`; `rate-inf` sends all at once), closed loop
+with `load` requests in flight (`conc-<n>`), or a request trace replayed at its own times, `load`
+times faster (`trace-<x>`); `-r<k>` after the name is the k-th repeat of a sweep with `repeats`.
+`point_name` is the one spelling of a name: result files, the workflow's paths and the report's
+rows all come from it.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from enginebench.slo_search import Search
 
-Mode = Literal["rate", "concurrency"]  # also the tidy table's `mode` column
+Mode = Literal["rate", "concurrency", "trace"]  # also the tidy table's `mode` column
+MODES: tuple[Mode, ...] = ("rate", "concurrency", "trace")  # in the order tables list them
 
-_PREFIX: dict[str, Mode] = {"rate": "rate", "conc": "concurrency"}
-_NAME = re.compile(r"^(rate|conc)-(inf|\d+(?:\.\d+)?)(?:-r(\d+))?$")
+_PREFIX: dict[str, Mode] = {"rate": "rate", "conc": "concurrency", "trace": "trace"}
+_NAME = re.compile(r"^(rate|conc|trace)-(inf|\d+(?:\.\d+)?)(?:-r(\d+))?$")
 
 
 @dataclass(frozen=True)
 class SweepPoint:
     mode: Mode
-    load: float  # offered request rate (req/s, may be inf) or concurrency
+    load: float  # offered request rate (req/s, may be inf), concurrency or trace speed-up
     num_prompts: int = 0  # requests the point sends (0: unknown, a point read from a name)
     burstiness: float = 1.0
     max_concurrency: int | None = None  # rate points: cap on requests in flight
@@ -39,13 +41,14 @@ class SweepPoint:
         return point_name(self.mode, self.load, self.repeat)
 
     def sort_key(self) -> tuple[int, float, int]:
-        """Open-loop points first, each mode by increasing load, `inf` last, then repeats."""
-        return (0 if self.mode == "rate" else 1, self.load, self.repeat)
+        """Open-loop points first, then closed loop, then replays, each mode by increasing load,
+        `inf` last, then repeats."""
+        return (MODES.index(self.mode), self.load, self.repeat)
 
 
 def point_name(mode: Mode, load: float, repeat: int = 0) -> str:
-    """The one spelling of a point's name: `rate-1`, `conc-4`, `rate-2.5-r3`."""
-    prefix = "rate" if mode == "rate" else "conc"
+    """The one spelling of a point's name: `rate-1`, `conc-4`, `trace-2`, `rate-2.5-r3`."""
+    prefix = "conc" if mode == "concurrency" else mode
     return f"{prefix}-{format_load(load)}" + (f"-r{repeat}" if repeat else "")
 
 
@@ -57,7 +60,8 @@ def format_load(load: float) -> str:
 
 
 def parse_name(stem: str) -> SweepPoint | None:
-    """`rate-2` / `rate-inf` / `conc-8` / `rate-2-r3` -> SweepPoint; anything else -> None."""
+    """`rate-2` / `rate-inf` / `conc-8` / `trace-1` / `rate-2-r3` -> SweepPoint; anything else
+    -> None."""
     found = _NAME.match(stem)
     if not found:
         return None
@@ -117,6 +121,8 @@ def points_from_config(sweep: Mapping[str, Any]) -> list[SweepPoint]:
         SweepPoint("concurrency", float(c), conc_n, duration=sweep.get("concurrency_duration"))
         for c in sweep.get("concurrency", [])
     ]
+    # a replay sends the trace window's requests, from the trace itself (none of the prompt file)
+    points += [SweepPoint("trace", float(x)) for x in sweep.get("trace_speedups", [])]
     repeats = int(sweep.get("repeats", 1))
     if repeats > 1:
         points = [replace(p, repeat=k) for k in range(1, repeats + 1) for p in points]

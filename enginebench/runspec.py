@@ -41,8 +41,9 @@ class RunSpec:
     engine: str  # the instance: its name under the config's `engines:` (results/{engine}/...)
     model: str  # what the server loads (ServerContext.model); the model name for `openai`
     out_dir: str  # <point>.json / .jsonl
-    prompts_file: str
+    prompts_file: str  # "" for a trace's replay
     points: tuple[SweepPoint, ...] = ()
+    trace: Mapping[str, Any] | None = None  # a trace's replay: `path`, --trace-* keys (config's)
     search: Search | None = None  # the adaptive SLO search, after the fixed points
     kind: str = ""  # the engine it is an instance of (EngineSpec.name); default: `engine`
     served_name: str | None = None  # default: the model folder's name
@@ -87,6 +88,10 @@ class RunSpec:
             data[name] = list(data[name])
         data["options"], data["env"] = dict(self.options), dict(self.env)
         data["metadata"] = dict(self.metadata)
+        if self.trace is None:  # as before traces: no sweep reruns for a key it does not use
+            del data["trace"]
+        else:
+            data["trace"] = dict(self.trace)
         return data
 
     @classmethod
@@ -232,7 +237,8 @@ def from_args(argv: Sequence[str]) -> RunSpec:
     base["secret_env"] = [*base.get("secret_env", []), *a.secret_env]
     base["metadata"] = {**base.get("metadata", {}), **_kv(a.metadata, "--metadata")}
     base["bench_args"] = [*base.get("bench_args", []), *a.bench_arg]
-    missing = [k for k in ("engine", "model", "out_dir", "prompts_file") if not base.get(k)]
+    needed = ("engine", "model", "out_dir", *(() if base.get("trace") else ("prompts_file",)))
+    missing = [k for k in needed if not base.get(k)]
     if missing:
         raise SystemExit(
             f"serve-sweep: missing {', '.join('--' + m.replace('_', '-') for m in missing)}"

@@ -39,7 +39,8 @@ from enginebench.engines.server import (
 )
 from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
 from enginebench.jsonfile import read_json, write_json
-from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS
+from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS, BenchError
+from enginebench.loadgen.traces import MOONCAKE_BLOCK_LEN, read_trace, window
 from enginebench.models.files import weights_sha256
 from enginebench.points import SweepPoint, rows_needed
 from enginebench.proc import CommandError, run
@@ -60,7 +61,18 @@ class SweepConfigError(ValueError):
 
 def check_prompt_rows(cfg: RunSpec) -> None:
     """Raise SweepConfigError (one line) when the prompt file is too short for the sweep's fresh
-    rows, before a server is started."""
+    rows, or the trace it replays is unreadable or empty in its window, before a server is
+    started."""
+    if cfg.trace is not None:
+        trace = cfg.trace
+        try:
+            rows = read_trace(
+                trace["path"], trace.get("format"), trace.get("block_len", MOONCAKE_BLOCK_LEN)
+            )
+            window(rows, trace.get("start_s", 0.0), trace.get("duration_s"))
+        except BenchError as exc:
+            raise SweepConfigError(str(exc)) from exc
+        return
     needed = rows_needed(cfg.points, cfg.warmups, cfg.search)
     try:
         with open(cfg.prompts_file, encoding="utf-8") as f:
@@ -332,7 +344,7 @@ def _points(
         # what every point's summary carries as its provenance, given to the load generator
         provenance = str(Path(tmp) / "provenance.json")
         write_json(provenance, _summary_provenance(cfg, spec, record), sort_keys=False)
-        for point in _schedule(cfg, record):
+        for copy, point in enumerate(_schedule(cfg, record), start=1):
             first_row, row = first_row + point.num_prompts, first_row
             if (code := _exit_code(server)) is not None:
                 assert server is not None
@@ -346,6 +358,7 @@ def _points(
             argv = bench_argv(
                 cfg, base_url, served, style, model_check, point, first_row=row,
                 provenance_file=provenance, metrics_path=spec.metrics_path,
+                copy=copy,  # a replay: the trace's prompts drawn afresh (the warm-up's is 0)
             )  # fmt: skip
             _log(f"{point.name}: {' '.join(argv[3:])}")
             t0 = time.monotonic()

@@ -122,7 +122,7 @@ def test_no_two_random_prompts_share_a_first_token(tokenizer: Tokenizer) -> None
     assert len(set(firsts)) == n
     assert all(p.prompt_len == 16 == len(tokenizer.encode(p.prompt)) for p in prompts)
     # more prompts than usable tokens: every one is used before any repeats
-    usable = datasets._plain_tokens(tokenizer).size
+    usable = datasets.plain_tokens(tokenizer).size
     many = datasets.random_prompts(tokenizer, usable + 40, 3, 1, seed=1)
     firsts = [tokenizer.encode(p.prompt)[1] for p in many]
     assert len(set(firsts)) >= usable - 40  # (a few tokens merge with the BOS and are skipped)

@@ -418,3 +418,77 @@ def test_completed_only_aggregates_the_runs_whose_table_exists(
     assert plan.table_csvs == [f"{run.dir}/table.csv" for run in done]
     # a decode run whose llama-bench never ran: the decode table goes without it
     assert plan.llama_bench_jsons == [] != everything.llama_bench_jsons
+
+
+def _layered(*files: str) -> dict[str, Any]:
+    """The embedded config with `files` layered over it, as `--configfile` does."""
+    import yaml
+    from snakemake.utils import update_config
+
+    config = default_config()
+    for f in files:
+        update_config(config, yaml.safe_load((REPO / f).read_text()))
+    return config
+
+
+def test_a_trace_workload_is_replayed_at_its_speedups() -> None:
+    """config/traces.yaml: each trace sweep's serve job reads the trace itself (no prompt file),
+    its points are trace-<x>, and each point replays its own copy of the trace."""
+    from enginebench.bench_command import bench_argv
+
+    plan = plan_of(_layered("config/traces.yaml"))
+    assert {(r.engine, r.sweep) for r in plan.runs} == {
+        (e, s) for e in ("llamacpp", "vllm") for s in ("mooncake", "azure")
+    }
+    run = next(r for r in plan.runs if (r.engine, r.sweep) == ("llamacpp", "mooncake"))
+    spec = plan.run_spec(run)
+    path = "tests/fixtures/traces/mooncake-fast25-conversation-head40.jsonl"
+    assert spec.trace == {"path": path, "start_s": 5.999, "input_scale": 0.125, "output_scale": 0.1}
+    assert spec.prompts_file == "" and plan.serve_inputs(run)["prompts"] == path
+    assert [p.name for p in spec.points] == ["trace-1", "trace-2"]
+    argv = bench_argv(spec, "http://h", "m", "ignore_eos", True, spec.points[1], first_row=4,
+                      copy=2)  # fmt: skip
+    at = argv.index("--dataset-name")
+    assert argv[at : at + 12] == [
+        "--dataset-name", "trace", "--dataset-path", path, "--trace-start", "5.999",
+        "--trace-input-scale", "0.125", "--trace-output-scale", "0.1", "--trace-copy", "2",
+    ]  # fmt: skip
+    assert argv[argv.index("--trace-speedup") + 1] == "2"
+    for absent in ("--prompts-file", "--prompt-offset", "--num-prompts", "--request-rate"):
+        assert absent not in argv
+    warm = bench_argv(spec, "http://h", "m", "ignore_eos", True, None, 4)
+    assert warm[warm.index("--trace-copy") + 1] == "0" and warm[-4:] == [
+        "--num-prompts", "4", "--concurrency", "4",
+    ]  # fmt: skip
+    # a run without a trace has no `trace` in its parameter: no job of an earlier config reruns
+    plain = plan_of(default_config())
+    assert "trace" not in plain.run_spec(plain.runs[0]).as_param()
+    assert spec.as_param()["trace"] == spec.trace
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda s, w: s.update(trace_speedups=[1]),
+         "sweeps.t.trace_speedups: replays a trace; give the sweep a workload with dataset: trace"),
+        (lambda s, w: w.update(dataset="trace", dataset_path="t.csv"),
+         "sweeps.t: a trace workload is replayed by trace_speedups"),
+        (lambda s, w: (w.update(dataset="trace", dataset_path="t.csv"),
+                       s.update(trace_speedups=[1], request_rates=[1])),
+         "sweeps.t: a trace replay's points are its trace_speedups; set request_rates: []"),
+        (lambda s, w: (w.update(dataset="trace"), s.update(trace_speedups=[1])),
+         "sweeps.t.workload.dataset_path: a trace workload replays a file; name it"),
+        (lambda s, w: w.update(trace={"input_scale": 0.5}),
+         "sweeps.t.workload.trace: only read by dataset: trace"),
+        (lambda s, w: w.update(dataset="trace", trace={"speed": 2}),
+         "'speed' was unexpected"),
+    ],
+)  # fmt: skip
+def test_trace_config_errors(mutate: Any, message: str) -> None:
+    cfg = default_config()
+    sweep: dict[str, Any] = {"request_rates": [], "concurrency": [], "workload": {"name": "w"}}
+    mutate(sweep, sweep["workload"])
+    cfg["sweeps"]["t"] = sweep
+    cfg["benchmarks"][0]["sweeps"] = ["t"]
+    with pytest.raises(ConfigError, match=f"^config: .*{re.escape(message)}"):
+        plan_of(cfg)

@@ -12,6 +12,7 @@ from enginebench.loadgen.client import IGNORE_EOS_STYLES
 from enginebench.loadgen.datasets import PREFIX_ORDERS
 from enginebench.loadgen.errors import EXIT_USAGE, BenchError
 from enginebench.loadgen.metrics import GOODPUT_METRICS, PERCENTILE_METRICS, PERCENTILES
+from enginebench.loadgen.traces import FORMATS, MOONCAKE_BLOCK_LEN
 from enginebench.points import Mode, SweepPoint, parse_name, point_name
 
 DEFAULT_NUM_PROMPTS = 1000  # vLLM's
@@ -51,6 +52,16 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -105,8 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--temperature", type=float, default=None)
 
     ds = p.add_argument_group("dataset")
-    ds.add_argument("--dataset-name", choices=("random", "sharegpt", "fixed"), default="random")
-    ds.add_argument("--dataset-path", help="ShareGPT JSON file (--dataset-name sharegpt)")
+    ds.add_argument(
+        "--dataset-name", choices=("random", "sharegpt", "fixed", "trace"), default="random"
+    )
+    ds.add_argument(
+        "--dataset-path",
+        help="ShareGPT JSON file (--dataset-name sharegpt), or a request trace (trace: Mooncake "
+        "JSONL or Azure CSV)",
+    )
     ds.add_argument(
         "--num-prompts",
         type=_positive_int,
@@ -133,6 +150,54 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PREFIX_ORDERS,
         default=PREFIX_ORDERS[0],
         help="how the groups' prompts follow each other: seeded random order, or round-robin",
+    )
+    ds.add_argument("--trace-format", choices=FORMATS, default=None, help="default: by suffix")
+    ds.add_argument(
+        "--trace-start",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="replay the trace's requests from S seconds into it",
+    )
+    ds.add_argument(
+        "--trace-duration",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="replay S seconds of the trace (default: to its end)",
+    )
+    ds.add_argument(
+        "--trace-input-scale",
+        type=_positive_float,
+        default=1.0,
+        help="multiply the trace's prompt lengths and its blocks by this (a small model)",
+    )
+    ds.add_argument(
+        "--trace-output-scale",
+        type=_positive_float,
+        default=1.0,
+        help="multiply the trace's output lengths by this",
+    )
+    ds.add_argument(
+        "--trace-block-len",
+        type=_positive_int,
+        default=MOONCAKE_BLOCK_LEN,
+        help="tokens per hash id of a Mooncake trace (its README: 512)",
+    )
+    ds.add_argument(
+        "--trace-copy",
+        type=_non_negative_int,
+        default=0,
+        metavar="K",
+        help="draw the trace's prompts as its K-th copy: other tokens, the same reuse (a sweep "
+        "replays a fresh copy at each point)",
+    )
+    ds.add_argument(
+        "--max-model-len",
+        type=_positive_int,
+        default=None,
+        help="the model's context, checked against each trace request before any is sent "
+        "(default: max_position_embeddings of the tokenizer's config.json)",
     )
     ds.add_argument("--sharegpt-output-len", type=_positive_int, default=None)
     ds.add_argument("--fixed-output-len", type=_positive_int, default=128)
@@ -161,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rate,
         default=None,
         help="requests/s of the open loop, or inf (default: inf)",
+    )
+    load.add_argument(
+        "--trace-speedup",
+        type=_positive_float,
+        default=None,
+        metavar="X",
+        help="replay --dataset-name trace at its own arrival times, X times faster (1: as "
+        "recorded)",
     )
     load.add_argument(
         "--burstiness",
@@ -275,6 +348,21 @@ def check_args(args: argparse.Namespace) -> None:
         raise BenchError(
             "--extra-body must be a JSON object", "pass e.g. --extra-body '{\"top_k\": 1}'"
         )
+    if args.trace_speedup is not None and (
+        args.concurrency is not None or args.request_rate is not None
+    ):
+        raise BenchError(
+            "--trace-speedup (the trace's own times) excludes --request-rate and --concurrency",
+            "use one of them",
+        )
+    if args.trace_speedup is not None and args.dataset_name != "trace":
+        raise BenchError(
+            "--trace-speedup replays a trace", "add --dataset-name trace --dataset-path FILE"
+        )
+    if args.dataset_name == "trace" and not (args.dataset_path or args.prompts_file):
+        raise BenchError(
+            "--dataset-name trace needs a trace file", "pass --dataset-path TRACE.jsonl|.csv"
+        )
     if args.concurrency is not None and (
         args.request_rate is not None or args.max_concurrency is not None
     ):
@@ -286,18 +374,19 @@ def check_args(args: argparse.Namespace) -> None:
         args.request_rate = math.inf
     args.point = _point(args)
     args.provenance = _provenance(args.provenance_file)
-    if args.num_prompts is None and not args.prompts_file:
-        args.num_prompts = DEFAULT_NUM_PROMPTS
+    if args.num_prompts is None and not args.prompts_file and args.dataset_name != "trace":
+        args.num_prompts = DEFAULT_NUM_PROMPTS  # a trace: every request of its window
     if args.dataset_name in ("random", "fixed") and not args.prompts_file:
         args.ignore_eos = True  # as vllm bench serve: synthetic prompts run to their length
     if not 0.0 <= args.max_failed_fraction <= 1.0:
         raise BenchError(
             f"--max-failed-fraction {args.max_failed_fraction} is outside [0, 1]", "use 0..1"
         )
-    if args.dataset_path and args.dataset_name != "sharegpt":
+    if args.dataset_path and args.dataset_name not in ("sharegpt", "trace"):
         raise BenchError(
-            f"--dataset-path is only read by --dataset-name sharegpt (got {args.dataset_name})",
-            "add --dataset-name sharegpt or drop --dataset-path",
+            f"--dataset-path is only read by --dataset-name sharegpt or trace (got "
+            f"{args.dataset_name})",
+            "add --dataset-name sharegpt or trace, or drop --dataset-path",
         )
     if args.prompt_offset and not args.prompts_file:
         raise BenchError("--prompt-offset needs --prompts-file", "add --prompts-file or drop it")
@@ -322,10 +411,13 @@ def _point(args: argparse.Namespace) -> SweepPoint | None:
     point = parse_name(args.point)
     if point is None:
         raise BenchError(
-            f"--point {args.point!r} is not a point name", "pass e.g. rate-2, conc-4 or rate-1-r2"
+            f"--point {args.point!r} is not a point name",
+            "pass e.g. rate-2, conc-4, trace-1 or rate-1-r2",
         )
     mode: Mode = "concurrency" if args.concurrency else "rate"
     load = float(args.concurrency) if args.concurrency else args.request_rate
+    if args.trace_speedup is not None:
+        mode, load = "trace", args.trace_speedup
     if (point.mode, point.load) != (mode, load):
         raise BenchError(
             f"--point {args.point} is not this run's load ({point_name(mode, load)})",

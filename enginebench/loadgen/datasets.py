@@ -57,6 +57,8 @@ class Prompt:
     output_len: int  # max_tokens asked (and the exact length expected with --ignore-eos)
     prefix_len: int = 0  # leading tokens shared with other prompts (asked-for prefix sharing)
     group: int | None = None  # the prefix group it shares `prefix_len` tokens with (None: all)
+    arrival_s: float | None = None  # a trace's request: when it arrives (traces.py)
+    reuse: int | None = None  # a trace's request: tokens an earlier request of it sent
 
 
 # ---------------------------------------------------------------------------- random
@@ -112,7 +114,7 @@ def random_prompts(
     rng = np.random.default_rng(seed)
     in_lens = _lengths(rng, num_prompts, input_len - n_special, range_ratio)
     out_lens = _lengths(rng, num_prompts, output_len, range_ratio)
-    candidates = _plain_tokens(tok)
+    candidates = plain_tokens(tok)
     if candidates.size == 0:
         raise BenchError("the tokenizer has no non-special tokens", "pass another --tokenizer")
     prefixes: list[list[int]] = [[]]
@@ -132,7 +134,7 @@ def random_prompts(
         # tree) would otherwise serve a chance common first token from its cache, a hit no one
         # asked for
         head = [*prefixes[g], next(firsts[g])]
-        text, _ = _exact_length_text(tok, rng, candidates, int(n_in) - 1, head)
+        text, _ = exact_length_text(tok, rng, candidates, int(n_in) - 1, head)
         # what the server will count (exactly prefix + n_in + n_special once converged)
         group = g if prefix_len else None
         prompts.append(Prompt(text, len(tok.encode(text)), int(n_out), shared, group))
@@ -140,7 +142,7 @@ def random_prompts(
 
 
 def _prefix(tok: Tokenizer, rng: np.random.Generator, candidates: np.ndarray, n: int) -> list[int]:
-    text, got = _exact_length_text(tok, rng, candidates, n)
+    text, got = exact_length_text(tok, rng, candidates, n)
     if got != n:
         raise BenchError(
             f"could not make a {n}-token prefix with this tokenizer",
@@ -153,11 +155,15 @@ def expected_cached(prompts: Iterable[Prompt], seen: Iterable[int | None] = ()) 
     """Prompt tokens an ideal prefix cache serves to each prompt sent in this order, after the
     groups in `seen` (sent to the same server before): its group's shared prefix once an earlier
     prompt of the group was sent (all but the last prompt token, which an engine computes to
-    answer), else 0; None for a prompt in no group. An upper bound: an engine may have evicted
-    the prefix, or not have finished the earlier prompt when this one arrives."""
+    answer), else 0; None for a prompt in no group; a trace's request, its `reuse`. An upper
+    bound: an engine may have evicted the prefix, or not have finished the earlier prompt when
+    this one arrives."""
     done = {g for g in seen if g is not None}
     out: list[int | None] = []
     for p in prompts:
+        if p.reuse is not None:  # a trace's request: what its earlier requests sent
+            out.append(min(p.reuse, p.prompt_len - 1) if p.prompt_len else p.reuse)
+            continue
         if p.group is None:
             out.append(None)
             continue
@@ -193,7 +199,7 @@ def num_special_tokens(tok: Tokenizer) -> int:
     )
 
 
-def _plain_tokens(tok: Tokenizer) -> np.ndarray:
+def plain_tokens(tok: Tokenizer) -> np.ndarray:
     """Non-special ids that decode to whole characters on their own.
 
     Byte-level vocabularies hold fragments of multi-byte characters; a random run of them
@@ -210,7 +216,7 @@ def _lengths(rng: np.random.Generator, n: int, length: int, ratio: float) -> np.
     return rng.integers(low, high + 1, size=n)
 
 
-def _exact_length_text(
+def exact_length_text(
     tok: Tokenizer,
     rng: np.random.Generator,
     candidates: np.ndarray,
@@ -356,9 +362,8 @@ def write_prompts(path: str | os.PathLike[str], prompts: Iterable[Prompt]) -> Pa
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for p in prompts:
-            row = asdict(p)
-            if row["group"] is None:  # the rows of a workload without prefix groups as before
-                del row["group"]
+            # the rows of a workload without groups or arrivals as before
+            row = {k: v for k, v in asdict(p).items() if v is not None or k == "prompt_len"}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(out)
     return out
@@ -379,6 +384,7 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
                 row = json.loads(line)
                 prompt, plen, olen = row["prompt"], row.get("prompt_len"), row["output_len"]
                 shared, group = row.get("prefix_len", 0), row.get("group")
+                arrival, reuse = row.get("arrival_s"), row.get("reuse")
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise BenchError(f"{p}:{lineno}: not a prompt row ({exc!r})", fix) from exc
             ok = (
@@ -389,19 +395,23 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
                 and isinstance(shared, int)
                 and shared >= 0
                 and (group is None or (isinstance(group, int) and group >= 0))
+                and (arrival is None or (isinstance(arrival, int | float) and arrival >= 0))
+                and (reuse is None or (isinstance(reuse, int) and reuse >= 0))
             )
             if not ok:
                 raise BenchError(
-                    f"{p}:{lineno}: bad prompt/prompt_len/output_len/prefix_len/group types", fix
+                    f"{p}:{lineno}: bad prompt/prompt_len/output_len/prefix_len/group/arrival_s/"
+                    "reuse types",
+                    fix,
                 )
-            prompts.append(Prompt(prompt, plen, olen, shared, group))
+            prompts.append(Prompt(prompt, plen, olen, shared, group, arrival, reuse))
     if not prompts:
         raise BenchError(f"prompts file {str(p)!r} is empty", fix)
     return prompts
 
 
 def needs_tokenizer(dataset_name: str) -> bool:
-    return dataset_name in ("random", "sharegpt")
+    return dataset_name in ("random", "sharegpt", "trace")
 
 
 def split_warmups(prompts: list[Prompt], warmups: int) -> tuple[list[Prompt], list[Prompt]]:
@@ -435,15 +445,15 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None, extra: int = 
                 "lower --num-prompts / --num-warmups or materialize more prompts",
             )
         return prompts[:n]
-    n = args.num_prompts + extra
     name = args.dataset_name
+    if name == "trace":
+        from enginebench.loadgen import traces
+
+        return traces.prompts_for(args, _required(tok, name), extra)
+    n = args.num_prompts + extra
     if name == "fixed":
         return fixed_prompts(n, args.fixed_output_len, tok)
-    if tok is None:
-        raise BenchError(
-            f"--dataset-name {name} needs a tokenizer",
-            "pass --tokenizer DIR (a local HF tokenizer)",
-        )
+    tok = _required(tok, name)
     if name == "random":
         return random_prompts(
             tok,
@@ -463,7 +473,18 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None, extra: int = 
             )
         entries = read_sharegpt(args.dataset_path)
         return sharegpt_prompts(tok, entries, n, args.sharegpt_output_len, args.seed)
-    raise BenchError(f"unknown dataset {name!r}", "use --dataset-name random, sharegpt or fixed")
+    raise BenchError(
+        f"unknown dataset {name!r}", "use --dataset-name random, sharegpt, fixed or trace"
+    )
+
+
+def _required(tok: Tokenizer | None, name: str) -> Tokenizer:
+    if tok is None:
+        raise BenchError(
+            f"--dataset-name {name} needs a tokenizer",
+            "pass --tokenizer DIR (a local HF tokenizer)",
+        )
+    return tok
 
 
 def materialize(args: argparse.Namespace) -> Path:

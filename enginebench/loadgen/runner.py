@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from enginebench.loadgen import cli_args, datasets, server_metrics, telemetry
+from enginebench.loadgen import cli_args, datasets, server_metrics, telemetry, traces
 from enginebench.loadgen.arrivals import arrival_offsets
 from enginebench.loadgen.client import Endpoint, RequestRecord, build_body, send
 from enginebench.loadgen.errors import (
@@ -178,21 +178,17 @@ class _Bench:
                 return
 
     async def open_loop(
-        self,
-        rate: float,
-        burstiness: float,
-        seed: int,
-        duration: float | None,
-        early_stop: bool = True,
+        self, offsets: list[float], rate: float, duration: float | None, early_stop: bool = True
     ) -> None:
-        offsets = arrival_offsets(len(self.records), rate, burstiness, seed)
+        """Send each request at its offset (s from the start); `rate`: the offered one, for the
+        early stop."""
         tasks: list[asyncio.Task[None]] = []
         self.t0 = t0 = time.perf_counter()
         watch = (
             asyncio.create_task(self._watch(rate)) if early_stop and math.isfinite(rate) else None
         )
         try:
-            for rec, offset in zip(self.records, offsets.tolist(), strict=True):
+            for rec, offset in zip(self.records, offsets, strict=True):
                 if duration is not None and offset > duration:
                     break
                 target = t0 + offset
@@ -297,23 +293,31 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
             await bench.warmup([build_body(ep, p.prompt, p.output_len) for p in warm], cap)
         _announce(args, ep)
+        offsets = _offsets(args, prompts)
         watch = None
         if args.server_metrics:  # the server's own counters around the measured window
             watch = server_metrics.Watch(base + "/" + args.server_metrics.lstrip("/"), headers)
             await watch.start()
         sampler = telemetry.start(args.gpu_telemetry)
         try:
-            outcome = await _measure(bench, args)
+            outcome = await _measure(bench, args, offsets)
         finally:
             gpu = sampler.stop() if sampler is not None else {}
             server = await watch.stop() if watch is not None else {}
     gpu |= server  # the summary's telemetry: the GPU's (NVML), the server's own (Prometheus)
     if bench.pbar is not None:
         bench.pbar.close()
-    return _finish(args, argv, ep, tok, records, bench, outcome, gpu)
+    return _finish(args, argv, ep, tok, records, bench, outcome, gpu | _replay(args, offsets))
 
 
-async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
+def _offsets(args: argparse.Namespace, prompts: list[datasets.Prompt]) -> list[float]:
+    """The open loop's send offsets: the trace's own (`--trace-speedup`), else Poisson."""
+    if args.trace_speedup is not None:
+        return traces.replay_offsets(prompts, args.trace_speedup)
+    return arrival_offsets(len(prompts), args.request_rate, args.burstiness, args.seed).tolist()
+
+
+async def _measure(bench: _Bench, args: argparse.Namespace, offsets: list[float]) -> _Outcome:
     interrupted, started = False, now_iso("milliseconds")
     # Move everything allocated so far out of the collector's reach: full collections over
     # the setup's objects (tokenizer, prompts) otherwise stall the loop for milliseconds.
@@ -322,10 +326,10 @@ async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
     try:
         if args.concurrency:
             await bench.closed_loop(args.concurrency, args.duration)
+        elif args.trace_speedup is not None:  # the trace's own times: replayed whole
+            await bench.open_loop(offsets, math.inf, args.duration, early_stop=False)
         else:
-            await bench.open_loop(
-                args.request_rate, args.burstiness, args.seed, args.duration, args.early_stop
-            )
+            await bench.open_loop(offsets, args.request_rate, args.duration, args.early_stop)
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us; keep what completed
         interrupted = True
         task = asyncio.current_task()
@@ -337,9 +341,25 @@ async def _measure(bench: _Bench, args: argparse.Namespace) -> _Outcome:
     return _Outcome(elapsed, interrupted, bench.fatal, started, now_iso("milliseconds"))
 
 
+def _replay(args: argparse.Namespace, offsets: list[float]) -> dict[str, Any]:
+    """A trace replay's summary keys: its speed-up, requests and span (s, as replayed); the
+    offered rate is the trace's mean over that span (`request_rate`). Nothing for other loads."""
+    if args.trace_speedup is None:
+        return {}
+    span = offsets[-1] if offsets else 0.0
+    return {
+        "trace_speedup": args.trace_speedup,
+        "trace_requests": len(offsets),
+        "trace_span_s": span,
+        "request_rate": len(offsets) / span if span > 0 else "inf",
+    }
+
+
 def _announce(args: argparse.Namespace, ep: Endpoint) -> None:
     if args.concurrency:
         load = f"closed loop, {args.concurrency} users"
+    elif args.trace_speedup is not None:
+        load = f"trace replay at {args.trace_speedup:g}x its own times"
     else:
         rate = "inf" if math.isinf(args.request_rate) else f"{args.request_rate:g} req/s"
         load = f"open loop, {rate}, burstiness {args.burstiness:g}, cap {args.max_concurrency}"
@@ -396,7 +416,8 @@ def _finish(
         summary["provenance"] = {**args.provenance, **window}
     summary.update(gpu)
     summary.update(telemetry.per_joule(summary))
-    offered = None if args.concurrency else args.request_rate
+    # saturation is not judged for a replay: its bursts and its lengths' order are the trace's
+    offered = None if args.concurrency or args.trace_speedup is not None else args.request_rate
     summary.update(judge(summary, finished, offered, args.min_duration))
     if args.save_result:
         json_path, jsonl_path = result_paths(

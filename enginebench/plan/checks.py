@@ -146,6 +146,22 @@ def _check_workloads(plan: Plan) -> None:
                 f"{where}.prefix_groups: {workload['prefix_groups']} groups of no prefix; set "
                 "prefix_len (the tokens each group shares) or drop prefix_groups"
             )
+        trace = workload["dataset"] == "trace"
+        speedups = plan.config["sweeps"][sweep].get("trace_speedups")
+        if trace and not workload.get("dataset_path"):
+            fail(f"{where}.dataset_path: a trace workload replays a file; name it")
+        if trace and not speedups:
+            fail(
+                f"sweeps.{sweep}: a trace workload is replayed by trace_speedups; set "
+                "trace_speedups: [1] and request_rates: [], concurrency: []"
+            )
+        if speedups and not trace:
+            fail(
+                f"sweeps.{sweep}.trace_speedups: replays a trace; give the sweep a workload "
+                "with dataset: trace, or drop trace_speedups"
+            )
+        if workload.get("trace") and not trace:
+            fail(f"{where}.trace: only read by dataset: trace; drop it or set dataset: trace")
         if named.setdefault(workload["name"], workload) != workload:
             fail(
                 f"{where}.name: {workload['name']!r} names two different workloads; give "
@@ -155,7 +171,13 @@ def _check_workloads(plan: Plan) -> None:
 
 def _check_sweep(name: str, sweep: Mapping[str, Any], names: list[str]) -> None:
     search = sweep.get("search")
-    if not sweep["request_rates"] and not sweep["concurrency"] and not search:
+    if sweep.get("trace_speedups") and (sweep["request_rates"] or sweep["concurrency"] or search):
+        fail(
+            f"sweeps.{name}: a trace replay's points are its trace_speedups; set "
+            "request_rates: [] and concurrency: [] (and no search)"
+        )
+    replays = sweep.get("trace_speedups")
+    if not (sweep["request_rates"] or sweep["concurrency"] or search or replays):
         fail(f"sweeps.{name}: no points; give request_rates, concurrency and/or search")
     if search and not sweep.get("slo"):
         fail(f"sweeps.{name}.search: needs the `slo` it searches for; add slo")

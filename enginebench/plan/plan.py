@@ -113,6 +113,13 @@ class Sweep:
         no request repeats a prompt the server has seen."""
         return rows_needed(self.points, self.entry["warmups"], self.search)
 
+    @cached_property
+    def trace(self) -> dict[str, Any] | None:
+        """A trace workload's file and replay keys (`path`, then `--trace-*`'s); None else."""
+        if self.workload["dataset"] != "trace":
+            return None
+        return {"path": self.workload["dataset_path"], **self.workload.get("trace", {})}
+
     @property
     def is_decode(self) -> bool:
         return self.entry.get("kind") == "decode"
@@ -241,8 +248,11 @@ class Plan:
     # paths -------------------------------------------------------------------------------------
     def prompts_file(self, model: str, sweep: str) -> str:
         """One seeded prompt file per model x workload x rows: sweeps of one size share it, and a
-        sweep that needs more prompts does not change the others' input."""
+        sweep that needs more prompts does not change the others' input. A trace's replay: the
+        trace file (its prompts are drawn from it at each point, a fresh copy each)."""
         s = self.sweeps[sweep]
+        if s.trace is not None:
+            return str(s.trace["path"])
         return paths.prompts_file(model, s.workload["name"], s.prompt_rows)
 
     def model_artifact(self, run: Run) -> str | list[str]:
@@ -323,7 +333,8 @@ class Plan:
             server_json=f"{run.dir}/server.json",
             server_log=paths.server_log(*run),
             hash_cache=paths.HASH_CACHE,
-            prompts_file=self.prompts_file(run.model, run.sweep),
+            prompts_file="" if sweep.trace else self.prompts_file(run.model, run.sweep),
+            trace=sweep.trace,
             tokenizer=model.tokenizer_dir,
             points=sweep.points,
             search=sweep.search,

@@ -16,8 +16,8 @@ from enginebench.metric_registry import DETAILS, Column, columns, in_view
 # header of the offered-load column, by the modes present in the table
 RATE_HEADER = "request-rate (req/s)"
 CONC_HEADER = "concurrency"
+TRACE_HEADER = "trace speed-up (x)"  # a replay at the trace's own times, this many times faster
 MIXED_HEADER = "request-rate (req/s) / concurrency"
-LOAD_HEADERS = (RATE_HEADER, CONC_HEADER, MIXED_HEADER)
 
 PROVENANCE = columns(
     ["engine", "engine_version", "engine_commit", "model", "model_sha", "quant", "sweep"]
@@ -58,6 +58,7 @@ def comparison_columns() -> list[Column]:
         *columns(["model"]),
         Column(RATE_HEADER, "rate", "load"),
         Column(CONC_HEADER, "concurrency", "load"),
+        Column(TRACE_HEADER, "replay", "load", optional=True),
         *columns(["engine", "quant", "sweep", "engine_version"]),
         Column("repeats", "repeats", "int"),
         *(m.column() for m in in_view("comparison")),

@@ -14,7 +14,7 @@ import pandas as pd
 
 from enginebench import metric_registry as registry
 from enginebench.metric_registry import METRICS
-from enginebench.points import SweepPoint, parse_name
+from enginebench.points import MODES, SweepPoint, parse_name
 from enginebench.provenance import redact_argv, safe_env
 
 PathLike = str | os.PathLike[str]
@@ -233,7 +233,7 @@ def point_of(path: Path, summary: Mapping[str, Any] | None = None) -> SweepPoint
         return named
     own = _object(summary.get("point"))
     load = _as_float(own.get("load"))
-    if own.get("mode") not in ("rate", "concurrency") or load is None:
+    if own.get("mode") not in MODES or load is None:
         raise ValueError(f"{path}: a summary without its `point`; {MIGRATE}")
     return SweepPoint(own["mode"], load, repeat=int(own.get("repeat") or 0))
 
@@ -284,7 +284,7 @@ def summaries_in(paths: Iterable[PathLike] | None, server_json: PathLike) -> lis
 
 def load_points(summary_paths: Iterable[Path], server_json: Path | None = None) -> pd.DataFrame:
     """One row per sweep point (and repeat), ordered (open loop by rate, `inf` last; then
-    closed loop; repeats in order). Columns: see `point_row`."""
+    closed loop; then replays; repeats in order). Columns: see `point_row`."""
     server = read_json(server_json) if server_json is not None else None
     rows = [point_row(Path(p), server) for p in summary_paths]
     if not rows:
@@ -292,6 +292,6 @@ def load_points(summary_paths: Iterable[Path], server_json: Path | None = None) 
             columns=["point", "mode", "load", "repeat", "status", *PROVENANCE_KEYS, *DETAIL_KEYS]
         )
     frame = pd.DataFrame(rows)
-    frame["_order"] = [0 if m == "rate" else 1 for m in frame["mode"]]
+    frame["_order"] = [MODES.index(m) for m in frame["mode"]]
     frame = frame.sort_values(["_order", "load", "repeat"], kind="stable").drop(columns="_order")
     return frame.drop_duplicates("point").reset_index(drop=True)

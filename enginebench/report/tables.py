@@ -16,12 +16,13 @@ from typing import Any
 import pandas as pd
 
 from enginebench.metric_registry import CI_SUFFIX, Column
-from enginebench.points import format_load, point_name
+from enginebench.points import MODES, Mode, format_load, point_name
 from enginebench.report.columns import (
     CAPACITY,
     CONC_HEADER,
     MIXED_HEADER,
     RATE_HEADER,
+    TRACE_HEADER,
     comparison_columns,
     engine_columns,
     engine_csv_columns,
@@ -82,12 +83,14 @@ def load_header(modes: Sequence[str]) -> str:
     kinds = set(modes)
     if kinds == {"concurrency"}:
         return CONC_HEADER
-    return MIXED_HEADER if "concurrency" in kinds else RATE_HEADER
+    if kinds == {"trace"}:
+        return TRACE_HEADER
+    return MIXED_HEADER if kinds - {"rate"} else RATE_HEADER
 
 
-def _load_label(mode: str, load: float, mixed: bool) -> str:
-    if mode == "concurrency" and mixed:
-        return point_name("concurrency", load)  # conc-4
+def _load_label(mode: Mode, load: float, mixed: bool) -> str:
+    if mode != "rate" and mixed:
+        return point_name(mode, load)  # conc-4, trace-2
     return format_load(load)
 
 
@@ -193,7 +196,10 @@ def comparison_frame(results: PathLike) -> pd.DataFrame:
         x if m == "concurrency" else math.nan
         for m, x in zip(frame["mode"], frame["load"], strict=True)
     ]
-    frame["_mode"] = [0 if m == "rate" else 1 for m in frame["mode"]]
+    frame["replay"] = [
+        x if m == "trace" else math.nan for m, x in zip(frame["mode"], frame["load"], strict=True)
+    ]
+    frame["_mode"] = [MODES.index(m) for m in frame["mode"]]
     for key in ("model", "engine", "quant", "sweep"):
         if key not in frame:  # a table written before the column existed (no sweep column)
             frame[key] = None
@@ -307,7 +313,8 @@ def write_comparison(
     frame = comparison_frame(results)
     every = present(comparison_columns(), frame)
     # Markdown/HTML leave out an offered-load column that no row uses; the CSV keeps both
-    shown = [c for c in every if c.key not in ("rate", "concurrency") or frame[c.key].notna().any()]
+    loads = ("rate", "concurrency", "replay")
+    shown = [c for c in every if c.key not in loads or frame[c.key].notna().any()]
     capacity = capacity_of(frame, slo)  # the same points, read once
     before = [Table(capacity, CAPACITY, "Capacity", None, CAPACITY_NOTES)]
     if instances:
