@@ -25,6 +25,30 @@ def exact_length_flags(style: str) -> list[str]:
     return ["--ignore-eos", "--ignore-eos-style", style]
 
 
+def materialize_argv(workload: Mapping[str, Any], tokenizer: str, rows: int, out: str) -> list[str]:
+    """The `enginebench bench --save-prompts` flags of a config workload's prompt file."""
+    w = workload
+    argv = [
+        "--dataset-name", w["dataset"],
+        "--tokenizer", str(tokenizer),
+        "--num-prompts", str(rows),
+        "--random-input-len", str(w["input_len"]),
+        "--random-output-len", str(w["output_len"]),
+        "--fixed-output-len", str(w["output_len"]),
+        "--seed", str(w["seed"]),
+        "--save-prompts", str(out),
+    ]  # fmt: skip
+    if w["prefix_len"]:
+        argv += ["--random-prefix-len", str(w["prefix_len"])]
+        argv += ["--random-prefix-groups", str(w["prefix_groups"])]
+        argv += ["--random-prefix-order", w["prefix_order"]]
+    if w.get("turns"):
+        argv += ["--session-turns", str(w["turns"])]
+    if w.get("dataset_path"):
+        argv += ["--dataset-path", w["dataset_path"]]
+    return argv
+
+
 # a trace workload's keys (config) -> `enginebench bench` flags; the flags' defaults stand for a
 # key left out
 TRACE_FLAGS = {

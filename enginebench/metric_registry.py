@@ -99,6 +99,25 @@ METRICS = [
     Metric("total_input_tokens", "total input tokens", kind="int", views=("cli", "engine")),
     Metric("total_output_tokens", "total generated tokens", kind="int", views=("cli", "engine")),
     Metric("achieved_request_rate", "achieved sending rate", "req/s", "req", views=("cli",)),
+    # multi-turn sessions (loadgen/runner.py Sessions): TTFT at the first and at the last turn
+    Metric(
+        "p50_ttft_first_turn_ms",
+        "P50 TTFT turn 1",
+        "ms",
+        "ms",
+        "lower",
+        ("cli", *_TABLES),
+        optional=True,
+    ),
+    Metric(
+        "p50_ttft_last_turn_ms",
+        "P50 TTFT last turn",
+        "ms",
+        "ms",
+        "lower",
+        ("cli", *_TABLES),
+        optional=True,
+    ),
     # a trace's replay (loadgen/traces.py): its requests and the span they arrive over
     Metric("trace_requests", "trace requests", kind="int", views=("cli", "engine"), optional=True),
     Metric(

@@ -25,11 +25,15 @@ SLO_METRICS = ("ttft", "tpot")
 
 def sweep_bench_args(sweep: Mapping[str, Any]) -> tuple[str, ...]:
     """`enginebench bench` flags that a config sweep sets for all its points: `min_duration`
-    (too_short below it) and `slo` ({ttft_ms, tpot_ms}: goodput counts the requests within
-    both, as `vllm bench serve --goodput`)."""
+    (too_short below it), `slo` ({ttft_ms, tpot_ms}: goodput counts the requests within
+    both, as `vllm bench serve --goodput`) and a sessions workload's think time."""
     args: list[str] = []
     if sweep.get("min_duration") is not None:
         args += ["--min-duration", f"{sweep['min_duration']:g}"]
+    if sweep.get("think_time_s") is not None:  # multi-turn sessions
+        args += ["--think-time", f"{sweep['think_time_s']:g}"]
+    if sweep.get("think_time_dist") is not None:
+        args += ["--think-time-dist", sweep["think_time_dist"]]
     slo = sweep.get("slo") or {}
     if slo:
         args += ["--goodput", *(f"{m}:{slo[f'{m}_ms']:g}" for m in SLO_METRICS if f"{m}_ms" in slo)]

@@ -46,6 +46,21 @@ def _cached(path: Path, make: Callable[[], Any]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny trained HF tokenizer (BOS added like Llama's), for the load generator's tests."""
+    from tests.test_loadgen_support import make_tokenizer_dir
+
+    return make_tokenizer_dir(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tokenizer_dir: Path) -> Any:
+    from enginebench.loadgen.tokenizer import load_tokenizer
+
+    return load_tokenizer(str(tokenizer_dir))
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
 

@@ -11,18 +11,8 @@ from enginebench.loadgen import datasets
 from enginebench.loadgen.cli_args import parse_args
 from enginebench.loadgen.errors import BenchError
 from enginebench.loadgen.runner import main
-from enginebench.loadgen.tokenizer import Tokenizer, load_tokenizer
-from tests.test_loadgen_support import SHAREGPT_SMALL, make_tokenizer_dir
-
-
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tokenizer_dir(tmp_path_factory.mktemp("tokenizer"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tokenizer_dir: Path) -> Tokenizer:
-    return load_tokenizer(str(tokenizer_dir))
+from enginebench.loadgen.tokenizer import Tokenizer
+from tests.test_loadgen_support import SHAREGPT_SMALL
 
 
 def ids_by_prompt() -> dict[str, str]:

@@ -13,9 +13,8 @@ import pytest
 
 from enginebench.loadgen import datasets
 from enginebench.loadgen.runner import main
-from enginebench.loadgen.tokenizer import Tokenizer, load_tokenizer
+from enginebench.loadgen.tokenizer import Tokenizer
 from tests.fixtures.fakeserver import FakeServer, FakeServerConfig, output_length, serve_in_thread
-from tests.test_loadgen_support import make_tokenizer_dir
 
 SUMMARY_KEYS = {
     "date",
@@ -67,16 +66,6 @@ ROW_KEYS = {
     "error",
     "error_kind",
 }
-
-
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tokenizer_dir(tmp_path_factory.mktemp("tokenizer"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tokenizer_dir: Path) -> Tokenizer:
-    return load_tokenizer(str(tokenizer_dir))
 
 
 def bench(

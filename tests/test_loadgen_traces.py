@@ -14,23 +14,12 @@ from enginebench.loadgen import traces
 from enginebench.loadgen.datasets import expected_cached
 from enginebench.loadgen.errors import BenchError
 from enginebench.loadgen.runner import main
-from enginebench.loadgen.tokenizer import Tokenizer, load_tokenizer
+from enginebench.loadgen.tokenizer import Tokenizer
 from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
-from tests.test_loadgen_support import make_tokenizer_dir
 
 SLICES = Path(__file__).parent / "fixtures" / "traces"
 MOONCAKE = SLICES / "mooncake-fast25-conversation-head40.jsonl"
 AZURE = SLICES / "azure-llm-2023-conv-head40.csv"
-
-
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tokenizer_dir(tmp_path_factory.mktemp("tokenizer"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tokenizer_dir: Path) -> Tokenizer:
-    return load_tokenizer(str(tokenizer_dir))
 
 
 def test_the_public_slices_read_as_their_readme_says() -> None:

@@ -492,3 +492,47 @@ def test_trace_config_errors(mutate: Any, message: str) -> None:
     cfg["benchmarks"][0]["sweeps"] = ["t"]
     with pytest.raises(ConfigError, match=f"^config: .*{re.escape(message)}"):
         plan_of(cfg)
+
+
+def test_a_sessions_workload_runs_closed_loop_on_whole_sessions() -> None:
+    """config/workloads.yaml's sessions sweep: its prompt file holds whole sessions (turns
+    passed to the materializer), its points are users, its think time reaches every point."""
+    from enginebench.bench_command import materialize_argv
+
+    plan = plan_of(_layered("config/workloads.yaml"))
+    run = next(r for r in plan.runs if (r.engine, r.sweep) == ("vllm", "sessions"))
+    spec = plan.run_spec(run)
+    assert [(p.name, p.num_prompts) for p in spec.points] == [("conc-1", 64), ("conc-4", 64)]
+    assert plan.sweeps["sessions"].prompt_rows == 8 + 64 + 64
+    assert spec.bench_args == ("--think-time", "0.25", "--think-time-dist", "exponential")
+    argv = materialize_argv(plan.sweeps["sessions"].workload, "tok", 136, "out.jsonl")
+    assert argv[argv.index("--dataset-name") + 1] == "sessions"
+    assert argv[argv.index("--session-turns") + 1] == "8"
+    assert "--session-turns" not in materialize_argv(plan.sweeps["prefix-groups"].workload,
+                                                     "tok", 8, "o")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda s, w: w.pop("turns"), "sweeps.t.workload.turns: a sessions workload needs"),
+        (lambda s, w: s.update(request_rates=[1]),
+         "sweeps.t: multi-turn sessions run closed loop"),
+        (lambda s, w: s.update(warmups=3),
+         "sweeps.t.warmups: 3 is not whole sessions of 4 turns"),
+        (lambda s, w: s.update(concurrency_num_prompts=10),
+         "sweeps.t.concurrency_num_prompts: 10 is not whole sessions of 4 turns"),
+        (lambda s, w: w.update(dataset="random"),
+         "sweeps.t.workload.turns, think_time_s: only read by dataset: sessions"),
+    ],
+)  # fmt: skip
+def test_sessions_config_errors(mutate: Any, message: str) -> None:
+    cfg = default_config()
+    workload = {"name": "w", "dataset": "sessions", "turns": 4}
+    sweep: dict[str, Any] = {"request_rates": [], "concurrency": [2], "warmups": 4,
+                             "concurrency_num_prompts": 16, "workload": workload}  # fmt: skip
+    mutate(sweep, workload)
+    cfg["sweeps"]["t"] = sweep
+    cfg["benchmarks"][0]["sweeps"] = ["t"]
+    with pytest.raises(ConfigError, match=f"^config: .*{re.escape(message)}"):
+        plan_of(cfg)

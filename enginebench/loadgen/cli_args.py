@@ -117,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = p.add_argument_group("dataset")
     ds.add_argument(
-        "--dataset-name", choices=("random", "sharegpt", "fixed", "trace"), default="random"
+        "--dataset-name",
+        choices=("random", "sharegpt", "fixed", "trace", "sessions"),
+        default="random",
+        help="sessions: multi-turn, each turn's prompt the session's history and a new message",
     )
     ds.add_argument(
         "--dataset-path",
@@ -199,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model's context, checked against each trace request before any is sent "
         "(default: max_position_embeddings of the tokenizer's config.json)",
     )
+    ds.add_argument(
+        "--session-turns",
+        type=_positive_int,
+        default=4,
+        metavar="T",
+        help="sessions: turns of each (--num-prompts / T sessions); each turn's new message is "
+        "--random-input-len tokens, its answer --random-output-len",
+    )
     ds.add_argument("--sharegpt-output-len", type=_positive_int, default=None)
     ds.add_argument("--fixed-output-len", type=_positive_int, default=128)
     ds.add_argument("--seed", type=int, default=0)
@@ -258,6 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=None,
         help="send no new request after SECONDS (in-flight ones finish and count)",
+    )
+    load.add_argument(
+        "--think-time",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="sessions: seconds a user waits between an answer and its next turn (mean)",
+    )
+    load.add_argument(
+        "--think-time-dist",
+        choices=("constant", "exponential"),
+        default="constant",
+        help="sessions: every think time --think-time, or exponential with that mean (seeded)",
     )
     load.add_argument("--num-warmups", type=_non_negative_int, default=0)
     load.add_argument(
@@ -363,6 +387,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise BenchError(
             "--dataset-name trace needs a trace file", "pass --dataset-path TRACE.jsonl|.csv"
         )
+    if args.dataset_name == "sessions" and args.concurrency is None and not args.save_prompts:
+        raise BenchError(
+            "multi-turn sessions run closed loop",
+            "pass --concurrency N (N users, each running its sessions one after another)",
+        )
     if args.concurrency is not None and (
         args.request_rate is not None or args.max_concurrency is not None
     ):
@@ -376,7 +405,7 @@ def check_args(args: argparse.Namespace) -> None:
     args.provenance = _provenance(args.provenance_file)
     if args.num_prompts is None and not args.prompts_file and args.dataset_name != "trace":
         args.num_prompts = DEFAULT_NUM_PROMPTS  # a trace: every request of its window
-    if args.dataset_name in ("random", "fixed") and not args.prompts_file:
+    if args.dataset_name in ("random", "fixed", "sessions") and not args.prompts_file:
         args.ignore_eos = True  # as vllm bench serve: synthetic prompts run to their length
     if not 0.0 <= args.max_failed_fraction <= 1.0:
         raise BenchError(

@@ -75,6 +75,8 @@ class RequestRecord:
     shared_prefix_len: int = 0  # prompt tokens the workload shares on purpose (set by the runner)
     # of those, what an ideal prefix cache serves (datasets.expected_cached; None: no group)
     expected_cached_len: int | None = None
+    session: int | None = None  # a multi-turn session's request: its session and turn
+    turn: int | None = None
     text: str = ""  # generated text (not written per request; used for client token counts)
 
     @property
@@ -114,6 +116,8 @@ class RequestRecord:
             "engine_account": self.engine_account,
             "shared_prefix_len": self.shared_prefix_len,
             "expected_cached_len": self.expected_cached_len,
+            "session": self.session,
+            "turn": self.turn,
         }
 
 
@@ -131,11 +135,13 @@ class Endpoint:
     extra_body: dict[str, Any] = field(default_factory=dict)
 
 
-def build_body(ep: Endpoint, prompt: str, output_len: int) -> bytes:
-    """The JSON request body (built before the run: the hot path only sends bytes)."""
+def build_body(ep: Endpoint, prompt: str | list[dict[str, str]], output_len: int) -> bytes:
+    """The JSON request body (built before the run: the hot path only sends bytes); `prompt`
+    the text, or a chat's messages (a multi-turn session's, on a chat endpoint)."""
     body: dict[str, Any] = {"model": ep.model, "max_tokens": output_len, "stream": ep.stream}
     if ep.chat:
-        body["messages"] = [{"role": "user", "content": prompt}]
+        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        body["messages"] = messages
         body["max_completion_tokens"] = output_len
     else:
         body["prompt"] = prompt

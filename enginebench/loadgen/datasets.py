@@ -24,7 +24,7 @@ import math
 import os
 import random
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ class Prompt:
     group: int | None = None  # the prefix group it shares `prefix_len` tokens with (None: all)
     arrival_s: float | None = None  # a trace's request: when it arrives (traces.py)
     reuse: int | None = None  # a trace's request: tokens an earlier request of it sent
+    session: int | None = None  # a multi-turn session's message: its session and turn (0..T-1);
+    turn: int | None = None  # the prompt sent is the session's history, then this message
 
 
 # ---------------------------------------------------------------------------- random
@@ -385,6 +387,7 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
                 prompt, plen, olen = row["prompt"], row.get("prompt_len"), row["output_len"]
                 shared, group = row.get("prefix_len", 0), row.get("group")
                 arrival, reuse = row.get("arrival_s"), row.get("reuse")
+                session, turn = row.get("session"), row.get("turn")
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise BenchError(f"{p}:{lineno}: not a prompt row ({exc!r})", fix) from exc
             ok = (
@@ -397,21 +400,69 @@ def load_materialized(path: str | os.PathLike[str]) -> list[Prompt]:
                 and (group is None or (isinstance(group, int) and group >= 0))
                 and (arrival is None or (isinstance(arrival, int | float) and arrival >= 0))
                 and (reuse is None or (isinstance(reuse, int) and reuse >= 0))
+                and all(v is None or (isinstance(v, int) and v >= 0) for v in (session, turn))
             )
             if not ok:
                 raise BenchError(
                     f"{p}:{lineno}: bad prompt/prompt_len/output_len/prefix_len/group/arrival_s/"
-                    "reuse types",
+                    "reuse/session/turn types",
                     fix,
                 )
-            prompts.append(Prompt(prompt, plen, olen, shared, group, arrival, reuse))
+            prompts.append(Prompt(prompt, plen, olen, shared, group, arrival, reuse, session, turn))
     if not prompts:
         raise BenchError(f"prompts file {str(p)!r} is empty", fix)
     return prompts
 
 
 def needs_tokenizer(dataset_name: str) -> bool:
-    return dataset_name in ("random", "sharegpt", "trace")
+    return dataset_name in ("random", "sharegpt", "trace", "sessions")
+
+
+# ------------------------------------------------------------------ multi-turn sessions
+def session_prompts(
+    tok: Tokenizer,
+    sessions: int,
+    turns: int,
+    input_len: int,
+    output_len: int,
+    range_ratio: float = 0.0,
+    seed: int = 0,
+) -> list[Prompt]:
+    """`sessions` x `turns` new user messages of random tokens (`random_prompts`' lengths), in
+    session order. The runner sends each session's turns one after another, each turn's prompt
+    its history (the earlier messages and the engine's own answers) followed by its message."""
+    rows = random_prompts(tok, sessions * turns, input_len, output_len, range_ratio, seed)
+    return [
+        Prompt(p.prompt, p.prompt_len, p.output_len, p.prefix_len, session=i // turns,
+               turn=i % turns)
+        for i, p in enumerate(rows)
+    ]  # fmt: skip
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the longest common prefix of two token lists."""
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((k for k, (x, y) in pairs if x != y), min(len(a), len(b)))
+
+
+def sessions_of(prompts: Sequence[Prompt]) -> list[list[int]]:
+    """The prompts' indices, one list per session in the order they come (empty: no sessions).
+    Each must start at turn 0 and go on turn by turn: rows cut mid-session are one line."""
+    if not prompts or prompts[0].session is None:
+        return []
+    out: list[list[int]] = []
+    for i, p in enumerate(prompts):
+        expected = 0 if not out or p.session != prompts[out[-1][0]].session else len(out[-1])
+        if p.session is None or p.turn != expected:
+            raise BenchError(
+                f"prompt {i} is turn {p.turn} of session {p.session}, not turn {expected}: the "
+                "rows do not hold whole sessions",
+                "make --num-warmups and --num-prompts (and --prompt-offset) multiples of the turns",
+            )
+        if expected == 0:
+            out.append([])
+        out[-1].append(i)
+    return out
 
 
 def split_warmups(prompts: list[Prompt], warmups: int) -> tuple[list[Prompt], list[Prompt]]:
@@ -466,6 +517,21 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None, extra: int = 
             args.random_prefix_groups,
             args.random_prefix_order,
         )
+    if name == "sessions":
+        if n % args.session_turns:
+            raise BenchError(
+                f"{n} prompts are not whole sessions of {args.session_turns} turns",
+                "make --num-prompts and --num-warmups multiples of --session-turns",
+            )
+        return session_prompts(
+            tok,
+            n // args.session_turns,
+            args.session_turns,
+            args.random_input_len,
+            args.random_output_len,
+            args.random_range_ratio,
+            args.seed,
+        )
     if name == "sharegpt":
         if not args.dataset_path:
             raise BenchError(
@@ -474,7 +540,8 @@ def build_prompts(args: argparse.Namespace, tok: Tokenizer | None, extra: int = 
         entries = read_sharegpt(args.dataset_path)
         return sharegpt_prompts(tok, entries, n, args.sharegpt_output_len, args.seed)
     raise BenchError(
-        f"unknown dataset {name!r}", "use --dataset-name random, sharegpt, fixed or trace"
+        f"unknown dataset {name!r}",
+        "use --dataset-name random, sharegpt, fixed, trace or sessions",
     )
 
 

@@ -203,6 +203,7 @@ def summarize(
         str(k): v for k, v in Counter(r.http_status for r in records).most_common()
     }
     out.update(engine_account(ok, stream))
+    out.update(by_turn(records, stream))
     return out
 
 
@@ -256,6 +257,47 @@ def engine_account(ok: Sequence[RequestRecord], stream: bool = True) -> dict[str
         "ttft_beyond_engine_ms": float(np.median(ttft_gap)) if ttft_gap else None,
         "tpot_beyond_engine_ms": float(np.median(tpot_gap)) if tpot_gap else None,
     }
+
+
+def by_turn(records: Sequence[RequestRecord], stream: bool = True) -> dict[str, Any]:
+    """Multi-turn sessions, per turn (1, 2, ...): its requests, mean prompt tokens, P50/P99
+    TTFT, and how much of the history it was sent the engine served from its cache (the
+    previous prompt: `expected_prefix_served_fraction`; 1 minus it, what it recomputed). With
+    the first and last turn's P50 TTFT on their own. {} without sessions."""
+    ok = [r for r in records if r.ok and r.turn is not None]
+    if not ok:
+        return {}
+    rows = []
+    for turn in sorted({r.turn for r in ok if r.turn is not None}):
+        these = [r for r in ok if r.turn == turn]
+        ttft = stats_ms(
+            [r.ttft_s for r in these if r.ttft_s is not None] if stream else [], [50, 99]
+        )
+        prompts = [p for r in these if (p := _prompt_tokens(r)) is not None]
+        account = engine_account(these, stream)
+        rows.append(
+            {
+                "turn": turn,
+                "requests": len(these),
+                "mean_prompt_tokens": float(np.mean(prompts)) if prompts else None,
+                "p50_ttft_ms": ttft.get("p50") if stream else None,
+                "p99_ttft_ms": ttft.get("p99") if stream else None,
+                **{k: account[k] for k in _TURN_ACCOUNT},
+            }
+        )
+    return {
+        "session_turns": len(rows),
+        "turns": rows,
+        "p50_ttft_first_turn_ms": rows[0]["p50_ttft_ms"],
+        "p50_ttft_last_turn_ms": rows[-1]["p50_ttft_ms"],
+    }
+
+
+_TURN_ACCOUNT = (
+    "expected_cached_prompt_fraction",
+    "engine_cached_prompt_fraction",
+    "expected_prefix_served_fraction",
+)
 
 
 def achieved_rate(records: Sequence[RequestRecord]) -> float | None:

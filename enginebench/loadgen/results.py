@@ -89,6 +89,10 @@ def build_summary(
     return summary
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def now_stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -175,6 +179,15 @@ def format_table(
         row("Source:", ", ".join(summary["engine_account"]))
         for m in in_view("cli_engine"):
             row(_cli_label(m), summary.get(m.key), _cli_format(m))
+    if summary.get("turns"):
+        lines.append("{:-^60}".format("By turn: P50 TTFT, prompt, history served"))
+        for t in summary["turns"]:
+            served = t["expected_prefix_served_fraction"]
+            row(
+                f"Turn {t['turn']} ({t['requests']} requests):",
+                f"{_ms(t['p50_ttft_ms'])} ms, {t['mean_prompt_tokens'] or 0:.0f} tokens, "
+                + ("-" if served is None else f"{served:.1%}"),
+            )
     if summary.get("gpu_count"):
         lines.append("{:-^60}".format("GPU telemetry"))
         for m in in_view("cli_gpu"):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import numpy as np
 
 from enginebench.loadgen import cli_args, datasets, server_metrics, telemetry, traces
 from enginebench.loadgen.arrivals import arrival_offsets
@@ -228,6 +229,41 @@ class _Bench:
             rec.scheduled_s = now - self.t0
             await self._send(rec, self.bodies[i])
 
+    async def sessions(self, plan: Sessions, users: int, duration: float | None) -> None:
+        """Closed loop over multi-turn sessions: `users` users, each running whole sessions one
+        after another, a session's turns in order (each sent once the previous one is answered
+        and its think time has passed)."""
+        queue = iter(plan.groups)
+        self.t0 = time.perf_counter()
+        n = min(users, len(plan.groups))
+        tasks = [asyncio.create_task(self._session_user(queue, plan, duration)) for _ in range(n)]
+        try:
+            await self._drain(tasks)
+        except asyncio.CancelledError:
+            await _cancel(tasks)
+            raise
+
+    async def _session_user(
+        self, queue: Iterator[list[int]], plan: Sessions, duration: float | None
+    ) -> None:
+        for turns in queue:
+            history = plan.start()
+            for k, i in enumerate(turns):
+                now = time.perf_counter()
+                if self.stop.is_set() or (duration is not None and now - self.t0 > duration):
+                    return
+                rec, p = self.records[i], plan.prompts[i]
+                body = history.turn(self.ep, rec, p)
+                rec.scheduled_s = time.perf_counter() - self.t0
+                await self._send(rec, body)
+                if not rec.ok:  # the session cannot go on without its answer
+                    for j in turns[k + 1 :]:
+                        self.records[j].fail("cancelled", "an earlier turn of its session failed")
+                    break
+                history.answered(rec)
+                if plan.think[i] > 0 and k + 1 < len(turns):
+                    await asyncio.sleep(plan.think[i])
+
     async def _drain(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for the tasks; on a fatal error cancel what is still in flight."""
         if not tasks:
@@ -240,6 +276,82 @@ class _Bench:
             stopper.cancel()
         if not everything.done():
             await _cancel(tasks)
+
+
+@dataclass
+class Sessions:
+    """Multi-turn sessions to run: the messages, their sessions (indices), the think time after
+    each, and the client's tokenizer (None: the server's counts only)."""
+
+    prompts: list[datasets.Prompt]
+    groups: list[list[int]]
+    think: list[float]
+    tok: Tokenizer | None
+
+    def start(self) -> History:
+        return History(self.tok)
+
+
+class History:
+    """One session's conversation so far, and what each turn's prompt shares with it.
+
+    A turn's prompt is the history then its message: the completions endpoint gets the text
+    (earlier prompt + answer + message), a chat endpoint the messages. `expected_cached_len`:
+    the previous turn's prompt, which every engine has computed (the longest common prefix of
+    the two prompts' tokens, client side; on a chat endpoint, the server's count of the previous
+    prompt); `shared_prefix_len`: that and the previous answer, the cache hits the workload asks
+    for."""
+
+    def __init__(self, tok: Tokenizer | None) -> None:
+        self.tok = tok
+        self.text = ""
+        self.messages: list[dict[str, str]] = []
+        self.prompt_ids: list[int] = []  # the previous turn's prompt, and with its answer
+        self.full_ids: list[int] = []
+        self.previous: RequestRecord | None = None
+
+    def turn(self, ep: Endpoint, rec: RequestRecord, p: datasets.Prompt) -> bytes:
+        first = self.previous is None
+        if ep.chat:
+            self.messages.append({"role": "user", "content": p.prompt})
+            prev = self.previous
+            if prev is not None and prev.server_prompt_tokens is not None:
+                rec.expected_cached_len = prev.server_prompt_tokens
+                rec.shared_prefix_len = prev.server_prompt_tokens + (prev.output_len or 0)
+            elif first:
+                rec.expected_cached_len = 0
+            return build_body(ep, list(self.messages), p.output_len)
+        text = self.text + p.prompt
+        if self.tok is not None:
+            ids = self.tok.encode(text)
+            rec.prompt_len = len(ids)
+            rec.expected_cached_len = 0 if first else datasets.common_prefix(ids, self.prompt_ids)
+            rec.shared_prefix_len = max(
+                rec.shared_prefix_len, datasets.common_prefix(ids, self.full_ids)
+            )
+            self.prompt_ids = ids
+        self.text = text
+        return build_body(ep, text, p.output_len)
+
+    def answered(self, rec: RequestRecord) -> None:
+        self.previous = rec
+        self.messages.append({"role": "assistant", "content": rec.text})
+        self.text += rec.text
+        if self.tok is not None:
+            self.full_ids = self.tok.encode(self.text)
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """The length of the longest common prefix of two token lists."""
+    return next(
+        (k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+def _think_times(args: argparse.Namespace, n: int) -> list[float]:
+    if args.think_time_dist == "exponential" and args.think_time > 0:
+        return np.random.default_rng(args.seed).exponential(args.think_time, n).tolist()
+    return [args.think_time] * n
 
 
 async def _sleep_until(target: float) -> None:
@@ -264,6 +376,14 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     warm, prompts = datasets.split_warmups(
         datasets.build_prompts(args, tok, args.num_warmups), args.num_warmups
     )
+    sessions = None
+    if groups := datasets.sessions_of(prompts):
+        if not args.concurrency:
+            raise BenchError(
+                "multi-turn sessions run closed loop",
+                "pass --concurrency N (N users, each running its sessions one after another)",
+            )
+        sessions = Sessions(prompts, groups, _think_times(args, len(prompts)), tok)
     base = cli_args.base_url(args)
     cap = args.max_concurrency or args.concurrency
     # A new connection per request (as if each had its own session): llama-server closes
@@ -283,10 +403,12 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         expected = datasets.expected_cached(prompts, seen)
         records = [
             RequestRecord(
-                i, p.output_len, p.prompt_len, shared_prefix_len=p.prefix_len, expected_cached_len=e
+                i, p.output_len, p.prompt_len, shared_prefix_len=p.prefix_len,
+                expected_cached_len=e, session=p.session,
+                turn=None if p.turn is None else p.turn + 1,  # counted from 1 in results
             )
             for i, (p, e) in enumerate(zip(prompts, expected, strict=True))
-        ]
+        ]  # fmt: skip
         show = sys.stderr.isatty() and not args.disable_tqdm
         bench = _Bench(session, ep, bodies, records, args.max_concurrency, show)
         if args.num_warmups:
@@ -300,7 +422,7 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             await watch.start()
         sampler = telemetry.start(args.gpu_telemetry)
         try:
-            outcome = await _measure(bench, args, offsets)
+            outcome = await _measure(bench, args, offsets, sessions)
         finally:
             gpu = sampler.stop() if sampler is not None else {}
             server = await watch.stop() if watch is not None else {}
@@ -317,14 +439,18 @@ def _offsets(args: argparse.Namespace, prompts: list[datasets.Prompt]) -> list[f
     return arrival_offsets(len(prompts), args.request_rate, args.burstiness, args.seed).tolist()
 
 
-async def _measure(bench: _Bench, args: argparse.Namespace, offsets: list[float]) -> _Outcome:
+async def _measure(
+    bench: _Bench, args: argparse.Namespace, offsets: list[float], sessions: Sessions | None
+) -> _Outcome:
     interrupted, started = False, now_iso("milliseconds")
     # Move everything allocated so far out of the collector's reach: full collections over
     # the setup's objects (tokenizer, prompts) otherwise stall the loop for milliseconds.
     gc.collect()
     gc.freeze()
     try:
-        if args.concurrency:
+        if sessions is not None:
+            await bench.sessions(sessions, args.concurrency, args.duration)
+        elif args.concurrency:
             await bench.closed_loop(args.concurrency, args.duration)
         elif args.trace_speedup is not None:  # the trace's own times: replayed whole
             await bench.open_loop(offsets, math.inf, args.duration, early_stop=False)

@@ -37,7 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from enginebench.loadgen.datasets import Prompt, exact_length_text, num_special_tokens, plain_tokens
+from enginebench.loadgen.datasets import (
+    Prompt,
+    common_prefix,
+    exact_length_text,
+    num_special_tokens,
+    plain_tokens,
+)
 from enginebench.loadgen.errors import BenchError
 from enginebench.loadgen.tokenizer import Tokenizer
 
@@ -284,9 +290,7 @@ def _common_prefixes(ids: Sequence[list[int]]) -> list[int]:
     order = sorted(range(len(ids)), key=lambda i: ids[i])
     out = [0] * len(ids)
     for a, b in itertools.pairwise(order):
-        pairs = enumerate(zip(ids[a], ids[b], strict=False))
-        n = next((k for k, (x, y) in pairs if x != y), None)
-        n = min(len(ids[a]), len(ids[b])) if n is None else n
+        n = common_prefix(ids[a], ids[b])
         out[a], out[b] = max(out[a], n), max(out[b], n)
     return out
 

@@ -160,12 +160,37 @@ def _check_workloads(plan: Plan) -> None:
                 f"sweeps.{sweep}.trace_speedups: replays a trace; give the sweep a workload "
                 "with dataset: trace, or drop trace_speedups"
             )
+        entry = plan.config["sweeps"][sweep]
+        if workload["dataset"] == "sessions":
+            _check_sessions(f"sweeps.{sweep}", where, workload, entry)
+        elif workload.get("turns") or entry.get("think_time_s") is not None:
+            fail(f"{where}.turns, think_time_s: only read by dataset: sessions; drop them")
         if workload.get("trace") and not trace:
             fail(f"{where}.trace: only read by dataset: trace; drop it or set dataset: trace")
         if named.setdefault(workload["name"], workload) != workload:
             fail(
                 f"{where}.name: {workload['name']!r} names two different workloads; give "
                 "each its own name (prompt files are kept by workload name)"
+            )
+
+
+def _check_sessions(
+    at: str, where: str, workload: Mapping[str, Any], sweep: Mapping[str, Any]
+) -> None:
+    """Sessions run closed loop, each point and the warm-up on whole sessions."""
+    turns = workload.get("turns")
+    if not turns:
+        fail(f"{where}.turns: a sessions workload needs its turns per session; set turns: 8")
+    if sweep["request_rates"] or sweep.get("search") or sweep.get("trace_speedups"):
+        fail(
+            f"{at}: multi-turn sessions run closed loop (concurrency: users, each running its "
+            "sessions one after another); set request_rates: []"
+        )
+    for key in ("concurrency_num_prompts", "warmups"):
+        if sweep[key] % turns:
+            fail(
+                f"{at}.{key}: {sweep[key]} is not whole sessions of {turns} turns; "
+                "make it a multiple"
             )
 
 
