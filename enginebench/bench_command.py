@@ -119,7 +119,12 @@ def bench_argv(
         argv += ["--trace-speedup", format_load(point.load)]
     else:
         argv += ["--num-prompts", str(point.num_prompts)]
-    if point.mode == "rate":
+    if point.mode == "rate" and cfg.ramp:  # rising to the point's rate
+        argv += ["--ramp-up-strategy", cfg.ramp["strategy"]]
+        argv += ["--ramp-up-start-rps", f"{cfg.ramp['start_rps']:g}"]
+        argv += ["--ramp-up-end-rps", format_load(point.load)]
+        argv += ["--burstiness", f"{point.burstiness:g}"]
+    elif point.mode == "rate":
         argv += ["--request-rate", format_load(point.load), "--burstiness", f"{point.burstiness:g}"]
         if point.max_concurrency:
             argv += ["--max-concurrency", str(point.max_concurrency)]

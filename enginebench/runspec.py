@@ -48,6 +48,7 @@ class RunSpec:
     prompts_file: str  # "" for a trace's replay
     points: tuple[SweepPoint, ...] = ()
     trace: Mapping[str, Any] | None = None  # a trace's replay: `path`, --trace-* keys (config's)
+    ramp: Mapping[str, Any] | None = None  # rate points rise from `start_rps` (`strategy`)
     search: Search | None = None  # the adaptive SLO search, after the fixed points
     kind: str = ""  # the engine it is an instance of (EngineSpec.name); default: `engine`
     served_name: str | None = None  # default: the model folder's name
@@ -92,10 +93,11 @@ class RunSpec:
             data[name] = list(data[name])
         data["options"], data["env"] = dict(self.options), dict(self.env)
         data["metadata"] = dict(self.metadata)
-        if self.trace is None:  # as before traces: no sweep reruns for a key it does not use
-            del data["trace"]
-        else:
-            data["trace"] = dict(self.trace)
+        for key in ("trace", "ramp"):  # as before they existed: no job reruns for an unused key
+            if data[key] is None:
+                del data[key]
+            else:
+                data[key] = dict(data[key])
         return data
 
     @classmethod

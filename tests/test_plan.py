@@ -536,3 +536,29 @@ def test_sessions_config_errors(mutate: Any, message: str) -> None:
     cfg["benchmarks"][0]["sweeps"] = ["t"]
     with pytest.raises(ConfigError, match=f"^config: .*{re.escape(message)}"):
         plan_of(cfg)
+
+
+def test_a_ramp_rises_to_each_rate_point() -> None:
+    """A sweep's ramp_up: each rate point's load generator rises from start_rps to the point's
+    rate (its name); a run without one keeps its parameter as it was."""
+    from enginebench.bench_command import bench_argv
+
+    cfg = default_config()
+    cfg["sweeps"]["r"] = {"request_rates": [4, 12], "concurrency": [],
+                          "ramp_up": {"strategy": "exponential", "start_rps": 1}}  # fmt: skip
+    cfg["benchmarks"][0]["sweeps"] = ["r"]
+    plan = plan_of(cfg)
+    spec = plan.run_spec(plan.runs[0])
+    assert spec.as_param()["ramp"] == {"strategy": "exponential", "start_rps": 1}
+    argv = bench_argv(spec, "http://h", "m", "ignore_eos", True, spec.points[1])
+    at = argv.index("--ramp-up-strategy")
+    assert argv[at : at + 8] == [
+        "--ramp-up-strategy", "exponential", "--ramp-up-start-rps", "1",
+        "--ramp-up-end-rps", "12", "--burstiness", "1",
+    ]  # fmt: skip
+    assert "--request-rate" not in argv and argv[argv.index("--point") + 1] == "rate-12"
+    plain = plan_of(default_config())
+    assert "ramp" not in plain.run_spec(plain.runs[0]).as_param()
+    cfg["sweeps"]["r"]["request_rates"] = [0.5, 4]
+    with pytest.raises(ConfigError, match=r"sweeps.r.ramp_up: each of request_rates is a ramp"):
+        plan_of(cfg)

@@ -17,17 +17,50 @@ from its own `default_rng`, so nothing consumes the global stream before `get_re
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+RAMP_STRATEGIES = ("linear", "exponential")
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """A rate that rises over a point's requests from `start` to `end` req/s, request i (of N)
+    offered `start + (end - start) * i/(N-1)` (linear) or `start * (end/start) ** (i/(N-1))`
+    (exponential), as `vllm bench serve --ramp-up-strategy`."""
+
+    strategy: str
+    start: float
+    end: float
+
+    def rates(self, n: int) -> np.ndarray:
+        """Each request's rate, in Python floats as vLLM computes them (numpy's power may
+        differ in the last bit)."""
+        steps = [i / max(n - 1, 1) for i in range(n)]
+        if self.strategy == "linear":
+            return np.array([self.start + (self.end - self.start) * x for x in steps])
+        return np.array([self.start * (self.end / self.start) ** x for x in steps])
+
 
 def arrival_offsets(
-    num_requests: int, request_rate: float, burstiness: float = 1.0, seed: int = 0
+    num_requests: int,
+    request_rate: float,
+    burstiness: float = 1.0,
+    seed: int = 0,
+    ramp: Ramp | None = None,
 ) -> np.ndarray:
     """Send offsets in seconds (non-decreasing, length `num_requests`).
 
-    `request_rate` inf sends every request at t=0; `burstiness` inf gives constant gaps.
+    `request_rate` inf sends every request at t=0; `burstiness` inf gives constant gaps. With a
+    `ramp` each gap is drawn at its request's rate and the times are not rescaled (vLLM's).
     """
+    if ramp is not None:
+        rates = ramp.rates(num_requests)
+        if math.isinf(burstiness):
+            return np.cumsum(1.0 / rates)
+        rng = np.random.RandomState(seed)
+        return np.cumsum(rng.gamma(shape=burstiness, scale=1.0 / (rates * burstiness)))
     if num_requests < 0:
         raise ValueError(f"num_requests must be >= 0, got {num_requests}")
     if not request_rate > 0:

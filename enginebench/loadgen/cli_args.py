@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, NoReturn
 
+from enginebench.loadgen.arrivals import RAMP_STRATEGIES, Ramp
 from enginebench.loadgen.client import IGNORE_EOS_STYLES
 from enginebench.loadgen.datasets import PREFIX_ORDERS
 from enginebench.loadgen.errors import EXIT_USAGE, BenchError
@@ -239,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests/s of the open loop, or inf (default: inf)",
     )
     load.add_argument(
+        "--ramp-up-strategy",
+        choices=RAMP_STRATEGIES,
+        default=None,
+        help="open loop whose rate rises over the point from --ramp-up-start-rps to "
+        "--ramp-up-end-rps (as vllm bench serve; instead of --request-rate)",
+    )
+    load.add_argument("--ramp-up-start-rps", type=_rate, default=None, metavar="R")
+    load.add_argument("--ramp-up-end-rps", type=_rate, default=None, metavar="R")
+    load.add_argument(
         "--trace-speedup",
         type=_positive_float,
         default=None,
@@ -399,6 +409,7 @@ def check_args(args: argparse.Namespace) -> None:
             "--concurrency (closed loop) cannot be combined with --request-rate/--max-concurrency",
             "use either --concurrency N or --request-rate R [--max-concurrency C]",
         )
+    args.ramp = _ramp(args)
     if args.request_rate is None:
         args.request_rate = math.inf
     args.point = _point(args)
@@ -433,6 +444,30 @@ def check_args(args: argparse.Namespace) -> None:
         raise BenchError("--prompts-file and --save-prompts exclude each other", "use one")
 
 
+def _ramp(args: argparse.Namespace) -> Ramp | None:
+    """`--ramp-up-*`, checked (vllm bench serve's rules): a rising open-loop rate, or None."""
+    given = [args.ramp_up_start_rps is not None, args.ramp_up_end_rps is not None]
+    if args.ramp_up_strategy is None:
+        if any(given):
+            raise BenchError("--ramp-up-start/end-rps need --ramp-up-strategy", "add it")
+        return None
+    if not all(given):
+        raise BenchError(
+            "--ramp-up-strategy needs --ramp-up-start-rps and --ramp-up-end-rps", "add both"
+        )
+    if args.request_rate is not None or args.concurrency is not None:
+        raise BenchError(
+            "a ramp sets the rate itself", "drop --request-rate/--concurrency beside --ramp-up-*"
+        )
+    start, end = args.ramp_up_start_rps, args.ramp_up_end_rps
+    if not start <= end or math.isinf(end):
+        raise BenchError(
+            f"--ramp-up-start-rps {start:g} must be at most --ramp-up-end-rps {end:g}, both finite",
+            "pass a start below the end",
+        )
+    return Ramp(args.ramp_up_strategy, start, end)
+
+
 def _point(args: argparse.Namespace) -> SweepPoint | None:
     """`--point`, checked against the run's own load (a summary never names another point)."""
     if args.point is None:
@@ -447,6 +482,8 @@ def _point(args: argparse.Namespace) -> SweepPoint | None:
     load = float(args.concurrency) if args.concurrency else args.request_rate
     if args.trace_speedup is not None:
         mode, load = "trace", args.trace_speedup
+    elif args.ramp is not None:  # a ramp's point is named for the rate it rises to
+        load = args.ramp.end
     if (point.mode, point.load) != (mode, load):
         raise BenchError(
             f"--point {args.point} is not this run's load ({point_name(mode, load)})",

@@ -293,6 +293,36 @@ def by_turn(records: Sequence[RequestRecord], stream: bool = True) -> dict[str, 
     }
 
 
+def by_offered_rate(
+    records: Sequence[RequestRecord], rates: Sequence[float], steps: int = 5
+) -> list[dict[str, Any]]:
+    """A ramp's requests in `steps` equal parts of its offered rates (`rates[i]`: request i's):
+    each part's rate range, requests, completed, P50/P99 TTFT and P50 TPOT."""
+    if not records:
+        return []
+    low, high = min(rates), max(rates)
+    width = (high - low) / steps or 1.0
+    out = []
+    for k in range(steps):
+        lo, hi = low + k * width, low + (k + 1) * width
+        these = [
+            r for r, x in zip(records, rates, strict=True)
+            if lo <= x < hi or (k == steps - 1 and x == hi)
+        ]  # fmt: skip
+        ok = [r for r in these if r.ok]
+        ttft = [r.ttft_s for r in ok if r.ttft_s is not None]
+        tpot = [t for r in ok if (t := tpot_s(r)) is not None]
+        out.append(
+            {
+                "from_rps": lo, "to_rps": hi, "requests": len(these), "completed": len(ok),
+                "p50_ttft_ms": stats_ms(ttft, [50])["p50"] if ttft else None,
+                "p99_ttft_ms": stats_ms(ttft, [99])["p99"] if ttft else None,
+                "p50_tpot_ms": stats_ms(tpot, [50])["p50"] if tpot else None,
+            }
+        )  # fmt: skip
+    return out
+
+
 _TURN_ACCOUNT = (
     "expected_cached_prompt_fraction",
     "engine_cached_prompt_fraction",

@@ -33,6 +33,7 @@ from enginebench.loadgen.errors import (
     EXIT_USAGE,
     BenchError,
 )
+from enginebench.loadgen.metrics import by_offered_rate
 from enginebench.loadgen.results import build_summary, format_table, result_paths, write_results
 from enginebench.loadgen.target import fatal_error, make_endpoint, request_headers, resolve_model
 from enginebench.loadgen.tokenizer import Tokenizer, count_tokens, tokenizer_for
@@ -429,14 +430,16 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     gpu |= server  # the summary's telemetry: the GPU's (NVML), the server's own (Prometheus)
     if bench.pbar is not None:
         bench.pbar.close()
-    return _finish(args, argv, ep, tok, records, bench, outcome, gpu | _replay(args, offsets))
+    extra = _replay(args, offsets) | _ramped(args, records, offsets)
+    return _finish(args, argv, ep, tok, records, bench, outcome, gpu | extra)
 
 
 def _offsets(args: argparse.Namespace, prompts: list[datasets.Prompt]) -> list[float]:
     """The open loop's send offsets: the trace's own (`--trace-speedup`), else Poisson."""
     if args.trace_speedup is not None:
         return traces.replay_offsets(prompts, args.trace_speedup)
-    return arrival_offsets(len(prompts), args.request_rate, args.burstiness, args.seed).tolist()
+    n, rate = len(prompts), args.request_rate
+    return arrival_offsets(n, rate, args.burstiness, args.seed, args.ramp).tolist()
 
 
 async def _measure(
@@ -452,7 +455,8 @@ async def _measure(
             await bench.sessions(sessions, args.concurrency, args.duration)
         elif args.concurrency:
             await bench.closed_loop(args.concurrency, args.duration)
-        elif args.trace_speedup is not None:  # the trace's own times: replayed whole
+        elif args.trace_speedup is not None or args.ramp is not None:
+            # the trace's own times, or a rate that rises on purpose: run whole, no early stop
             await bench.open_loop(offsets, math.inf, args.duration, early_stop=False)
         else:
             await bench.open_loop(offsets, args.request_rate, args.duration, args.early_stop)
@@ -481,11 +485,32 @@ def _replay(args: argparse.Namespace, offsets: list[float]) -> dict[str, Any]:
     }
 
 
+def _ramped(
+    args: argparse.Namespace, records: list[RequestRecord], offsets: list[float]
+) -> dict[str, Any]:
+    """A ramp's summary keys: vLLM's three, and TTFT and TPOT by the rate offered when each
+    request was sent (`by_offered_rate`, five equal steps of the ramp: where latency breaks).
+    Nothing for other loads."""
+    ramp = args.ramp
+    if ramp is None:
+        return {}
+    rates = ramp.rates(len(records))
+    return {
+        "ramp_up_strategy": ramp.strategy,
+        "ramp_up_start_rps": ramp.start,
+        "ramp_up_end_rps": ramp.end,
+        "by_offered_rate": by_offered_rate(records, rates.tolist()),
+    }
+
+
 def _announce(args: argparse.Namespace, ep: Endpoint) -> None:
     if args.concurrency:
         load = f"closed loop, {args.concurrency} users"
     elif args.trace_speedup is not None:
         load = f"trace replay at {args.trace_speedup:g}x its own times"
+    elif args.ramp is not None:
+        ramp = args.ramp
+        load = f"open loop, {ramp.strategy} ramp from {ramp.start:g} to {ramp.end:g} req/s"
     else:
         rate = "inf" if math.isinf(args.request_rate) else f"{args.request_rate:g} req/s"
         load = f"open loop, {rate}, burstiness {args.burstiness:g}, cap {args.max_concurrency}"
@@ -542,8 +567,10 @@ def _finish(
         summary["provenance"] = {**args.provenance, **window}
     summary.update(gpu)
     summary.update(telemetry.per_joule(summary))
-    # saturation is not judged for a replay: its bursts and its lengths' order are the trace's
-    offered = None if args.concurrency or args.trace_speedup is not None else args.request_rate
+    # saturation is not judged for a replay (its bursts and its lengths' order are the trace's)
+    # nor a ramp (not a steady rate: where it breaks is what it measures, by_offered_rate)
+    steady = not (args.concurrency or args.trace_speedup is not None or args.ramp is not None)
+    offered = args.request_rate if steady else None
     summary.update(judge(summary, finished, offered, args.min_duration))
     if args.save_result:
         json_path, jsonl_path = result_paths(

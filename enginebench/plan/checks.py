@@ -204,6 +204,13 @@ def _check_sweep(name: str, sweep: Mapping[str, Any], names: list[str]) -> None:
     replays = sweep.get("trace_speedups")
     if not (sweep["request_rates"] or sweep["concurrency"] or search or replays):
         fail(f"sweeps.{name}: no points; give request_rates, concurrency and/or search")
+    if ramp := sweep.get("ramp_up"):
+        rates = sweep["request_rates"]
+        if search or not rates or any(r == "inf" or r < ramp["start_rps"] for r in rates):
+            fail(
+                f"sweeps.{name}.ramp_up: each of request_rates is a ramp's end: give finite rates "
+                f"of at least start_rps {ramp['start_rps']:g} (and no search)"
+            )
     if search and not sweep.get("slo"):
         fail(f"sweeps.{name}.search: needs the `slo` it searches for; add slo")
     if search and sweep["request_rates"]:

@@ -335,6 +335,7 @@ class Plan:
             hash_cache=paths.HASH_CACHE,
             prompts_file="" if sweep.trace else self.prompts_file(run.model, run.sweep),
             trace=sweep.trace,
+            ramp=sweep.entry.get("ramp_up"),
             tokenizer=model.tokenizer_dir,
             points=sweep.points,
             search=sweep.search,
