@@ -39,7 +39,7 @@ from enginebench.engines.server import (
 )
 from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
 from enginebench.jsonfile import read_json, write_json
-from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS, BenchError
+from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS, EXIT_STALLED, BenchError
 from enginebench.loadgen.traces import MOONCAKE_BLOCK_LEN, read_trace, window
 from enginebench.models.files import weights_sha256
 from enginebench.points import SweepPoint, rows_needed
@@ -371,6 +371,12 @@ def _points(
             if died:
                 failed += 1
                 _log(f"{point.name}: FAILED, {died}; its completed requests were kept")
+            elif rc == EXIT_STALLED:  # a wedged server: no later point would measure anything
+                log = server.log_path if server is not None else "the server's log"
+                raise ServerError(
+                    f"{point.name}: the server stopped sending with requests in flight (stalled; "
+                    f"its completed requests were kept); read {log}"
+                )
             # failed requests are data (counted in the summary and the tables), not a failed point
             elif rc == EXIT_FAILED_REQUESTS:
                 _log(f"{point.name}: done, with failed requests (counted in its summary)")

@@ -183,11 +183,15 @@ def test_prefix_groups_expected_and_served(
 
 
 def _point(server: str, prompts: Path, tok: Path, out: Path, name: str, offset: int) -> dict:
-    """One open-loop point over rows [offset, offset + 8) of `prompts`; its summary."""
+    """One open-loop point (`name`: rate-<r>) over rows [offset, offset + 8) of `prompts`, its
+    summary carrying its point and provenance as a sweep's does; its summary."""
+    provenance = out.parent / "provenance.json"
+    provenance.write_text(json.dumps({"engine": "llamacpp", "model": ALIAS}))
     argv = ["--base-url", server, "--model", ALIAS, "--tokenizer", str(tok),
             "--prompts-file", str(prompts), "--prompt-offset", str(offset), "--num-prompts", "8",
-            "--request-rate", "8", "--ignore-eos", "--save-result", "--result-dir", str(out),
-            "--result-filename", f"{name}.json"]  # fmt: skip
+            "--request-rate", name.removeprefix("rate-"), "--ignore-eos", "--save-result",
+            "--result-dir", str(out), "--result-filename", f"{name}.json", "--point", name,
+            "--provenance-file", str(provenance)]  # fmt: skip
     assert main(argv) == 0
     return dict(json.loads((out / f"{name}.json").read_text()))
 

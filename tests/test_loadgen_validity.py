@@ -153,3 +153,20 @@ def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -
     assert over["cancelled"] > 0 and over["completed"] + over["cancelled"] <= 400
     assert not steady["early_stopped"] and steady["saturated"] is False
     assert steady["completed"] == 24
+
+
+def test_a_late_schedule_is_flagged_on_open_loop_only() -> None:
+    """The load generator 0.3 s behind its schedule on a few sends (a starved client): the
+    offered load was not the one asked for."""
+    records = _records(64, 2.0, 0.2)
+    for r in records[::8]:
+        r.dispatch_lag_s = 0.3
+    duration = max(r.end_s for r in records)
+    summary = summarize(records, duration)
+    assert summary["dispatch_lag_ms"]["p99"] > 100
+    assert "late_sends" in judge(summary, records, 2.0, 5.0, open_loop=True)["validity"]
+    assert "late_sends" not in judge(summary, records, None, 5.0)["validity"]  # closed loop
+    for r in records:
+        r.dispatch_lag_s = 0.002
+    summary = summarize(records, duration)
+    assert "late_sends" not in judge(summary, records, 2.0, 5.0, open_loop=True)["validity"]

@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -129,10 +130,12 @@ def test_main_rejects_unknown_engine(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 # --- whole sweeps against enginebench's fake server (a test fixture, never an engine) -------
-def _fake_engine(tmp_path: Path, die_when: Path | None = None) -> EngineSpec:
+def _fake_engine(
+    tmp_path: Path, die_when: Path | None = None, extra: tuple[str, ...] = ()
+) -> EngineSpec:
     def argv(ctx: ServerContext) -> list[str]:
         cmd = [sys.executable, "-m", "tests.fixtures.fakeserver", "--port", str(ctx.port),
-               "--model", ctx.served_name, "--tokens", "4"]  # fmt: skip
+               "--model", ctx.served_name, "--tokens", "4", *extra]  # fmt: skip
         if die_when is None:
             return cmd
         # a server that crashes mid-sweep, once `die_when` exists
@@ -308,6 +311,31 @@ def test_server_that_dies_mid_point_ends_it_within_seconds(
     summary = json.loads((Path(cfg.out_dir) / "rate-2.json").read_text())
     assert summary["interrupted"] and 1 <= summary["completed"] < 40
     assert summary["provenance"]["finished"]
+
+
+def test_a_stalled_server_ends_the_sweep_in_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    """A server that stops streaming from its 5th request on (a wedged scheduler): the point
+    stops ~2 s after the last byte, its completed requests kept, the sweep ends with one line
+    naming the point and the log, the next point is not run, and the server is stopped."""
+    pts = [SweepPoint("rate", 20.0, 12), SweepPoint("concurrency", 1.0, 2)]
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts,
+               bench_args=("--stall-timeout", "2"))  # fmt: skip
+    spec = _fake_engine(tmp_path, extra=("--stall-after", "1", "--stall-from", "4"))
+    t0 = time.monotonic()
+    assert _run(monkeypatch, spec, cfg) == 1
+    assert time.monotonic() - t0 < 60
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    assert [p["name"] for p in server["points"]] == ["rate-20"]  # conc-1 never ran
+    assert (
+        server["error"].startswith("rate-20: the server stopped sending")
+        and "read " in (server["error"])
+    )
+    summary = json.loads((Path(cfg.out_dir) / "rate-20.json").read_text())
+    assert summary["stalled"] and summary["completed"] == 4
+    assert server["server"]["returncode"] is not None  # stopped, nothing left running
 
 
 def _crash_during_first(real, trigger: Path):  # type: ignore[no-untyped-def]

@@ -101,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=_positive_float,
         default=None,
-        help="per-request timeout in seconds (default: 6 hours, as vLLM)",
+        help="per-request timeout in seconds (default: 30 minutes; vLLM's is 6 hours)",
+    )
+    srv.add_argument(
+        "--stall-timeout",
+        type=_non_negative_float,
+        default=None,
+        metavar="S",
+        help="stop the point when the server sends nothing for any request in flight for S "
+        "seconds (default: 120, or 10x the slowest token gap and 3x the slowest TTFT seen, if "
+        "longer; 0: never); those requests fail as stalled, exit status 4",
     )
     srv.add_argument(
         "--no-model-check",

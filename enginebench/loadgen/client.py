@@ -78,6 +78,8 @@ class RequestRecord:
     session: int | None = None  # a multi-turn session's request: its session and turn
     turn: int | None = None
     text: str = ""  # generated text (not written per request; used for client token counts)
+    # when the server last sent anything for it (perf_counter; the stall watch reads it)
+    heard: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -182,7 +184,7 @@ async def send(
 ) -> None:
     """POST `body` once, fill `rec` (never raises except on cancellation)."""
     st = time.perf_counter()
-    rec.sent_s = st - t0
+    rec.sent_s, rec.heard = st - t0, st
     try:
         await _attempt(session, ep, body, rec, st)
     except asyncio.CancelledError:
@@ -199,7 +201,7 @@ async def _attempt(
     session: aiohttp.ClientSession, ep: Endpoint, body: bytes, rec: RequestRecord, st: float
 ) -> None:
     async with session.post(_url(ep.url), data=body, headers=ep.headers or None) as resp:
-        rec.http_status = resp.status
+        rec.http_status, rec.heard = resp.status, time.perf_counter()
         if resp.status != 200:
             detail = (await resp.text(errors="replace")).strip().replace("\n", " ")
             rec.fail(f"http_{resp.status}", f"HTTP {resp.status} {resp.reason}: {detail[:300]}")
@@ -234,7 +236,7 @@ async def _read_stream(
     # iter_any hands over whatever arrived, so a long stream is never throttled by the
     # line-oriented reader's small buffer
     async for chunk in resp.content.iter_any():
-        now = time.perf_counter()
+        now = rec.heard = time.perf_counter()
         for payload in parser.feed(chunk):
             state.on_event(payload, now)
     for payload in parser.close():

@@ -7,6 +7,7 @@ EXIT_OK = 0
 EXIT_RUNTIME = 1  # server unreachable, model not served, every request rejected
 EXIT_USAGE = 2  # bad flags or input files (argparse's convention)
 EXIT_FAILED_REQUESTS = 3  # the run finished and was written, but too many requests failed
+EXIT_STALLED = 4  # the server stopped sending while requests were in flight: stopped, written
 EXIT_INTERRUPTED = 130  # Ctrl-C: what completed was written
 
 

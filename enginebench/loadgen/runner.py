@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import math
 import sys
@@ -30,6 +31,7 @@ from enginebench.loadgen.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUNTIME,
+    EXIT_STALLED,
     EXIT_USAGE,
     BenchError,
 )
@@ -43,7 +45,14 @@ from enginebench.provenance import now_iso
 # Wake this long before a send time and yield-spin the rest: the event loop's timers wake up
 # to ~1 ms late (epoll's millisecond timeout), too coarse for the dispatch-lag target.
 _SPIN_S = 0.0015
-_REQUEST_TIMEOUT_S = 6 * 3600.0  # vLLM's default total timeout
+# a request's total time (vLLM's is 6 hours: a benchmark wants an answer sooner; a server that
+# stops sending is caught by the stall watch well before)
+_REQUEST_TIMEOUT_S = 1800.0
+# the stall watch: no byte from the server for any request in flight for this long (at least
+# the floor; else 10x the slowest gap between two tokens seen, 3x the slowest TTFT)
+_STALL_FLOOR_S = 120.0
+_STALL_CHECK_S = 1.0
+_STALL_WARMUP_FLOOR_S = 600.0
 # early stop of an over-saturated open-loop point (validity.overloaded): checked this often, from
 # this far into the schedule on
 _WATCH_S = 1.0
@@ -104,6 +113,10 @@ class _Bench:
         self.any_ok = False
         self.fatal: BenchError | None = None
         self.early_stopped = False
+        self.stalled: list[RequestRecord] = []  # in flight when the server stopped sending
+        self.stall_s: float | None = None  # the limit it passed
+        self.last_done = 0.0  # perf_counter of the last completion
+        self.slowest = 0.0  # the stall limit's yardstick: 10x a token gap, 3x a TTFT seen
         self.stop = asyncio.Event()
         self.pbar: Any = None
         if show_progress:
@@ -118,6 +131,8 @@ class _Bench:
             await send(self.session, self.ep, body, rec, self.t0)
         finally:
             self.inflight -= 1
+            self.last_done = time.perf_counter()
+        self.slowest = max(self.slowest, 10 * max(rec.itl_s, default=0.0), 3 * (rec.ttft_s or 0))
         # lateness of the actual send, semaphore wait excluded (that is queue_s)
         rec.dispatch_lag_s = rec.sent_s - rec.scheduled_s - rec.queue_s
         if rec.ok:
@@ -140,7 +155,9 @@ class _Bench:
             if not self.stop.is_set():
                 await self._send(rec, body)
 
-    async def warmup(self, bodies: list[bytes], limit: int | None) -> None:
+    async def warmup(
+        self, bodies: list[bytes], limit: int | None, limit_s: float | None = None
+    ) -> None:
         """One request per body, concurrently, then discarded. vLLM sends its first prompt
         n times; here the warm-up has prompts of its own, so that the measured requests do not
         find theirs in a prefix cache."""
@@ -152,10 +169,55 @@ class _Bench:
             async with cap:
                 await send(self.session, self.ep, body, rec, time.perf_counter())
 
-        await asyncio.gather(*(one(r, b) for r, b in zip(recs, bodies, strict=True)))
+        stall = asyncio.create_task(self.watch_stalls(limit_s, recs, _STALL_WARMUP_FLOOR_S))
+        sends: asyncio.Future[Any] = asyncio.gather(
+            *(one(r, b) for r, b in zip(recs, bodies, strict=True))
+        )
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({sends, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stall.cancel()
+            stopped.cancel()
+        if self.stalled:
+            sends.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sends
+            raise BenchError(
+                f"the warm-up stalled: the server sent nothing for {self.stall_s:.0f} s",
+                "read the server's log (a wedged device or scheduler), or raise --stall-timeout",
+                EXIT_STALLED,
+            )
         failures = [r for r in recs if not r.ok]
         if failures and len(failures) == n and (fatal := fatal_error(failures[0], self.ep)):
             raise fatal
+
+    async def watch_stalls(
+        self, limit: float | None, records: list[RequestRecord] | None = None, floor: float = 0.0
+    ) -> None:
+        """Stop the point when the server has sent nothing for any request in flight, nor
+        finished one, for `limit` seconds (None: the floor, or 10x the slowest token gap and 3x
+        the slowest TTFT seen so far, if longer): a wedged server ends the point in bounded time
+        instead of at each request's timeout. Those requests are recorded as failed (stalled).
+        `records`: the warm-up's (default: the point's); `floor`: a higher floor (a first
+        request may compile kernels)."""
+        watched = self.records if records is None else records
+        while not self.stop.is_set():
+            await asyncio.sleep(_STALL_CHECK_S)
+            flying = [r for r in watched if r.status == "pending" and r.heard > 0]
+            if not flying:
+                continue
+            bound = limit if limit is not None else max(_STALL_FLOOR_S, floor, self.slowest)
+            quiet = time.perf_counter() - max(self.last_done, *(r.heard for r in flying))
+            if quiet > bound:
+                print(
+                    f"stalled: no byte from the server for {quiet:.0f} s with {len(flying)} "
+                    f"requests in flight (limit {bound:.0f} s); stopping this point",
+                    file=sys.stderr,
+                )
+                self.stalled, self.stall_s = flying, bound
+                self.stop.set()
+                return
 
     async def _watch(self, rate: float) -> None:
         """Stop the point once it is clearly over-saturated (validity.overloaded)."""
@@ -414,7 +476,8 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         bench = _Bench(session, ep, bodies, records, args.max_concurrency, show)
         if args.num_warmups:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
-            await bench.warmup([build_body(ep, p.prompt, p.output_len) for p in warm], cap)
+            bodies = [build_body(ep, p.prompt, p.output_len) for p in warm]
+            await bench.warmup(bodies, cap, _stall_limit(args))
         _announce(args, ep)
         offsets = _offsets(args, prompts)
         watch = None
@@ -430,8 +493,12 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     gpu |= server  # the summary's telemetry: the GPU's (NVML), the server's own (Prometheus)
     if bench.pbar is not None:
         bench.pbar.close()
-    extra = _replay(args, offsets) | _ramped(args, records, offsets)
-    return _finish(args, argv, ep, tok, records, bench, outcome, gpu | extra)
+    return _finish(args, argv, ep, tok, records, bench, outcome, gpu | _replay(args, offsets))
+
+
+def _stall_limit(args: argparse.Namespace) -> float | None:
+    """`--stall-timeout`: None (the default rule), or seconds (0: never)."""
+    return None if args.stall_timeout is None else args.stall_timeout or math.inf
 
 
 def _offsets(args: argparse.Namespace, prompts: list[datasets.Prompt]) -> list[float]:
@@ -450,6 +517,7 @@ async def _measure(
     # the setup's objects (tokenizer, prompts) otherwise stall the loop for milliseconds.
     gc.collect()
     gc.freeze()
+    stall = asyncio.create_task(bench.watch_stalls(_stall_limit(args)))
     try:
         if sessions is not None:
             await bench.sessions(sessions, args.concurrency, args.duration)
@@ -467,6 +535,9 @@ async def _measure(
             task.uncancel()
     finally:
         gc.unfreeze()
+        stall.cancel()
+    for rec in bench.stalled:  # cancelled by the stop: failed, for the reason it was stopped
+        rec.fail("stalled", f"the server sent nothing for {bench.stall_s:.0f} s")
     elapsed = time.perf_counter() - bench.t0
     return _Outcome(elapsed, interrupted, bench.fatal, started, now_iso("milliseconds"))
 
@@ -485,9 +556,7 @@ def _replay(args: argparse.Namespace, offsets: list[float]) -> dict[str, Any]:
     }
 
 
-def _ramped(
-    args: argparse.Namespace, records: list[RequestRecord], offsets: list[float]
-) -> dict[str, Any]:
+def _ramped(args: argparse.Namespace, records: list[RequestRecord]) -> dict[str, Any]:
     """A ramp's summary keys: vLLM's three, and TTFT and TPOT by the rate offered when each
     request was sent (`by_offered_rate`, five equal steps of the ramp: where latency breaks).
     Nothing for other loads."""
@@ -557,6 +626,8 @@ def _finish(
         shared_prefix_len=max((r.shared_prefix_len for r in records), default=0),
         prompt_offset=args.prompt_offset,
         early_stopped=bench.early_stopped,
+        stalled=bool(bench.stalled),
+        stall_limit_s=bench.stall_s,
     )
     if args.point is not None:  # what it measured, as the sweep named it
         p = args.point
@@ -566,12 +637,15 @@ def _finish(
         window = {"started": outcome.started, "finished": outcome.finished}
         summary["provenance"] = {**args.provenance, **window}
     summary.update(gpu)
+    summary.update(_ramped(args, records))  # once output lengths are final (TPOT)
     summary.update(telemetry.per_joule(summary))
     # saturation is not judged for a replay (its bursts and its lengths' order are the trace's)
     # nor a ramp (not a steady rate: where it breaks is what it measures, by_offered_rate)
     steady = not (args.concurrency or args.trace_speedup is not None or args.ramp is not None)
     offered = args.request_rate if steady else None
-    summary.update(judge(summary, finished, offered, args.min_duration))
+    scheduled = args.trace_speedup is not None or args.ramp is not None
+    open_loop = not args.concurrency and (scheduled or math.isfinite(args.request_rate))
+    summary.update(judge(summary, finished, offered, args.min_duration, open_loop))
     if args.save_result:
         json_path, jsonl_path = result_paths(
             args.result_dir,
@@ -591,6 +665,13 @@ def _finish(
 def _exit_status(summary: dict[str, Any], outcome: _Outcome, max_failed_fraction: float) -> int:
     if outcome.fatal is not None:
         raise outcome.fatal
+    if summary["stalled"]:
+        _err(
+            f"the server stopped sending for {summary['stall_limit_s']:.0f} s with requests in "
+            "flight; the point was stopped and what completed was written; fix: read the "
+            "server's log (a wedged device or scheduler), or raise --stall-timeout"
+        )
+        return EXIT_STALLED
     if outcome.interrupted:
         _err("interrupted; the requests that completed were written")
         return EXIT_INTERRUPTED

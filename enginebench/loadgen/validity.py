@@ -22,6 +22,11 @@
 * `server_count_mismatch`: the server's own prompt or generation token counters (`bench
   --server-metrics`: their change over the point) differ from the client's totals, on a point
   where every request completed: some request was not the one the client measured.
+* `late_sends` (open loop): the load generator itself fell behind its schedule, P99 dispatch
+  lag (actual send minus scheduled time, client queue excluded) over LATE_SEND_MS: the offered
+  load was not the one asked for, and what the point measured includes a starved client (seen:
+  vLLM-CPU's busy-polling engine on 2 cores, 1.8 s late).
+* `stalled`: the server stopped sending with requests in flight (`bench --stall-timeout`).
 
 Early stop (as GuideLLM's over-saturation stop): during an open-loop point the load generator
 asks `overloaded` every second; once a quarter of the schedule (and at least 5 s) has passed, a
@@ -45,6 +50,7 @@ import numpy as np
 from enginebench.loadgen.client import RequestRecord
 
 THROUGHPUT_FLOOR = 0.95
+LATE_SEND_MS = 100.0  # P99 dispatch lag of an open-loop schedule over this: `late_sends`
 TREND_P = 0.01
 GROWTH = 2.0
 _MAX_TREND_N = 2000  # the O(n^2) trend statistic on an even subsample beyond this
@@ -125,10 +131,12 @@ def judge(
     records: Sequence[RequestRecord],
     offered_rate: float | None,
     min_duration_s: float,
+    open_loop: bool = False,
 ) -> dict[str, Any]:
     """The validity keys of a point's summary: `validity` (the flags raised, [] = a steady-state
     measurement), `saturated` (None where the test does not apply: closed loop, rate inf),
-    `throughput_ratio` and the `ttft_trend` / `queue_trend` statistics behind it."""
+    `throughput_ratio` and the `ttft_trend` / `queue_trend` statistics behind it. `open_loop`:
+    sent on a schedule at a finite rate (a rate, a ramp, a trace), whose lateness is judged."""
     ok = sorted((r for r in records if r.ok), key=lambda r: r.scheduled_s)
     ratio = trend = queue = None
     saturated: bool | None = None
@@ -157,6 +165,10 @@ def judge(
         flags.append("unrequested_cache_hits")
     if summary.get("interrupted"):
         flags.append("interrupted")
+    if summary.get("stalled"):
+        flags.append("stalled")
+    if open_loop and ((summary.get("dispatch_lag_ms") or {}).get("p99") or 0.0) > LATE_SEND_MS:
+        flags.append("late_sends")
     if server_counts_differ(summary):
         flags.append("server_count_mismatch")
     return {

@@ -47,7 +47,10 @@ NOTES = (
     "offered; or TTFT or client queue growing through the run: Mann-Kendall p < 0.01 and the "
     "last quarter's median over twice the first's), too_short (duration under the minimum), "
     "failed_requests, unrequested_cache_hits, interrupted, server_count_mismatch (the server's "
-    "own token counters disagree with ours). Marked rows; hollow markers in plots.",
+    "own token counters disagree with ours), stalled (the server sent nothing for the stall "
+    "limit with requests in flight: the point was stopped, those requests failed), late_sends "
+    "(open loop: the load generator's P99 dispatch lag over 100 ms, a starved client: the "
+    "offered load was not the one asked for). Marked rows; hollow markers in plots.",
     "Each point is sent prompts no earlier point (nor the warm-up) sent to that server. "
     "shared prefix: leading tokens every prompt shares on purpose (workload prefix_len). "
     "cached prompt tokens (engine): prompt tokens the engine reports it served from its cache "
