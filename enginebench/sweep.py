@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from enginebench.engines.server import (
     install_signal_handlers,
     is_ready,
     log_tail,
+    port_in_use,
     redact,
     server_env,
 )
@@ -266,6 +268,57 @@ def _sweep_managed(
     style: str,
     record: dict[str, Any],
 ) -> int:
+    server = _ready_server(cfg, spec, ctx, env, wrap, served, record)
+    try:
+        record["server"] = server.info()
+        _log(f"ready after {server.startup_s:.1f} s at {server.base_url}")
+        return _points(cfg, spec, served, style, server.base_url, record, server)
+    finally:  # stopped on the way out, whatever happens
+        server.stop()
+        record["server"] = server.info()
+
+
+def _ready_server(
+    cfg: RunSpec,
+    spec: EngineSpec,
+    ctx: ServerContext,
+    env: Mapping[str, str],
+    wrap: Wrap | None,
+    served: str,
+    record: dict[str, Any],
+) -> ManagedServer:
+    """The server, started and ready. A port another process took between its choice and the
+    server's bind (the server exits, the port is in use) starts it once more on another; a port
+    the config names, or a container's, is not changed."""
+    server = _server(cfg, spec, ctx, env, wrap, served, record)
+    try:
+        server.__enter__()
+        return server
+    except ServerError:
+        record["server"] = server.info()
+        if cfg.port or wrap is not None or not port_in_use(ctx.host, ctx.port):
+            raise
+    taken, ctx = ctx.port, replace(ctx, port=free_port(ctx.host))
+    _log(f"port {taken} was taken by another process; starting again on port {ctx.port}")
+    record["port_taken"] = taken
+    server = _server(cfg, spec, ctx, env, wrap, served, record)
+    try:
+        server.__enter__()
+    finally:
+        record["server"] = server.info()
+    return server
+
+
+def _server(
+    cfg: RunSpec,
+    spec: EngineSpec,
+    ctx: ServerContext,
+    env: Mapping[str, str],
+    wrap: Wrap | None,
+    served: str,
+    record: dict[str, Any],
+) -> ManagedServer:
+    """The engine's server on `ctx.port` (not started), its argv recorded."""
     assert spec.server_argv is not None
     argv = spec.server_argv(ctx)
     cwd = spec.server_cwd(ctx) if spec.server_cwd else None
@@ -274,13 +327,12 @@ def _sweep_managed(
         wrapped = wrap(argv, cwd)
         argv, env, cleanup, cwd = wrapped.argv, wrapped.env, wrapped.cleanup, None
     log = Path(cfg.server_log or Path(cfg.out_dir) / "server.log")
-    timeout = cfg.readiness_timeout or float(spec.readiness_timeout)
     # recorded with secret-looking option values masked; the server gets the real argv
     record.update(
         {"argv": redact_argv(argv), "cwd": cwd, "readiness": spec.readiness, "server_log": str(log)}
     )
     _log(f"starting {spec.name}: {' '.join(argv)}")
-    server = ManagedServer(
+    return ManagedServer(
         argv,
         port=ctx.port,
         host=ctx.host,
@@ -290,16 +342,9 @@ def _sweep_managed(
         readiness=spec.readiness,
         health_path=spec.health_path,
         served_name=served,
-        ready_timeout=timeout,
+        ready_timeout=cfg.readiness_timeout or float(spec.readiness_timeout),
         cleanup=cleanup,
     )
-    try:
-        with server:
-            record["server"] = server.info()
-            _log(f"ready after {server.startup_s:.1f} s at {server.base_url}")
-            return _points(cfg, spec, served, style, server.base_url, record, server)
-    finally:
-        record["server"] = server.info()
 
 
 def _sweep_external(
