@@ -96,6 +96,8 @@ def test_a_chat_session_sends_the_messages(tmp_path: Path, tokenizer_dir: Path) 
     third = [r for r in rows if r["turn"] == 3]
     # the server's count of the previous prompt is what it has cached
     assert all(r["expected_cached_len"] and r["expected_cached_len"] > 0 for r in third)
+    # and its answer, which the engine generated into its cache (the server's count: 4 tokens)
+    assert all(r["shared_prefix_len"] == r["expected_cached_len"] + 4 for r in third)
 
 
 def test_a_failed_turn_ends_its_session(tmp_path: Path, tokenizer_dir: Path) -> None:

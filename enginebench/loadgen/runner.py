@@ -379,8 +379,9 @@ class History:
             self.messages.append({"role": "user", "content": p.prompt})
             prev = self.previous
             if prev is not None and prev.server_prompt_tokens is not None:
+                answer = prev.server_completion_tokens or 0  # output_len is set after the run
                 rec.expected_cached_len = prev.server_prompt_tokens
-                rec.shared_prefix_len = prev.server_prompt_tokens + (prev.output_len or 0)
+                rec.shared_prefix_len = prev.server_prompt_tokens + answer
             elif first:
                 rec.expected_cached_len = 0
             return build_body(ep, list(self.messages), p.output_len)
