@@ -42,7 +42,7 @@ from enginebench.engines.server import (
 from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
 from enginebench.jsonfile import read_json, write_json
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS, EXIT_STALLED, BenchError
-from enginebench.loadgen.traces import MOONCAKE_BLOCK_LEN, read_trace, window
+from enginebench.loadgen.traces import trace_window
 from enginebench.models.files import weights_sha256
 from enginebench.points import SweepPoint, rows_needed
 from enginebench.proc import CommandError, run
@@ -66,12 +66,9 @@ def check_prompt_rows(cfg: RunSpec) -> None:
     rows, or the trace it replays is unreadable or empty in its window, before a server is
     started."""
     if cfg.trace is not None:
-        trace = cfg.trace
+        keys = ("format", "start_s", "duration_s", "block_len")
         try:
-            rows = read_trace(
-                trace["path"], trace.get("format"), trace.get("block_len", MOONCAKE_BLOCK_LEN)
-            )
-            window(rows, trace.get("start_s", 0.0), trace.get("duration_s"))
+            trace_window(cfg.trace["path"], **{k: cfg.trace[k] for k in keys if k in cfg.trace})
         except BenchError as exc:
             raise SweepConfigError(str(exc)) from exc
         return

@@ -407,10 +407,7 @@ def check_args(args: argparse.Namespace) -> None:
             "--dataset-name trace needs a trace file", "pass --dataset-path TRACE.jsonl|.csv"
         )
     if args.dataset_name == "sessions" and args.concurrency is None and not args.save_prompts:
-        raise BenchError(
-            "multi-turn sessions run closed loop",
-            "pass --concurrency N (N users, each running its sessions one after another)",
-        )
+        raise sessions_closed_loop()
     if args.concurrency is not None and (
         args.request_rate is not None or args.max_concurrency is not None
     ):
@@ -451,6 +448,14 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.prompts_file and args.save_prompts:
         raise BenchError("--prompts-file and --save-prompts exclude each other", "use one")
+
+
+def sessions_closed_loop() -> BenchError:
+    """Multi-turn sessions without --concurrency (their flags, or a prompt file of sessions)."""
+    return BenchError(
+        "multi-turn sessions run closed loop",
+        "pass --concurrency N (N users, each running its sessions one after another)",
+    )
 
 
 def _ramp(args: argparse.Namespace) -> Ramp | None:

@@ -405,13 +405,6 @@ class History:
             self.full_ids = self.tok.encode(self.text)
 
 
-def _common(a: list[int], b: list[int]) -> int:
-    """The length of the longest common prefix of two token lists."""
-    return next(
-        (k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
-    )
-
-
 def _think_times(args: argparse.Namespace, n: int) -> list[float]:
     if args.think_time_dist == "exponential" and args.think_time > 0:
         return np.random.default_rng(args.seed).exponential(args.think_time, n).tolist()
@@ -442,11 +435,8 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     )
     sessions = None
     if groups := datasets.sessions_of(prompts):
-        if not args.concurrency:
-            raise BenchError(
-                "multi-turn sessions run closed loop",
-                "pass --concurrency N (N users, each running its sessions one after another)",
-            )
+        if not args.concurrency:  # a prompt file of sessions (the flags checked the dataset)
+            raise cli_args.sessions_closed_loop()
         sessions = Sessions(prompts, groups, _think_times(args, len(prompts)), tok)
     base = cli_args.base_url(args)
     cap = args.max_concurrency or args.concurrency
@@ -477,8 +467,8 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         bench = _Bench(session, ep, bodies, records, args.max_concurrency, show)
         if args.num_warmups:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
-            bodies = [build_body(ep, p.prompt, p.output_len) for p in warm]
-            await bench.warmup(bodies, cap, _stall_limit(args))
+            warm_bodies = [build_body(ep, p.prompt, p.output_len) for p in warm]
+            await bench.warmup(warm_bodies, cap, _stall_limit(args))
         _announce(args, ep)
         offsets = _offsets(args, prompts)
         watch = None
@@ -495,6 +485,11 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     if bench.pbar is not None:
         bench.pbar.close()
     return _finish(args, argv, ep, tok, records, bench, outcome, gpu | _replay(args, offsets))
+
+
+def _scheduled(args: argparse.Namespace) -> bool:
+    """An open loop whose times are not a steady rate's: a trace's replay or a ramp."""
+    return args.trace_speedup is not None or args.ramp is not None
 
 
 def _stall_limit(args: argparse.Namespace) -> float | None:
@@ -524,7 +519,7 @@ async def _measure(
             await bench.sessions(sessions, args.concurrency, args.duration)
         elif args.concurrency:
             await bench.closed_loop(args.concurrency, args.duration)
-        elif args.trace_speedup is not None or args.ramp is not None:
+        elif _scheduled(args):
             # the trace's own times, or a rate that rises on purpose: run whole, no early stop
             await bench.open_loop(offsets, math.inf, args.duration, early_stop=False)
         else:
@@ -642,10 +637,8 @@ def _finish(
     summary.update(telemetry.per_joule(summary))
     # saturation is not judged for a replay (its bursts and its lengths' order are the trace's)
     # nor a ramp (not a steady rate: where it breaks is what it measures, by_offered_rate)
-    steady = not (args.concurrency or args.trace_speedup is not None or args.ramp is not None)
-    offered = args.request_rate if steady else None
-    scheduled = args.trace_speedup is not None or args.ramp is not None
-    open_loop = not args.concurrency and (scheduled or math.isfinite(args.request_rate))
+    offered = None if args.concurrency or _scheduled(args) else args.request_rate
+    open_loop = not args.concurrency and (_scheduled(args) or math.isfinite(args.request_rate))
     summary.update(judge(summary, finished, offered, args.min_duration, open_loop))
     if args.save_result:
         json_path, jsonl_path = result_paths(

@@ -169,6 +169,18 @@ def _azure(path: Path) -> list[TraceRequest]:
     return rows
 
 
+def trace_window(
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    block_len: int = MOONCAKE_BLOCK_LEN,
+) -> list[TraceRequest]:
+    """The requests a replay sends: the trace file's, checked, in its window (the keywords are
+    a config's `trace:` keys; their defaults, the `--trace-*` flags')."""
+    return window(read_trace(path, format, block_len), start_s, duration_s)
+
+
 def window(
     requests: Sequence[TraceRequest], start_s: float = 0.0, duration_s: float | None = None
 ) -> list[TraceRequest]:
@@ -272,7 +284,7 @@ def trace_prompts(
     ids = [tok.encode(text) for text in texts_of]
     common = _common_prefixes(ids)
     prompts = []
-    for r, text, n_ids, lcp, (run, held_run, body) in zip(
+    for r, text, token_ids, lcp, (run, held_run, body) in zip(
         requests, texts_of, ids, common, runs, strict=True
     ):
         shared = max(lcp, n_special)  # a BOS leads every prompt: a cache may serve it
@@ -280,7 +292,8 @@ def trace_prompts(
         # ones: the tokens it shares; some of them: those blocks)
         reuse = 0 if not run else shared if run == held_run else min(run * block, body) + n_special
         n_out = scale.lengths(r)[1]
-        prompts.append(Prompt(text, len(n_ids), n_out, shared, arrival_s=r.arrival_s, reuse=reuse))
+        n_prompt = len(token_ids)
+        prompts.append(Prompt(text, n_prompt, n_out, shared, arrival_s=r.arrival_s, reuse=reuse))
     return prompts
 
 
@@ -324,11 +337,10 @@ def prompts_for(args: argparse.Namespace, tok: Tokenizer, extra: int = 0) -> lis
     as another copy, so they warm nothing the replay reuses), then the window's requests (the
     first `--num-prompts` of them where given)."""
     scale = Scale(args.trace_input_scale, args.trace_output_scale, args.trace_block_len)
-    rows = window(
-        read_trace(args.dataset_path, args.trace_format, args.trace_block_len),
-        args.trace_start,
-        args.trace_duration,
-    )
+    rows = trace_window(
+        args.dataset_path, args.trace_format, args.trace_start, args.trace_duration,
+        args.trace_block_len,
+    )  # fmt: skip
     if args.num_prompts is not None:
         rows = rows[: args.num_prompts]
     args.num_prompts = len(rows)

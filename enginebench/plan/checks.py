@@ -146,8 +146,8 @@ def _check_workloads(plan: Plan) -> None:
                 f"{where}.prefix_groups: {workload['prefix_groups']} groups of no prefix; set "
                 "prefix_len (the tokens each group shares) or drop prefix_groups"
             )
-        trace = workload["dataset"] == "trace"
-        speedups = plan.config["sweeps"][sweep].get("trace_speedups")
+        entry = plan.config["sweeps"][sweep]
+        trace, speedups = workload["dataset"] == "trace", entry.get("trace_speedups")
         if trace and not workload.get("dataset_path"):
             fail(f"{where}.dataset_path: a trace workload replays a file; name it")
         if trace and not speedups:
@@ -160,7 +160,6 @@ def _check_workloads(plan: Plan) -> None:
                 f"sweeps.{sweep}.trace_speedups: replays a trace; give the sweep a workload "
                 "with dataset: trace, or drop trace_speedups"
             )
-        entry = plan.config["sweeps"][sweep]
         if workload["dataset"] == "sessions":
             _check_sessions(f"sweeps.{sweep}", where, workload, entry)
         elif workload.get("turns") or entry.get("think_time_s") is not None:
@@ -195,13 +194,12 @@ def _check_sessions(
 
 
 def _check_sweep(name: str, sweep: Mapping[str, Any], names: list[str]) -> None:
-    search = sweep.get("search")
-    if sweep.get("trace_speedups") and (sweep["request_rates"] or sweep["concurrency"] or search):
+    search, replays = sweep.get("search"), sweep.get("trace_speedups")
+    if replays and (sweep["request_rates"] or sweep["concurrency"] or search):
         fail(
             f"sweeps.{name}: a trace replay's points are its trace_speedups; set "
             "request_rates: [] and concurrency: [] (and no search)"
         )
-    replays = sweep.get("trace_speedups")
     if not (sweep["request_rates"] or sweep["concurrency"] or search or replays):
         fail(f"sweeps.{name}: no points; give request_rates, concurrency and/or search")
     if ramp := sweep.get("ramp_up"):
