@@ -12,6 +12,7 @@ include: "workflow/rules/engines.smk"
 include: "workflow/rules/serve.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/decode.smk"
+include: "workflow/rules/fidelity.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -27,6 +28,7 @@ localrules:
     manifest,
     results_table,
     decode_table,
+    fidelity_table,
 
 
 rule all:

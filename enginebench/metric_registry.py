@@ -15,7 +15,10 @@ from typing import Literal
 from enginebench.loadgen.metrics import PERCENTILES
 
 # how a cell is formatted in Markdown/HTML/CLI (CSV and Parquet keep full precision)
-Kind = Literal["load", "int", "sec", "req", "tok", "ms", "num", "ratio", "text", "hash", "flag"]
+# sci: small magnitudes in scientific notation (a KL divergence in nats)
+Kind = Literal[
+    "load", "int", "sec", "req", "tok", "ms", "num", "ratio", "sci", "text", "hash", "flag"
+]
 Better = Literal["lower", "higher"] | None
 # where a metric is shown: the load generator's printed summary (and its engine section), the
 # per-engine tables, the cross-engine comparison

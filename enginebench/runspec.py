@@ -50,6 +50,9 @@ class RunSpec:
     trace: Mapping[str, Any] | None = None  # a trace's replay: `path`, --trace-* keys (config's)
     ramp: Mapping[str, Any] | None = None  # rate points rise from `start_rps` (`strategy`)
     search: Search | None = None  # the adaptive SLO search, after the fixed points
+    # fidelity's collection instead of points: `num_prompts`, `max_tokens`, `top_logprobs` and
+    # `out`, the records' file (enginebench.fidelity)
+    fidelity: Mapping[str, Any] | None = None
     kind: str = ""  # the engine it is an instance of (EngineSpec.name); default: `engine`
     served_name: str | None = None  # default: the model folder's name
     quant: str = ""
@@ -93,7 +96,8 @@ class RunSpec:
             data[name] = list(data[name])
         data["options"], data["env"] = dict(self.options), dict(self.env)
         data["metadata"] = dict(self.metadata)
-        for key in ("trace", "ramp"):  # as before they existed: no job reruns for an unused key
+        # as before they existed: no job reruns for a key it does not use
+        for key in ("trace", "ramp", "fidelity"):
             if data[key] is None:
                 del data[key]
             else:

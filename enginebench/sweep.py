@@ -41,7 +41,9 @@ from enginebench.engines.server import (
 )
 from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
 from enginebench.jsonfile import read_json, write_json
+from enginebench.loadgen.datasets import load_materialized
 from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS, EXIT_STALLED, BenchError
+from enginebench.loadgen.tokenizer import load_tokenizer
 from enginebench.loadgen.traces import trace_window
 from enginebench.models.files import weights_sha256
 from enginebench.points import SweepPoint, rows_needed
@@ -72,15 +74,19 @@ def check_prompt_rows(cfg: RunSpec) -> None:
         except BenchError as exc:
             raise SweepConfigError(str(exc)) from exc
         return
+    fidelity = cfg.fidelity is not None
     needed = rows_needed(cfg.points, cfg.warmups, cfg.search)
+    if cfg.fidelity is not None:
+        needed = cfg.fidelity["num_prompts"]
     try:
         with open(cfg.prompts_file, encoding="utf-8") as f:
             have = sum(1 for line in f if line.strip())
     except OSError as exc:
         raise SweepConfigError(f"cannot read the prompts file: {exc}") from exc
     if have < needed:
+        what = "fidelity's collection" if fidelity else "this sweep"
         raise SweepConfigError(
-            f"{cfg.prompts_file} has {have} prompts; this sweep sends {needed} distinct ones "
+            f"{cfg.prompts_file} has {have} prompts; {what} sends {needed} distinct ones "
             f"({cfg.warmups} warm-ups + {' + '.join(str(p.num_prompts) for p in cfg.points)}"
             f"{' + search probes' if cfg.search else ''}); "
             f"fix: materialize {needed} (`enginebench bench --save-prompts ... --num-prompts "
@@ -369,6 +375,8 @@ def _points(
     record: dict[str, Any],
     server: ManagedServer | None,
 ) -> int:
+    if cfg.fidelity is not None:
+        return _fidelity(cfg, spec, served, base_url, record)
     model_check = spec.lists_model
     if cfg.warmups > 0:
         argv = bench_argv(cfg, base_url, served, style, model_check, None, cfg.warmups)
@@ -426,6 +434,37 @@ def _points(
                 failed += 1
                 _log(f"{point.name}: FAILED (exit {rc}); going on with the next point")
     return failed
+
+
+def _fidelity(
+    cfg: RunSpec, spec: EngineSpec, served: str, base_url: str, record: dict[str, Any]
+) -> int:
+    """Fidelity's collection in place of points (enginebench.fidelity.collect): 1 when no
+    prompt was answered."""
+    from enginebench.fidelity.collect import collect  # aiohttp and the tokenizer: only here
+
+    fid = cfg.fidelity
+    assert fid is not None
+    prompts = [p.prompt for p in load_materialized(cfg.prompts_file)[: fid["num_prompts"]]]
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    top = spec.top_logprobs
+    k = min(fid["top_logprobs"], top.max_k) if top else 0
+    _log(f"fidelity: {len(prompts)} prompts, {fid['max_tokens']} greedy tokens, top-{k} logprobs")
+    t0 = time.monotonic()
+    recs = collect(
+        base_url, served, prompts, load_tokenizer(cfg.tokenizer or cfg.model), top,
+        max_tokens=fid["max_tokens"], k=k, out=fid["out"], headers=headers,
+    )  # fmt: skip
+    failed = [r.error for r in recs if r.error]
+    record["fidelity"] = {
+        "records": fid["out"], "prompts": len(recs), "failed": len(failed), "top_logprobs": k,
+        "seconds": round(time.monotonic() - t0, 3),
+    }  # fmt: skip
+    _log(f"fidelity: {len(recs) - len(failed)} of {len(recs)} answered")
+    if len(failed) == len(recs):
+        raise ServerError(f"fidelity: no prompt was answered ({failed[0]})")
+    return 0
 
 
 def _schedule(cfg: RunSpec, record: dict[str, Any]) -> Iterator[SweepPoint]:

@@ -78,8 +78,9 @@ def test_the_embedded_config() -> None:
         "results/llamacpp/tiny-llama/Q4_K_M/llama-bench.json",
         "results/llamacpp/tiny-llama/f16/llama-bench.json",
     ]
-    # comparison, capacity, results, decode, plots, manifest (the runs' tables come through it)
-    assert len(plan.final_outputs) == 3 + 3 + 2 + 3 + 14 + 2
+    # comparison, capacity, results, decode, fidelity (+ its figure), plots, manifest (the
+    # runs' tables come through it)
+    assert len(plan.final_outputs) == 3 + 3 + 2 + 3 + 4 + 14 + 2
     assert plan.instance_differences == {}
 
 
@@ -561,4 +562,46 @@ def test_a_ramp_rises_to_each_rate_point() -> None:
     assert "ramp" not in plain.run_spec(plain.runs[0]).as_param()
     cfg["sweeps"]["r"]["request_rates"] = [0.5, 4]
     with pytest.raises(ConfigError, match=r"sweeps.r.ramp_up: each of request_rates is a ramp"):
+        plan_of(cfg)
+
+
+def test_fidelity_gets_a_server_of_its_own_per_quant() -> None:
+    """Each engine x model x quant whose benchmark asks for it (the default) and whose model
+    has HF weights: the first sweep's server, the collection in place of points."""
+    cfg = default_config()
+    cfg["benchmarks"][2]["fidelity"] = False  # transformers
+    cfg["models"]["file"] = {"source": "gguf", "repo": "r/m", "filename": "m.gguf",
+                             "tokenizer": "r/t"}  # fmt: skip
+    cfg["benchmarks"].append({"engine": "llamacpp", "model": "file", "quants": ["file"]})
+    plan = plan_of(cfg)
+    assert [r[:3] for r in plan.fidelity_runs] == [
+        ("llamacpp", "tiny-llama", "f16"), ("llamacpp", "tiny-llama", "Q4_K_M"),
+        ("vllm", "tiny-llama", "hf"), ("mlc", "tiny-llama", "q0f32"),
+        ("mlc", "tiny-llama", "q4f32_1"),
+    ]  # fmt: skip
+    assert "results/fidelity.csv" in plan.final_outputs
+    spec = plan.fidelity_spec("vllm", "tiny-llama", "hf")
+    served = plan.run_spec(Run("vllm", "tiny-llama", "hf", "default"))
+    assert spec.server_args == served.server_args and spec.points == () and spec.warmups == 0
+    assert spec.fidelity == {"num_prompts": 16, "max_tokens": 32, "top_logprobs": 20,
+                             "out": "results/vllm/tiny-llama/hf/fidelity-engine.jsonl"}  # fmt: skip
+    assert spec.server_json == "results/vllm/tiny-llama/hf/fidelity-server.json"
+    prompts = "results/datasets/tiny-llama/random-128-128/16.jsonl"
+    assert spec.prompts_file == prompts and plan.fidelity_inputs("vllm", "tiny-llama", "hf")[
+        "prompts"] == prompts  # fmt: skip
+    assert "random-128-128" in plan.workloads
+    # a run without fidelity has none in its parameter: no job of an earlier config reruns
+    assert "fidelity" not in served.as_param()
+    off = default_config()
+    for b in off["benchmarks"]:
+        b["fidelity"] = False
+    plan = plan_of(off)
+    assert plan.fidelity_runs == [] and "results/fidelity.csv" not in plan.final_outputs
+
+
+def test_fidelity_needs_a_prompt_file() -> None:
+    cfg = default_config()
+    cfg["workload"] = {"name": "t", "dataset": "trace", "dataset_path": "t.jsonl"}
+    cfg["sweeps"]["default"]["workload"] = {"name": "r", "dataset": "random"}
+    with pytest.raises(ConfigError, match="fidelity sends the first prompts"):
         plan_of(cfg)

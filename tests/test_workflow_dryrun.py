@@ -24,7 +24,11 @@ def test_default_config_plans_every_engine(tmp_path: Path) -> None:
     assert jobs["engine_env"] == 3  # vllm, transformers, and MLC's (its compiler)
     assert jobs["mlc_source"] == 1 and jobs["build_mlc"] == 1
     assert jobs["prepare_model"] == 3 * 2  # convert_weight, gen_config, compile x q0f32, q4f32_1
-    assert jobs["materialize_prompts"] == 2  # the random workload and the decode's fixed one
+    # the random workload, the decode's fixed one, and fidelity's first 16 random prompts
+    assert jobs["materialize_prompts"] == 3
+    # fidelity: each engine x quant on a server of its own, scored against the reference
+    assert jobs["fidelity_collect"] == jobs["fidelity_score"] == 6
+    assert jobs["fidelity_table"] == 1
     assert jobs["comparison"] == 1 and jobs["manifest"] == 1 and jobs["plots"] == 1
     assert jobs["capacity"] == 1 and jobs["results_table"] == 1
     # the decode table, llama-bench beside each llama.cpp quant, the machine's bandwidth
@@ -94,7 +98,9 @@ def test_large_config_job_counts(tmp_path: Path) -> None:
     assert jobs["plots"] == 4  # one per benchmarked model
     # one prompt file per model and count (warm-ups + every point's own rows): 372 for every
     # model, 504 for the `long` sweep of tiny
-    assert jobs["materialize_prompts"] == 4 + 1
+    assert jobs["materialize_prompts"] == 4 + 1 + 3  # + fidelity's 16, of each HF model
+    # fidelity for every engine x quant of a model with HF weights (not the GGML file's)
+    assert jobs["fidelity_collect"] == jobs["fidelity_score"] == combos - 1
     # MLC: 3 steps; TensorRT-LLM: 2 steps x 2 quants; EXL2: 1 step
     assert jobs["prepare_model"] == 3 + 4 + 1
     # venv engines that are configured and used: vllm, sglang, lmdeploy, mlc, trtllm,
@@ -132,7 +138,8 @@ TABBY_SRC = "resources/engines/exllamav2/src-01a5915a7bfd"
 def test_engine_sources_are_fetched_and_feed_their_jobs(tmp_path: Path) -> None:
     """No source_dir: each engine's pinned checkout is one fetch job, an input of the jobs that
     run code from it (TensorRT-LLM's convert_checkpoint, TabbyAPI's server) and of the engine's
-    serve jobs (whose provenance records its commit); not of the other preparation steps."""
+    serve jobs and fidelity's (whose provenance records its commit); not of the other
+    preparation steps."""
     cfg = copy.deepcopy(LARGE)
     del cfg["engines"]["trtllm"]["source_dir"]
     jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
@@ -143,9 +150,12 @@ def test_engine_sources_are_fetched_and_feed_their_jobs(tmp_path: Path) -> None:
          for q in ("fp16", "int4_wo")]
         + [("serve_sweep", f"engine=trtllm, model=l2, quant={q}, sweep=default")
            for q in ("fp16", "int4_wo")]
+        + [("fidelity_collect", f"engine=trtllm, model=l2, quant={q}")
+           for q in ("fp16", "int4_wo")]
     )  # fmt: skip
     assert _fed_by(jobs, TABBY_SRC) == [
-        ("serve_sweep", "engine=exllamav2, model=l2, quant=4.0bpw, sweep=default")
+        ("fidelity_collect", "engine=exllamav2, model=l2, quant=4.0bpw"),
+        ("serve_sweep", "engine=exllamav2, model=l2, quant=4.0bpw, sweep=default"),
     ]
 
 
@@ -160,7 +170,8 @@ def test_source_ref_override_and_source_dir(tmp_path: Path) -> None:
     assert [wc for rule, wc, _ in jobs if rule == "engine_source"] == [
         "engine=trtllm, label=release_1.3"
     ]
-    assert len(_fed_by(jobs, "resources/engines/trtllm/src-release_1.3")) == 2 + 2  # convert, serve
+    # convert, serve, fidelity's server
+    assert len(_fed_by(jobs, "resources/engines/trtllm/src-release_1.3")) == 2 + 2 + 2
     cfg = copy.deepcopy(LARGE)
     cfg["engines"]["exllamav2"]["source_dir"] = "/opt/tabbyAPI"
     jobs = planned_inputs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
@@ -243,7 +254,8 @@ def test_a_sweep_added_to_one_benchmark(tmp_path: Path) -> None:
     cfg["benchmarks"][1]["sweeps"] = ["default", "decode", "extra"]  # vllm
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "c.yaml", cfg))
     assert jobs["serve_sweep"] == 13 and jobs["engine_table"] == 13
-    assert jobs["materialize_prompts"] == 3  # random (default, extra) and the decode's
+    # random (default, extra), the decode's and fidelity's
+    assert jobs["materialize_prompts"] == 4
 
 
 def test_completed_only_plans_the_aggregates_of_what_completed(tmp_path: Path) -> None:

@@ -28,8 +28,9 @@ from tests.workflow.plan import (
 pytestmark = pytest.mark.engines
 
 OUTPUT_LEN = 128
-# with decode sweeps (the default config has them), the decode table follows every result
-AGGREGATES_DECODE = {**AGGREGATES, "decode_table": 1}
+# with decode sweeps and fidelity (the default config has both), the decode and fidelity tables
+# follow every result
+AGGREGATES_DECODE = {**AGGREGATES, "decode_table": 1, "fidelity_table": 1}
 
 
 # fixed identity and dates: the second commit's sha (so its build folder) is the same every run
@@ -72,6 +73,7 @@ def reduced_config(llama_repo: Path, llama_commit: str) -> dict:
         request_rates=[1, 2, 5, 8], num_prompts=8, concurrency=[1, 4], concurrency_num_prompts=4
     )
     cfg["sweeps"]["default"]["warmups"] = 2
+    cfg["fidelity"] = {"num_prompts": 8, "max_tokens": 16}
     cfg["sweeps"]["decode"]["concurrency_num_prompts"] = 4
     # a second instance of vLLM, one server flag apart, on the (short) decode sweep only
     vllm_args = cfg["engines"]["vllm"]["server_args"]
@@ -79,16 +81,18 @@ def reduced_config(llama_repo: Path, llama_commit: str) -> dict:
         **cfg["engines"]["vllm"], "kind": "vllm", "server_args": [*vllm_args, "--seed", "1"]
     }  # fmt: skip
     cfg["benchmarks"].append(
-        {"engine": "vllm-seed", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"]}
-    )
+        {"engine": "vllm-seed", "model": "tiny-llama", "quants": ["hf"], "sweeps": ["decode"],
+         "fidelity": False}
+    )  # fmt: skip
     llama = cfg["engines"]["llamacpp"]
     cfg["engines"]["llamacpp-b"] = {
         "kind": "llamacpp", "source": "git", "git_url": f"file://{llama_repo}",
         "commit": llama_commit, "backend": llama["backend"], "server_args": llama["server_args"],
     }  # fmt: skip
     cfg["benchmarks"].append(
-        {"engine": "llamacpp-b", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"]}
-    )
+        {"engine": "llamacpp-b", "model": "tiny-llama", "quants": ["Q4_K_M"], "sweeps": ["decode"],
+         "fidelity": False}
+    )  # fmt: skip
     cfg["sweeps"]["vllm"] = copy.deepcopy(cfg["sweeps"]["default"])
     (vllm,) = (b for b in cfg["benchmarks"] if b["engine"] == "vllm")
     vllm["sweeps"] = ["vllm"]
@@ -292,6 +296,8 @@ def test_server_arg_reruns_only_that_engine(completed_run: dict) -> None:
     assert _plan(completed_run, mutate) == {
         "serve_sweep": 1,  # its own sweep; vllm-seed, another instance, stays as it is
         "engine_table": 1,
+        "fidelity_collect": 1,  # its fidelity's server is started as its sweep's
+        "fidelity_score": 1,
         **AGGREGATES_DECODE,
     }
 
@@ -349,6 +355,8 @@ def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
         "serve_sweep": 5,
         "engine_table": 5,
         "llama_bench": 3,
+        "fidelity_collect": 2,
+        "fidelity_score": 2,
         **AGGREGATES_DECODE,
     }
 
@@ -386,7 +394,7 @@ def test_mlc_source_change_reruns_only_mlc(completed_run: dict) -> None:
     # sweeps; nothing of any other engine
     assert _plan(completed_run, mutate) == {
         "mlc_source": 1, "build_mlc": 1, "prepare_model": 6, "serve_sweep": 4,
-        "engine_table": 4, **AGGREGATES_DECODE,
+        "engine_table": 4, "fidelity_collect": 2, "fidelity_score": 2, **AGGREGATES_DECODE,
     }  # fmt: skip
 
 

@@ -38,7 +38,9 @@ def test_broken_engine_fails_alone_and_leaves_nothing(tmp_path: Path) -> None:
     cfg = _llamacpp_only()
     cfg["engines"]["llamacpp"]["server_args"] = ["--no-such-llama-flag"]
     cfg["engines"]["transformers"] = {"env_file": "envs/transformers.yaml"}
-    cfg["benchmarks"].append({"engine": "transformers", "model": "tiny-llama", "quants": ["hf"]})
+    cfg["benchmarks"].append(
+        {"engine": "transformers", "model": "tiny-llama", "quants": ["hf"], "fidelity": False}
+    )
     work = scratch_workdir(tmp_path)
     proc = run_workflow(work, write_config(work / "c.yaml", cfg), timeout=1800)
     out = proc.stdout + proc.stderr

@@ -40,8 +40,9 @@ def small_config() -> dict:
             }
         },
         "benchmarks": [
-            {"engine": "llamacpp", "model": "tiny-llama", "quants": ["f16"]},
-            {"engine": "llamacpp", "model": "tiny-hf", "quants": ["f16"]},
+            # fidelity has tests of its own (test_workflow_e2e, test_fidelity_engines)
+            {"engine": "llamacpp", "model": "tiny-llama", "quants": ["f16"], "fidelity": False},
+            {"engine": "llamacpp", "model": "tiny-hf", "quants": ["f16"], "fidelity": False},
         ],
         "workload": {"input_len": 64, "output_len": 32},
         "sweeps": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from enginebench.engines.spec import SHA256, EngineSpec, Option, ServerContext
+from enginebench.engines.spec import SHA256, EngineSpec, Option, ServerContext, TopLogprobs
 
 DEFAULT_GIT_URL = "https://github.com/ggml-org/llama.cpp"
 
@@ -69,6 +69,7 @@ SPEC = EngineSpec(
     gpu=uses_gpu,
     health_path="/health",
     metrics_path="/metrics",
+    top_logprobs=TopLogprobs(max_k=20),  # each with its token id
     readiness="health",
     readiness_timeout=120.0,
     prepare=("convert_gguf", "quantize"),  # done by enginebench.models.gguf

@@ -25,6 +25,7 @@ from enginebench.engines.spec import (
     Option,
     PrepareContext,
     ServerContext,
+    TopLogprobs,
     device_not_cpu,
     dist_version_argv,
 )
@@ -166,6 +167,10 @@ SPEC = EngineSpec(
     ignore_eos_style="debug_config",
     gpu=device_not_cpu(default=DEFAULT_DEVICE),
     health_path="/v1/models",
+    # COMPLETION_MAX_TOP_LOGPROBS; tokens as text, leading spaces cut (" mean" is "mean"),
+    # mapped back to ids through the tokenizer; at temperature 0 its logprobs are the sampler's
+    # one-hot (measured: 0.0 and -23.03)
+    top_logprobs=TopLogprobs(max_k=5, greedy=False, stripped=True),
     readiness="models",
     readiness_timeout=900.0,
     prepare=("convert_weight", "gen_config", "compile"),

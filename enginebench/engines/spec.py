@@ -110,6 +110,23 @@ class ServerContext:
 
 
 @dataclass(frozen=True)
+class TopLogprobs:
+    """How an engine's `/v1/completions` returns the top-k logprobs of each output token (the
+    fidelity step's dialect): `logprobs: k`, up to `max_k`, with the request fields it needs."""
+
+    max_k: int  # the most the server returns per token
+    # fields the request adds (vLLM: each token as `token_id:N`, so no text is mapped back)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    # its logprobs at temperature 0 are the model's; False: the sampler's (MLC: the chosen token
+    # 0, every other -23), so the distributions come from a second answer sampled at
+    # temperature 1 (the greedy one still gives the path)
+    greedy: bool = True
+    # it names a token by its text with the leading spaces cut (MLC): the answer's text tells
+    # " mean" from "mean" on the path; a top-k entry that two ids may be is left out (counted)
+    stripped: bool = False
+
+
+@dataclass(frozen=True)
 class PrepareContext:
     """Inputs of an engine's model-preparation steps (MLC, TensorRT-LLM, EXL2)."""
 
@@ -148,6 +165,9 @@ class EngineSpec:
     ignore_eos_style: IgnoreEosStyle
     gpu: Callable[[Mapping[str, Any]], bool]  # from the engine's config entry
     health_path: str = "/health"
+    # its top-k logprobs (the fidelity step); None: it returns none, so fidelity compares the
+    # greedy text only
+    top_logprobs: TopLogprobs | None = None
     # its Prometheus endpoint (the load generator scrapes it around each point); None: none
     metrics_path: str | None = None
     readiness: Readiness = "health"

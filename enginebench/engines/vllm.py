@@ -12,6 +12,7 @@ from enginebench.engines.spec import (
     EngineSpec,
     Option,
     ServerContext,
+    TopLogprobs,
     device_not_cpu,
     py_version_argv,
 )
@@ -60,6 +61,8 @@ SPEC = EngineSpec(
     gpu=device_not_cpu(),
     health_path="/health",
     metrics_path="/metrics",
+    # --max-logprobs' default; each token as `token_id:N`
+    top_logprobs=TopLogprobs(max_k=20, extra={"return_tokens_as_token_ids": True}),
     readiness="models",  # /health can answer before the model is listed
     readiness_timeout=600.0,  # ~100 s on 2 cores, mostly torch.compile warm-up
     env=server_env,

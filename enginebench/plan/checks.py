@@ -119,6 +119,13 @@ def check_plan(plan: Plan, points: Mapping[str, Sequence[SweepPoint]]) -> None:
                     f"defined: {', '.join(sorted(config['sweeps']))}"
                 )
     _check_workloads(plan)
+    fidelity = any(b["fidelity"] for b in config["benchmarks"])
+    if fidelity and config["workload"]["dataset"] == "trace":
+        fail(
+            "workload: fidelity sends the first prompts of the top-level workload's prompt file, "
+            "and a trace has none; give the trace to the sweeps that replay it "
+            "(sweeps.<name>.workload) or set `fidelity: false` on the benchmarks"
+        )
     runs = plan.runs
     if len(set(runs)) < len(runs):
         dup = next(r for r in runs if runs.count(r) > 1)

@@ -80,6 +80,12 @@ def server_log(engine: str, model: str, quant: str, sweep: str) -> str:
     return f"logs/serve/{engine}/{model}/{quant}/{sweep}.server.log"
 
 
+def fidelity_path(engine: str, model: str, quant: str, name: str) -> str:
+    """Fidelity's files beside the engine x model x quant's sweeps: `engine.jsonl` (what the
+    engine answered), `server.json` (its server), `score.json` (against the reference)."""
+    return f"results/{engine}/{model}/{quant}/fidelity-{name}"
+
+
 def llama_bench_json(engine: str, model: str, quant: str) -> str:
     return f"results/{engine}/{model}/{quant}/llama-bench.json"
 

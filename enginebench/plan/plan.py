@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -216,8 +216,10 @@ class Plan:
 
     @cached_property
     def workloads(self) -> dict[str, dict[str, Any]]:
-        """name -> workload, of every sweep that a benchmark runs (names checked unique)."""
-        return {self.sweeps[s].workload["name"]: self.sweeps[s].workload for s in self.run_sweeps}
+        """name -> workload, of every sweep that a benchmark runs (names checked unique), and the
+        top-level one where fidelity draws its prompts from it."""
+        top = [self.config["workload"]] if self.fidelity_runs else []
+        return {w["name"]: w for w in [*top, *(self.sweeps[s].workload for s in self.run_sweeps)]}
 
     @cached_property
     def run_sweeps(self) -> list[str]:
@@ -282,6 +284,8 @@ class Plan:
         outs += ["results/results.csv", "results/results.parquet"]
         if self.decode_sweeps:
             outs += paths.tables("results/decode")
+        if self.fidelity_runs:
+            outs += [*paths.tables("results/fidelity"), "results/plots/fidelity.png"]
         outs += [plot for model in self.run_models for plot in paths.plots(model)]
         return [*outs, "results/manifest.json", "results/provenance.html"]
 
@@ -360,6 +364,64 @@ class Plan:
                 "workload": sweep.workload["name"],
             },
         )
+
+    # fidelity ----------------------------------------------------------------------------------
+    @cached_property
+    def fidelity_runs(self) -> list[Run]:
+        """Each engine x model x quant whose benchmark asks for fidelity and whose model has HF
+        weights (the reference), as the Run of its benchmark's first sweep: the server that
+        answers is started as that sweep's is."""
+        runs: dict[tuple[str, str, str], Run] = {}
+        for b in self.config["benchmarks"]:
+            if b["fidelity"] and self.models[b["model"]].has_hf_dir:
+                for q in b["quants"]:
+                    run = Run(b["engine"], b["model"], q, b["sweeps"][0])
+                    runs.setdefault(run[:3], run)
+        if self.config.get("completed_only"):  # what was measured, not measured now
+            return [
+                r
+                for r in runs.values()
+                if Path(paths.fidelity_path(*r[:3], "score.json")).is_file()
+            ]
+        return list(runs.values())
+
+    def fidelity_run(self, engine: str, model: str, quant: str) -> Run:
+        for run in self.fidelity_runs:
+            if run[:3] == (engine, model, quant):
+                return run
+        raise PlanError(f"no benchmark asks for the fidelity of {engine}/{model}/{quant}")
+
+    def fidelity_prompts(self, model: str) -> str:
+        return paths.prompts_file(model, self.config["workload"]["name"],
+                                  self.config["fidelity"]["num_prompts"])  # fmt: skip
+
+    def fidelity_inputs(self, engine: str, model: str, quant: str) -> dict[str, Any]:
+        run = self.fidelity_run(engine, model, quant)
+        return {**self.serve_inputs(run), "prompts": self.fidelity_prompts(model)}
+
+    def fidelity_spec(self, engine: str, model: str, quant: str) -> RunSpec:
+        """The serve job's RunSpec of the benchmark's first sweep, its points replaced by the
+        collection (`RunSpec.fidelity`)."""
+        run, fid = self.fidelity_run(engine, model, quant), self.config["fidelity"]
+        path = partial(paths.fidelity_path, engine, model, quant)
+        spec = self.run_spec(run)
+        return replace(
+            spec,
+            sweep="fidelity",
+            out_dir=str(Path(path("engine.jsonl")).parent),
+            server_json=path("server.json"),
+            server_log=f"logs/fidelity/{engine}/{model}/{quant}.server.log",
+            prompts_file=self.fidelity_prompts(model),
+            points=(), trace=None, ramp=None, search=None, warmups=0, bench_args=(),
+            endpoint="/v1/completions", seed=self.config["workload"]["seed"],
+            fidelity={**{k: fid[k] for k in ("num_prompts", "max_tokens", "top_logprobs")},
+                      "out": path("engine.jsonl")},
+            metadata={**spec.metadata, "workload": self.config["workload"]["name"]},
+        )  # fmt: skip
+
+    @cached_property
+    def fidelity_scores(self) -> list[str]:
+        return [paths.fidelity_path(*run[:3], "score.json") for run in self.fidelity_runs]
 
     def prepare_inputs(self, engine: str, model: str, quant: str, step: str) -> dict[str, Any]:
         instance = self.instances[engine]

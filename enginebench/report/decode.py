@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from enginebench.metric_registry import Column
+from enginebench.report.columns import present
 from enginebench.report.render import Table, page_html, to_markdown, write_csv
 from enginebench.report.tidy import read_results
 from enginebench.roofline import (
@@ -48,6 +49,9 @@ DETAIL = [
     Column("bound (tok/s)", "bound_tok_s", "tok"),
     Column("decode / bound (%)", "percent_of_bound", "sec"),
     Column("llama-bench / bound (%)", "llama_bench_percent_of_bound", "sec"),
+    # fidelity beside speed (results/fidelity.*), where the engine x quant has it
+    Column("top-1 agreement", "top1_agreement", "ratio", optional=True),
+    Column("KL mean (nats)", "kl_mean", "sci", optional=True),
 ]
 
 NOTES = (
@@ -66,6 +70,8 @@ NOTES = (
     "attention assumed.",
     "bandwidth source: datasheet (GPU, by its nvidia-smi name), config (roofline.bandwidth_gb_s), "
     "or measured (CPU: a numpy copy larger than the last-level cache, read + write counted).",
+    "top-1 agreement, KL mean: the engine x quant's fidelity to the reference model "
+    "(results/fidelity.*, where the definitions are).",
 )
 
 
@@ -103,8 +109,14 @@ def decode_frame(
     bandwidth: Mapping[str, Any],
     model_configs: Mapping[str, PathLike],
     uses_gpu: Mapping[str, bool],
+    fidelity: Sequence[PathLike] = (),
 ) -> pd.DataFrame:
-    """One row per engine x model x quant of the decode sweeps' single-stream point."""
+    """One row per engine x model x quant of the decode sweeps' single-stream point, with its
+    fidelity (`fidelity`: score files) where it has one."""
+    scores = {
+        (s["engine"], s["model"], s["quant"]): s
+        for s in (json.loads(Path(p).read_text()) for p in fidelity)
+    }
     tidy = read_results(results)
     points = tidy[
         tidy["sweep"].isin(list(sweeps)) & (tidy["mode"] == "concurrency") & (tidy["load"] == 1)
@@ -129,6 +141,8 @@ def decode_frame(
         row["llama_bench_depth_tok_s"] = _tg(bench, int(bench["depth"])) if bench else math.nan
         row["context_len"] = prompt + output / 2
         row |= _roofline(p, row, chosen_bandwidth(bandwidth, gpu), model_configs)
+        score = scores.get((str(p["engine"]), str(p["model"]), str(p["quant"]))) or {}
+        row |= {k: score.get(k, math.nan) for k in ("top1_agreement", "kl_mean")}
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[c.key for c in DETAIL])
     return frame.sort_values(["model", "hardware", "engine", "quant"]).reset_index(drop=True)
@@ -203,13 +217,14 @@ def write_decode(
     wide, wide_columns = pivot(frame)
     for path in (out_csv, out_md, out_html):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_csv(frame, DETAIL, Path(out_csv))
+    detail = present(DETAIL, frame)
+    write_csv(frame, detail, Path(out_csv))
     title = "Single-stream decode and the memory-bandwidth roofline"
     Path(out_md).write_text(
-        f"# {title}\n\n{to_markdown(wide, wide_columns)}\n{to_markdown(frame, DETAIL, NOTES)}"
+        f"# {title}\n\n{to_markdown(wide, wide_columns)}\n{to_markdown(frame, detail, NOTES)}"
     )
     tables = [
         Table(wide, wide_columns, "Decode tokens/s, single stream"),
-        Table(frame, DETAIL, "Each result against its memory-bandwidth bound", None, NOTES),
+        Table(frame, detail, "Each result against its memory-bandwidth bound", None, NOTES),
     ]
     Path(out_html).write_text(page_html(title, tables))

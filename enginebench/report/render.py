@@ -61,6 +61,8 @@ def format_cell(col: Column, value: Any) -> str:
         return f"{float(value):,.2f}"
     if col.kind == "num":
         return f"{float(value):,.1f}"
+    if col.kind == "sci":
+        return f"{float(value):.2e}"
     if col.kind in ("req", "ratio"):
         return f"{float(value):,.3f}"
     if col.kind == "hash":

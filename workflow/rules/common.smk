@@ -169,6 +169,17 @@ def table_summaries(wildcards):
     return PLAN.summaries(run_of(wildcards))
 
 
+# fidelity ---------------------------------------------------------------------------------
+def fidelity_inputs(wildcards):
+    return PLAN.fidelity_inputs(wildcards.engine, wildcards.model, wildcards.quant)
+
+
+def fidelity_spec(wildcards):
+    """The collection's RunSpec, as builtins (as run_spec)."""
+    w = wildcards
+    return PLAN.fidelity_spec(w.engine, w.model, w.quant).as_param()
+
+
 # decode -----------------------------------------------------------------------------------
 def llama_bench_inputs(wildcards):
     tool, model = instance(wildcards), PLAN.models[wildcards.model]

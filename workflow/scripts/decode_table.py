@@ -11,5 +11,6 @@ with logged(snakemake.log[0]):
     frame = decode_frame(
         inp.results, p.sweeps, list(inp.llama_bench), json.loads(Path(inp.bandwidth).read_text()),
         {m: Path(d) / "config.json" for m, d in zip(p.models, inp.hf, strict=True)}, p.uses_gpu,
+        list(inp.fidelity),
     )  # fmt: skip
     write_decode(frame, out.csv, out.md, out.html)
