@@ -72,6 +72,15 @@ def test_mlc_token_text_without_its_space_is_told_apart_by_the_answer() -> None:
     assert rec.ids == [1, 5, 2] and rec.top[0] == [[2, -2.0]] and rec.unmapped == 1
 
 
+def test_sglang_path_ids_come_beside_the_logprobs() -> None:
+    rec = _rec()
+    choice = {"text": "��", "token_ids": [3, 4], "logprobs": {
+        "tokens": ["�", "�"], "token_logprobs": [-1.0, -2.0], "top_logprobs": [{}, {}],
+    }}  # fmt: skip
+    read_choice(rec, choice, TokenIds(_Tok()))  # type: ignore[arg-type]
+    assert rec.ids == [3, 4]  # the text alone names neither
+
+
 def test_request_body_caps_k_and_adds_the_dialect() -> None:
     top = TopLogprobs(max_k=5, extra={"return_tokens_as_token_ids": True})
     body = request_body("m", [1, 2], 8, top, 20)
@@ -189,3 +198,26 @@ def test_fidelity_table_and_figure(tmp_path: Path) -> None:
     assert "transformers 5.0, float32 on cpu" in md
     plot_fidelity(frame, out["png"], out["svg"])
     assert out["png"].stat().st_size > 0 and out["svg"].read_text().startswith("<?xml")
+
+
+def test_llama_perplexity_kl_statistics_are_read() -> None:
+    from enginebench.engines.llamakld import KldError, kld_argv, parse_kld
+
+    out = """Mean PPL(Q)/PPL(base)         :   1.004312 ±   0.001201
+====== KL divergence statistics ======
+Mean    KLD:   0.002200 ±   0.000016
+Maximum KLD:   0.003610
+99.9%   KLD:   0.003484
+99.0%   KLD:   0.003256
+Same top p: 62.434 ± 1.576 %
+"""
+    assert parse_kld(out) == {
+        "kld_mean": 0.0022, "kld_p99": 0.003256, "kld_max": 0.00361,
+        "same_top_percent": 62.434, "ppl_ratio": 1.004312,
+    }  # fmt: skip
+    with pytest.raises(KldError):
+        parse_kld("main: error: unable to load model")
+    assert kld_argv("t", "f16.gguf", "b.kld", text="x.txt") == [
+        "t", "-m", "f16.gguf", "-c", "128", "--kl-divergence-base", "b.kld", "-f", "x.txt"
+    ]  # fmt: skip
+    assert kld_argv("t", "q4.gguf", "b.kld")[-1] == "--kl-divergence"

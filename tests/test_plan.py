@@ -590,6 +590,13 @@ def test_fidelity_gets_a_server_of_its_own_per_quant() -> None:
     assert spec.prompts_file == prompts and plan.fidelity_inputs("vllm", "tiny-llama", "hf")[
         "prompts"] == prompts  # fmt: skip
     assert "random-128-128" in plan.workloads
+    assert plan.llama_kld_jsons == ["results/llamacpp/tiny-llama/Q4_K_M/llama-kld.json"]
+    assert plan.llama_kld_inputs("llamacpp", "tiny-llama", "Q4_K_M") == {
+        "tool": "resources/engines/llamacpp/pypi-0.3.36-cpu/tools/llama-perplexity",
+        "build": "resources/engines/llamacpp/pypi-0.3.36-cpu/bin/build.json",
+        "base": "resources/models/tiny-llama/gguf/f16.gguf",
+        "gguf": "resources/models/tiny-llama/gguf/Q4_K_M.gguf", "prompts": prompts,
+    }  # fmt: skip
     # a run without fidelity has none in its parameter: no job of an earlier config reruns
     assert "fidelity" not in served.as_param()
     off = default_config()

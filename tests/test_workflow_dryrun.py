@@ -29,6 +29,8 @@ def test_default_config_plans_every_engine(tmp_path: Path) -> None:
     # fidelity: each engine x quant on a server of its own, scored against the reference
     assert jobs["fidelity_collect"] == jobs["fidelity_score"] == 6
     assert jobs["fidelity_table"] == 1
+    # llama.cpp's own full-vocabulary KL of Q4_K_M against the f16, with the tool it needs
+    assert jobs["llama_tool"] == 1 and jobs["llama_kld"] == 1
     assert jobs["comparison"] == 1 and jobs["manifest"] == 1 and jobs["plots"] == 1
     assert jobs["capacity"] == 1 and jobs["results_table"] == 1
     # the decode table, llama-bench beside each llama.cpp quant, the machine's bandwidth

@@ -173,6 +173,35 @@ def test_decode_table_beside_llama_bench_and_the_roofline(completed_run: dict) -
     assert "/llamacpp-b/" in other["argv"][0] and "/llamacpp/" in bench["argv"][0]
 
 
+def test_fidelity_beside_speed(completed_run: dict) -> None:
+    """Issue 22's bar: every engine x quant of the default run against the reference, the
+    unquantized ones near it, the 4-bit ones measurably further, speed in the same row."""
+    results = completed_run["work"] / "results"
+    fid = pd.read_csv(results / "fidelity.csv")
+    rows = {(r["engine"], r["quant"]): r for r in fid.to_dict("records")}
+    assert set(rows) == {(e, q) for e, _, q, _ in LOAD_RUNS}
+    assert fid["failed"].eq(0).all() and fid["prompts"].eq(8).all()
+    assert (fid["decode (tok/s)"] > 0).all() and (fid["peak output (tok/s)"] > 0).all()
+    kl, agree = "KL mean (nats)", "top-1 agreement"
+    # vLLM on CPU in float32 computes what transformers computes
+    assert rows["vllm", "hf"][agree] == 1.0 and rows["vllm", "hf"][kl] < 1e-9
+    # transformers serve is the reference library: its greedy text is the reference's
+    assert rows["transformers", "hf"]["full matches"] == 1.0
+    for engine, full, four_bit in (("llamacpp", "f16", "Q4_K_M"), ("mlc", "q0f32", "q4f32_1")):
+        near, far = rows[engine, full], rows[engine, four_bit]
+        assert near[agree] > 0.8 and near[kl] < 1e-4, near
+        assert far[kl] > 2 * near[kl] and far[agree] < near[agree], (near, far)
+    decode = pd.read_csv(results / "decode.csv")
+    assert decode[decode["engine"] == "vllm-seed"][agree].isna().all()  # no fidelity asked
+    assert decode[decode["engine"] == "llamacpp"][agree].notna().all()
+    assert (results / "plots/fidelity.png").stat().st_size > 0
+    # llama.cpp's own full-vocabulary KL against its f16 beside it: on a near-uniform model far
+    # above the API figure's top-k lower bound (measured: 2.2e-3 against 3.2e-5 nats)
+    q4 = rows["llamacpp", "Q4_K_M"]
+    assert q4["llama-perplexity KL vs f16 (nats)"] > q4[kl]
+    assert 0 < q4["llama-perplexity same top vs f16 (%)"] < 100
+
+
 def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
     work, cfg = completed_run["work"], completed_run["cfg"]
     summaries = _summaries(work, decode=True)
@@ -357,6 +386,8 @@ def test_llamacpp_version_reruns_llamacpp_only(completed_run: dict) -> None:
         "llama_bench": 3,
         "fidelity_collect": 2,
         "fidelity_score": 2,
+        "llama_tool": 1,  # llama-perplexity from the new build, and its KL of Q4_K_M
+        "llama_kld": 1,
         **AGGREGATES_DECODE,
     }
 

@@ -309,6 +309,29 @@ def build_llamacpp(
     }
 
 
+def build_tool(out_dir: Path, name: str, jobs: int | None = None) -> Path:
+    """One more llama.cpp tool (llama-perplexity) from a finished build's folder, installed
+    into out_dir/tools beside nothing it needs: it runs with LD_LIBRARY_PATH=out_dir/bin (the
+    build's own libraries). Apart from bin/, so the build's record and what depends on it
+    stay as they are."""
+    out_dir = Path(out_dir).resolve()
+    build_dir = out_dir / "build"
+    if not (build_dir / "build.ninja").is_file():
+        raise BuildError(f"{build_dir}: no finished build to add {name} to")
+    argv = [find_tool("cmake"), "--build", str(build_dir), "--target", name,
+            "-j", str(jobs or os.cpu_count() or 1)]  # fmt: skip
+    with file_lock(out_dir / f".{build_dir.name}.lock"):
+        proc.run(argv, what=f"cmake --build --target {name}", error=BuildError,
+                 env=os.environ | ccache_env(out_dir))  # fmt: skip
+        (out_dir / "tools").mkdir(exist_ok=True)
+        # the tool is a thin executable over its own lib<name>-impl.so (this llama.cpp's layout)
+        for lib in (build_dir / "bin").glob(f"lib{name}-impl.so*"):
+            shutil.copy2(lib, out_dir / "tools" / lib.name, follow_symlinks=False)
+        dest = out_dir / "tools" / name
+        shutil.copy2(build_dir / "bin" / name, dest)
+    return dest
+
+
 def _install(built: Path, bin_dir: Path) -> None:
     """Copy the targets and every shared lib (keeping soname symlinks) into bin_dir."""
     with atomic_dir(bin_dir, overwrite=True) as tmp:

@@ -8,7 +8,14 @@ the model is loaded; `--enable-cache-report` puts its radix cache's hits in
 
 from __future__ import annotations
 
-from enginebench.engines.spec import EngineSpec, Option, ServerContext, always, py_version_argv
+from enginebench.engines.spec import (
+    EngineSpec,
+    Option,
+    ServerContext,
+    TopLogprobs,
+    always,
+    py_version_argv,
+)
 
 OPTIONS = (
     Option("dtype", str, "weights' and activations' dtype", flag="--dtype"),
@@ -51,6 +58,10 @@ SPEC = EngineSpec(
     ignore_eos_style="ignore_eos",
     gpu=always(True),
     health_path="/health",
+    # read from SGLang 0.5.17's source, not yet run: temperature 0 is top_k 1 at temperature 1,
+    # its logprobs plain log_softmax; tokens as their decoded text, the path's ids in the
+    # choice's `token_ids` (`return_token_ids`)
+    top_logprobs=TopLogprobs(max_k=20, extra={"return_token_ids": True}),
     readiness="models",
     readiness_timeout=900.0,
     env=lambda ctx: {"HF_HUB_OFFLINE": "1"},

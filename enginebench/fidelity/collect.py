@@ -101,8 +101,9 @@ def request_body(
 def read_choice(rec: Collected, choice: Mapping[str, Any], ids: TokenIds) -> None:
     """The greedy path and its logprobs from a completion's choice, in either shape engines use:
     `content` (llama.cpp: id, token, logprob, top_logprobs per token) or the legacy `tokens`,
-    `token_logprobs`, `top_logprobs` (vLLM, MLC). The path stops at the first token that maps
-    to no id: teacher forcing needs the exact sequence."""
+    `token_logprobs`, `top_logprobs` (vLLM, MLC, SGLang; SGLang's `token_ids` names the path's
+    ids). The path stops at the first token that maps to no id: teacher forcing needs the exact
+    sequence."""
     rec.text = str(choice.get("text") or "")
     rec.finish_reason = choice.get("finish_reason")
     lp = choice.get("logprobs") or {}
@@ -121,8 +122,12 @@ def read_choice(rec: Collected, choice: Mapping[str, Any], ids: TokenIds) -> Non
     else:
         return
     at = 0  # where the chosen token's text begins in the answer
-    for token, given, logprob, top in entries:
-        chosen = ids(token, given, rec.text[at:])
+    path = choice.get("token_ids")  # SGLang's `return_token_ids`: the path's ids beside
+    given_ids = (
+        path if isinstance(path, list) and len(path) == len(entries) else [None] * len(entries)
+    )
+    for (token, given, logprob, top), known in zip(entries, given_ids, strict=True):
+        chosen = ids(token, given if given is not None else known, rec.text[at:])
         if chosen is None or logprob is None:
             break
         at += len(ids.decoded(chosen))

@@ -86,6 +86,10 @@ def fidelity_path(engine: str, model: str, quant: str, name: str) -> str:
     return f"results/{engine}/{model}/{quant}/fidelity-{name}"
 
 
+def llama_kld_json(engine: str, model: str, quant: str) -> str:
+    return f"results/{engine}/{model}/{quant}/llama-kld.json"
+
+
 def llama_bench_json(engine: str, model: str, quant: str) -> str:
     return f"results/{engine}/{model}/{quant}/llama-bench.json"
 

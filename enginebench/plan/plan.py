@@ -25,6 +25,9 @@ from enginebench.points import SweepPoint, points_from_config, rows_needed
 from enginebench.runspec import RunSpec, sweep_bench_args
 from enginebench.slo_search import Search
 
+# the GGUF every other is quantized from (rule convert_gguf): llama-perplexity's KL base
+BASE_GGUF = "f16"
+
 
 class PlanError(LookupError):
     """A job the plan does not define (a path no configured run asks for)."""
@@ -422,6 +425,29 @@ class Plan:
     @cached_property
     def fidelity_scores(self) -> list[str]:
         return [paths.fidelity_path(*run[:3], "score.json") for run in self.fidelity_runs]
+
+    @cached_property
+    def llama_kld_jsons(self) -> list[str]:
+        """llama-perplexity's full-vocabulary KL against the f16 GGUF, beside the fidelity of
+        every quantized GGUF the workflow's own llama.cpp builds serve."""
+        return [
+            paths.llama_kld_json(*run[:3])
+            for run in self.fidelity_runs
+            if self.instances[run.engine].software == "build"
+            and self.instances[run.engine].spec.software == "cmake"
+            and run.quant != BASE_GGUF
+        ]
+
+    def llama_kld_inputs(self, engine: str, model: str, quant: str) -> dict[str, str]:
+        instance, m = self.instances[engine], self.models[model]
+        root = Path(instance.bin_dir).parent
+        return {
+            "tool": str(root / "tools" / "llama-perplexity"),
+            "build": instance.build_json,
+            "base": m.gguf_file(BASE_GGUF),
+            "gguf": m.gguf_file(quant),
+            "prompts": self.fidelity_prompts(model),
+        }
 
     def prepare_inputs(self, engine: str, model: str, quant: str, step: str) -> dict[str, Any]:
         instance = self.instances[engine]

@@ -130,8 +130,8 @@ def decode_frame(
         row = {k: p.get(k) for k in ("model", "engine", "quant", "engine_version", "completed")}
         row |= {
             "hardware": hardware,
-            "decode_tok_s": 1000 / tpot if _positive(tpot) else math.nan,
-            "engine_decode_tok_s": 1000 / engine_tpot if _positive(engine_tpot) else math.nan,
+            "decode_tok_s": per_second(tpot),
+            "engine_decode_tok_s": per_second(engine_tpot),
         }
         done = p.get("completed") or 0
         prompt = (p.get("total_input_tokens") or 0) / done if done else math.nan
@@ -148,8 +148,11 @@ def decode_frame(
     return frame.sort_values(["model", "hardware", "engine", "quant"]).reset_index(drop=True)
 
 
-def _positive(value: Any) -> bool:
-    return value is not None and not pd.isna(value) and float(value) > 0
+def per_second(ms_per_token: Any) -> float:
+    """Decode tokens/s from a median time per token; NaN where there is none, or it is 0 (every
+    token of the median request came in one burst: no decode rate to speak of)."""
+    ok = ms_per_token is not None and not pd.isna(ms_per_token) and float(ms_per_token) > 0
+    return 1000.0 / float(ms_per_token) if ok else math.nan
 
 
 def _roofline(

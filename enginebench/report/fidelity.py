@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from enginebench.fidelity.score import DEFINITIONS
 from enginebench.metric_registry import Column
 from enginebench.report.columns import present
+from enginebench.report.decode import per_second
 from enginebench.report.render import Table, page_html, to_markdown, write_csv
 from enginebench.report.tables import valid
 from enginebench.report.tidy import read_results
@@ -36,6 +37,8 @@ COLUMNS = [
     Column("prompts", "prompts", "int"),
     Column("failed", "failed", "int"),
     Column("scored by", "scored_by", "text"),
+    Column("llama-perplexity KL vs f16 (nats)", "kld_mean", "sci", optional=True),
+    Column("llama-perplexity same top vs f16 (%)", "same_top_percent", "sec", optional=True),
     Column("decode (tok/s)", "decode_tok_s", "tok", optional=True),
     Column("peak output (tok/s)", "peak_output_tok_s", "tok", optional=True),
     Column("reference", "reference", "text"),
@@ -52,6 +55,10 @@ NOTES = (
     "A synthetic model's random weights make this a measure of each engine's and quantization's "
     "numerical error on that weight distribution (its next-token distributions are near "
     "uniform, so small errors flip the argmax), not of task accuracy.",
+    "llama-perplexity (llama.cpp only): llama.cpp's own full-vocabulary KL(f16 || this GGUF) and "
+    "how often both have the same top token, on the text of the same prompts (half of each "
+    "128-token chunk scored): a cross-check against llama.cpp's f16 rather than the reference, "
+    "over the whole vocabulary rather than the top-k.",
     "decode: 1000 / median TPOT of the decode sweep's single stream; peak output: the highest "
     "output throughput of a steady-state point of the other sweeps (results/comparison.*).",
 )
@@ -68,7 +75,7 @@ def _speeds(results: PathLike | None, decode_sweeps: Sequence[str]) -> pd.DataFr
         & (tidy["load"] == 1)
     ]  # fmt: skip
     decode = (
-        single.assign(decode_tok_s=1000.0 / single["p50_tpot_ms"])
+        single.assign(decode_tok_s=single["p50_tpot_ms"].map(per_second))
         .groupby(keys)["decode_tok_s"]
         .median()
     )
@@ -79,8 +86,9 @@ def _speeds(results: PathLike | None, decode_sweeps: Sequence[str]) -> pd.DataFr
 
 
 def fidelity_frame(
-    scores: Sequence[PathLike], results: PathLike | None = None, decode_sweeps: Sequence[str] = ()
-) -> pd.DataFrame:
+    scores: Sequence[PathLike], results: PathLike | None = None, decode_sweeps: Sequence[str] = (),
+    kld: Sequence[PathLike] = (),
+) -> pd.DataFrame:  # fmt: skip
     rows = []
     for path in scores:
         s = json.loads(Path(path).read_text())
@@ -93,13 +101,19 @@ def fidelity_frame(
              "reference": f"transformers {ref['versions']['transformers']}, {ref['dtype']} on "
                           f"{ref['device']}"}
         )  # fmt: skip
-    frame = pd.DataFrame(rows, columns=[c.key for c in COLUMNS if c.key not in _SPEED])
-    speeds = _speeds(results, decode_sweeps)
-    frame = frame.merge(speeds, how="left", on=["engine", "model", "quant"])
+    keys = ["engine", "model", "quant"]
+    frame = pd.DataFrame(rows, columns=[c.key for c in COLUMNS if c.key not in _JOINED])
+    frame = frame.merge(_speeds(results, decode_sweeps), how="left", on=keys)
+    checks = [json.loads(Path(p).read_text()) for p in kld]
+    cross = pd.DataFrame(
+        [{k: c.get(k) for k in (*keys, "kld_mean", "same_top_percent")} for c in checks],
+        columns=[*keys, "kld_mean", "same_top_percent"],
+    )
+    frame = frame.merge(cross, how="left", on=keys)
     return frame.sort_values(["model", "engine", "quant"], kind="stable").reset_index(drop=True)
 
 
-_SPEED = ("decode_tok_s", "peak_output_tok_s")
+_JOINED = ("decode_tok_s", "peak_output_tok_s", "kld_mean", "same_top_percent")
 
 
 def write_fidelity(frame: pd.DataFrame, csv: PathLike, md: PathLike, html: PathLike) -> None:

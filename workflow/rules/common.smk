@@ -174,6 +174,10 @@ def fidelity_inputs(wildcards):
     return PLAN.fidelity_inputs(wildcards.engine, wildcards.model, wildcards.quant)
 
 
+def llama_kld_inputs(wildcards):
+    return PLAN.llama_kld_inputs(wildcards.engine, wildcards.model, wildcards.quant)
+
+
 def fidelity_spec(wildcards):
     """The collection's RunSpec, as builtins (as run_spec)."""
     w = wildcards

@@ -66,6 +66,25 @@ rule build_llamacpp:
         "../scripts/build_llamacpp.py"
 
 
+# One more llama.cpp tool from a finished build (llama-perplexity for fidelity's cross-check),
+# beside its bin/: the build and what depends on it stay as they are.
+rule llama_tool:
+    input:
+        build="resources/engines/{engine}/{build}/bin/build.json",
+    output:
+        "resources/engines/{engine}/{build}/tools/{tool}",
+    log:
+        "logs/llama_tool/{engine}-{build}-{tool}.log",
+    wildcard_constraints:
+        engine=names_regex(PLAN.instances_of("llamacpp")),
+        tool="llama-perplexity",
+    conda:
+        "../../envs/enginebench.yaml"
+    threads: all_cores()
+    script:
+        "../scripts/llama_tool.py"
+
+
 # MLC-LLM from its pinned source archive (EngineSpec.source_archive, or the config's `archive`):
 # checked against its sha256 and unpacked, then built into a wheel by its environment's python
 # and installed beside it (<build>/site, on the PYTHONPATH of its jobs).

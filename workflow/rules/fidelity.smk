@@ -45,9 +45,32 @@ rule fidelity_score:
         "../scripts/fidelity_score.py"
 
 
+# llama.cpp's own full-vocabulary KL of each quantized GGUF against the f16 (llama-perplexity
+# --kl-divergence), on the text of fidelity's prompts: a cross-check beside the API's top-k.
+rule llama_kld:
+    input:
+        unpack(llama_kld_inputs),
+    output:
+        "results/{engine}/{model}/{quant}/llama-kld.json",
+    log:
+        "logs/llama_kld/{engine}/{model}/{quant}.log",
+    wildcard_constraints:
+        engine=names_regex(PLAN.instances_of("llamacpp")),
+    conda:
+        "../../envs/enginebench.yaml"
+    threads: all_cores()
+    resources:
+        gpu=uses_gpu,
+    params:
+        ctx=128,  # tokens per chunk; half of each is scored
+    script:
+        "../scripts/llama_kld.py"
+
+
 rule fidelity_table:
     input:
         scores=PLAN.fidelity_scores,
+        kld=PLAN.llama_kld_jsons,
         results="results/results.parquet",
     output:
         csv="results/fidelity.csv",

@@ -5,6 +5,6 @@ from enginebench.scriptio import logged
 
 inp, out, p = snakemake.input, snakemake.output, snakemake.params
 with logged(snakemake.log[0]):
-    frame = fidelity_frame(list(inp.scores), inp.results, p.decode_sweeps)
+    frame = fidelity_frame(list(inp.scores), inp.results, p.decode_sweeps, list(inp.kld))
     write_fidelity(frame, out.csv, out.md, out.html)
     plot_fidelity(frame, out.png, out.svg)

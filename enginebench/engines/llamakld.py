@@ -1,0 +1,49 @@
+"""llama.cpp's `llama-perplexity --kl-divergence`: the full-vocabulary KL of a quantized GGUF
+against its f16, on llama.cpp's own logits (tools/perplexity/perplexity.cpp: the base run saves
+each position's log-probabilities, the second compares; half of each `-c` chunk is scored). A
+cross-check beside fidelity's API figure, which sees only the top-k."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+_STATS = {
+    "kld_mean": r"Mean\s+KLD:\s+([-\d.]+)",
+    "kld_p99": r"99\.0%\s+KLD:\s+([-\d.]+)",
+    "kld_max": r"Maximum KLD:\s+([-\d.]+)",
+    "same_top_percent": r"Same top p:\s+([-\d.]+)",
+    "ppl_ratio": r"Mean PPL\(Q\)/PPL\(base\)\s+:\s+([-\d.]+)",
+}
+
+
+class KldError(RuntimeError):
+    pass
+
+
+def kld_argv(
+    tool: str | os.PathLike[str], gguf: str | os.PathLike[str], base: str | os.PathLike[str],
+    *, text: str | os.PathLike[str] | None = None, ctx: int = 128, extra: Sequence[str] = (),
+) -> list[str]:  # fmt: skip
+    """The base run (`text` given: the f16 GGUF's log-probabilities over it, saved to `base`)
+    or the comparison (no text: `gguf` against the saved `base`)."""
+    argv = [str(tool), "-m", str(gguf), "-c", str(ctx), "--kl-divergence-base", str(base)]
+    argv += ["-f", str(text)] if text is not None else ["--kl-divergence"]
+    return [*argv, *extra]
+
+
+def parse_kld(output: str) -> dict[str, Any]:
+    """The KL statistics llama-perplexity prints (Same top p in %)."""
+    found = {k: re.search(p, output) for k, p in _STATS.items()}
+    if found["kld_mean"] is None:
+        raise KldError("llama-perplexity printed no KL divergence statistics")
+    return {k: float(m.group(1)) if m else None for k, m in found.items()}
+
+
+def tool_env(tool: str | os.PathLike[str], bin_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """The tool finds its own library beside it and the build's in its bin/."""
+    dirs = [str(Path(tool).resolve().parent), str(Path(bin_dir).resolve())]
+    return {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(dirs)}
