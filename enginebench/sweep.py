@@ -83,10 +83,15 @@ def check_prompt_rows(cfg: RunSpec) -> None:
             have = sum(1 for line in f if line.strip())
     except OSError as exc:
         raise SweepConfigError(f"cannot read the prompts file: {exc}") from exc
-    if have < needed:
-        what = "fidelity's collection" if fidelity else "this sweep"
+    if have < needed and fidelity:
         raise SweepConfigError(
-            f"{cfg.prompts_file} has {have} prompts; {what} sends {needed} distinct ones "
+            f"{cfg.prompts_file} has {have} prompts; fidelity's collection sends {needed}; "
+            f"fix: materialize {needed} (`enginebench bench --save-prompts ... --num-prompts "
+            f"{needed}`)"
+        )
+    if have < needed:
+        raise SweepConfigError(
+            f"{cfg.prompts_file} has {have} prompts; this sweep sends {needed} distinct ones "
             f"({cfg.warmups} warm-ups + {' + '.join(str(p.num_prompts) for p in cfg.points)}"
             f"{' + search probes' if cfg.search else ''}); "
             f"fix: materialize {needed} (`enginebench bench --save-prompts ... --num-prompts "

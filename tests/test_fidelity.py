@@ -25,6 +25,9 @@ class _Tok:
     def __len__(self) -> int:
         return len(self.TEXT)
 
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return [i for i, t in self.TEXT.items() if t == text][:1]
+
     def decode(self, ids: list[int], **_: Any) -> str:
         return "".join(self.TEXT[i] for i in ids)
 
@@ -106,6 +109,8 @@ def test_kl_topk_buckets_the_rest_and_bounds_the_full_kl() -> None:
     same = [[i, math.log(x)] for i, x in enumerate(p)]
     assert kl_topk(np.log(p), same) == pytest.approx(0.0, abs=1e-12)
     assert kl_topk(np.log(p), []) is None
+    # an engine whose top-k rounds to 1 while the reference has mass elsewhere: finite
+    assert 0 < kl_topk(np.log(p), [[0, math.log(0.6)], [1, math.log(0.4)]]) < 20
 
 
 def test_score_path_agreement_and_exact_match() -> None:
@@ -122,8 +127,9 @@ def test_score_path_agreement_and_exact_match() -> None:
 
 def test_text_match_counts_reference_tokens_within_the_engine_text() -> None:
     dec = _Tok().decode
-    assert text_match(" a b a", [1, 2, 2], dec) == 2
-    assert text_match(" b", [1], dec) == 0
+    assert text_match(" a b a", [0], [1, 2, 2], dec) == 2
+    assert text_match(" b", [0], [1], dec) == 0
+    assert text_match("a b", [0], [1, 2], dec) == 2  # a server that drops the first space
 
 
 class _Ref:
@@ -221,3 +227,25 @@ Same top p: 62.434 ± 1.576 %
         "t", "-m", "f16.gguf", "-c", "128", "--kl-divergence-base", "b.kld", "-f", "x.txt"
     ]  # fmt: skip
     assert kld_argv("t", "q4.gguf", "b.kld")[-1] == "--kl-divergence"
+
+
+def test_a_path_shorter_than_its_answer_is_no_full_match() -> None:
+    """llama.cpp once gave 25 logprob entries for a 32-token answer: what it gave is scored,
+    but the engine may have left the reference after it."""
+    rec = _rec()
+    content = [{"id": 1, "token": " a", "logprob": math.log(0.5), "top_logprobs": []}] * 2
+    read_choice(rec, {"text": " a a", "logprobs": {"content": content}}, TokenIds(_Tok()), 3)  # type: ignore[arg-type]
+    assert rec.ids == [1, 1] and rec.truncated
+    out = score([rec], _Ref(), 3)  # type: ignore[arg-type]
+    assert out["exact_match_tokens"] == 2 and out["full_match_fraction"] == 0.0
+    assert out["truncated_paths"] == 1
+
+
+def test_a_failed_sampled_answer_costs_the_distributions_only() -> None:
+    rec = Collected(0, [0], ids=[1], logprob=[0.0], top=[[[1, 0.0]]], sampled={
+        "ids": [], "text": "", "logprob": [], "top": [], "unmapped": 0, "truncated": False,
+        "error": "HTTP 500: boom",
+    })  # fmt: skip
+    out = score([rec], _Ref(), 1)  # type: ignore[arg-type]
+    assert out["failed"] == 0 and out["top1_agreement"] == 1.0
+    assert out["kl_mean"] is None and out["sampled_failed"] == 1

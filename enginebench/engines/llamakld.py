@@ -46,4 +46,6 @@ def parse_kld(output: str) -> dict[str, Any]:
 def tool_env(tool: str | os.PathLike[str], bin_dir: str | os.PathLike[str]) -> dict[str, str]:
     """The tool finds its own library beside it and the build's in its bin/."""
     dirs = [str(Path(tool).resolve().parent), str(Path(bin_dir).resolve())]
+    if os.environ.get("LD_LIBRARY_PATH"):  # the machine's own (CUDA's) after
+        dirs.append(os.environ["LD_LIBRARY_PATH"])
     return {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(dirs)}

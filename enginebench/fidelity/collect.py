@@ -6,9 +6,9 @@ the reference scores the very sequence the engine saw; an engine that returns no
 the prompt's text and gives its greedy text only. One record per prompt (`engine.jsonl`):
 `prompt_ids`, `ids` (the engine's greedy path, as far as its tokens map to ids), `text`,
 `logprob` (each chosen token's), `top` ([[id, logprob], ...] per position), `unmapped` (top-k
-entries whose token text names no single id), `finish_reason`, `error`, and `sampled` (the same
-fields of a second answer at temperature 1, for an engine whose greedy logprobs are its
-sampler's, `TopLogprobs.greedy`).
+entries whose token text names no single id), `truncated` (the path ends before the answer),
+`finish_reason`, `error`, and `sampled` (the same fields of a second answer at temperature 1,
+for an engine whose greedy logprobs are its sampler's, `TopLogprobs.greedy`; its own `error`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from enginebench.engines.spec import TopLogprobs
 from enginebench.loadgen.tokenizer import Tokenizer
 
 TOKEN_ID = re.compile(r"token_id:(\d+)")  # vLLM's `return_tokens_as_token_ids`
-SAMPLED = ("ids", "text", "logprob", "top", "unmapped")  # a sampled answer's fields
+SAMPLED = ("ids", "text", "logprob", "top", "unmapped", "truncated", "error")  # its fields
 
 
 @dataclass
@@ -41,7 +41,11 @@ class Collected:
     unmapped: int = 0
     finish_reason: str | None = None
     error: str | None = None
-    sampled: dict[str, Any] | None = None  # ids, text, logprob, top, unmapped at temperature 1
+    # the path ends before the answer does (a token no id fits, a missing logprob, fewer
+    # logprob entries than tokens): what it has is scored, and it is no full match
+    truncated: bool = False
+    # ids, text, logprob, top, unmapped, truncated, error of the answer at temperature 1
+    sampled: dict[str, Any] | None = None
 
 
 class TokenIds:
@@ -53,9 +57,18 @@ class TokenIds:
     def __init__(self, tok: Tokenizer, strip: bool = False) -> None:
         self.tok, self.strip = tok, strip
         self._texts: dict[str, list[int]] | None = None
+        self._anchor: tuple[int, str] | None = None
 
     def decoded(self, i: int) -> str:
-        return self.tok.decode([i])
+        """A token's text as it reads inside an answer: after another token, so a SentencePiece
+        `▁mean` keeps its space (decoded alone it would not)."""
+        if self._anchor is None:
+            ids = self.tok.encode("a", add_special_tokens=False)
+            self._anchor = (ids[0], self.tok.decode(ids[:1])) if ids else (-1, "")
+        anchor, head = self._anchor
+        if anchor < 0:
+            return self.tok.decode([i])
+        return self.tok.decode([anchor, i])[len(head) :]
 
     def texts(self) -> dict[str, list[int]]:
         """Each token text as the engine names it -> the ids it may be, built on first use:
@@ -98,12 +111,15 @@ def request_body(
     return body
 
 
-def read_choice(rec: Collected, choice: Mapping[str, Any], ids: TokenIds) -> None:
+def read_choice(
+    rec: Collected, choice: Mapping[str, Any], ids: TokenIds, tokens: int | None = None
+) -> None:
     """The greedy path and its logprobs from a completion's choice, in either shape engines use:
     `content` (llama.cpp: id, token, logprob, top_logprobs per token) or the legacy `tokens`,
     `token_logprobs`, `top_logprobs` (vLLM, MLC, SGLang; SGLang's `token_ids` names the path's
-    ids). The path stops at the first token that maps to no id: teacher forcing needs the exact
-    sequence."""
+    ids). The path stops at the first token that maps to no id or has no logprob (teacher
+    forcing needs the exact sequence), and is `truncated` when it ends before the answer.
+    `tokens`: the answer's length by the server's count (usage), where it gives one."""
     rec.text = str(choice.get("text") or "")
     rec.finish_reason = choice.get("finish_reason")
     lp = choice.get("logprobs") or {}
@@ -121,6 +137,9 @@ def read_choice(rec: Collected, choice: Mapping[str, Any], ids: TokenIds) -> Non
         ]
     else:
         return
+    # fewer entries than tokens (llama.cpp left 7 of 32 out of one answer), or lists of unequal
+    # length: the path cannot reach the end
+    answer_len = max(tokens or 0, len(entries), len(lp.get("tokens") or []))
     at = 0  # where the chosen token's text begins in the answer
     path = choice.get("token_ids")  # SGLang's `return_token_ids`: the path's ids beside
     given_ids = (
@@ -136,6 +155,7 @@ def read_choice(rec: Collected, choice: Mapping[str, Any], ids: TokenIds) -> Non
         rec.ids.append(chosen)
         rec.logprob.append(float(logprob))
         rec.top.append([[i, float(p)] for i, p in pairs if i is not None and p is not None])
+    rec.truncated = len(rec.ids) < answer_len
 
 
 async def _one(
@@ -148,12 +168,16 @@ async def _one(
             if resp.status != 200:
                 rec.error = f"HTTP {resp.status}: {text[:200]}"
                 return
-        choices = json.loads(text).get("choices") or []
+        data = json.loads(text)
+        choices = data.get("choices") or []
         if not choices:
             rec.error = "no choices in the response"
             return
-        read_choice(rec, choices[0], ids)
-    except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+        usage = data.get("usage") or {}
+        read_choice(rec, choices[0], ids, usage.get("completion_tokens"))
+    # a response of another shape than asked is this prompt's error, not the collection's end
+    except (aiohttp.ClientError, TimeoutError, ValueError, TypeError, AttributeError,
+            KeyError) as exc:  # fmt: skip
         rec.error = f"{type(exc).__name__}: {exc}"
 
 
@@ -166,10 +190,9 @@ async def _collect(
     async with aiohttp.ClientSession(timeout=timeout, headers=dict(headers)) as session:
         for rec, greedy, sampled in jobs:  # one at a time: no batch effects
             await _one(session, url, greedy, rec, ids)
-            if sampled is not None and not rec.error:
+            if sampled is not None and not rec.error:  # its failure costs the distributions only
                 answer = Collected(rec.index, rec.prompt_ids)
                 await _one(session, url, sampled, answer, ids)
-                rec.error = answer.error
                 rec.sampled = {k: getattr(answer, k) for k in SAMPLED}
 
 
@@ -192,7 +215,7 @@ def collect(
     jobs = []
     for rec, text in zip(recs, texts, strict=True):
         prompt = rec.prompt_ids if top is not None else text
-        again = top is not None and not top.greedy
+        again = top is not None and not top.greedy and k > 0
         jobs.append((
             rec, request_body(served, prompt, max_tokens, top, k),
             request_body(served, prompt, max_tokens, top, k, sampled=True) if again else None,

@@ -10,7 +10,7 @@ produced, with the same context the engine had. Measures (definitions in `DEFINI
   greedy continuations are identical up to there);
 * KL(reference || engine) on the engine's top-k tokens plus one bucket for the rest of the
   vocabulary: by the log-sum inequality never more than the full-vocabulary KL, so a lower bound;
-* the chosen token's logprob error: engine logprob minus the reference's, for the same token.
+* the chosen token's logprob error: |engine logprob - the reference's|, for the same token.
 
 An engine that returns no token ids gives its text only: its exact-match length is the longest
 run of the reference's own greedy tokens whose text starts the engine's.
@@ -36,7 +36,9 @@ DEFINITIONS = {
     "the rest of the vocabulary (a lower bound on the full-vocabulary KL), mean over positions",
     "logprob_err_mean": "mean |engine logprob - reference logprob| of the token the engine chose",
 }
-TAIL_FLOOR = 1e-12  # an engine whose top-k already sums to 1 leaves its rest bucket this mass
+# the least mass an engine's rest bucket is taken to hold: where its top-k sums to ~1 (rounding)
+# while the reference has mass outside it, a rest of ~0 would blow the bucket's term up
+REST_MIN = 1e-6
 
 
 @dataclass
@@ -63,7 +65,9 @@ def kl_topk(ref_logp: np.ndarray, top: Sequence[Sequence[float]]) -> float | Non
     q = np.exp(np.fromiter(seen.values(), dtype=np.float64))
     p = np.exp(ref_logp[ids].astype(np.float64))
     p_rest = max(1.0 - float(p.sum()), 0.0)
-    q_rest = max(1.0 - float(q.sum()), TAIL_FLOOR)
+    if p_rest > REST_MIN and q.sum() > 1.0 - REST_MIN:
+        q *= (1.0 - REST_MIN) / q.sum()
+    q_rest = max(1.0 - float(q.sum()), REST_MIN)
     p, q = np.append(p, p_rest), np.append(q, q_rest)
     terms = np.zeros_like(p)
     np.log(p / q, out=terms, where=p > 0)  # 0 log 0 = 0
@@ -88,15 +92,21 @@ def score_path(
                 out.errs.append(abs(rec.logprob[t] - float(row[chosen])))
     if agreement:
         out.exact_match = out.agree.index(False) if False in out.agree else len(out.agree)
-        out.full_match = all(out.agree)
+        out.full_match = all(out.agree) and not rec.truncated
     return out
 
 
-def text_match(engine_text: str, ref_ids: Sequence[int], decode: Any) -> int:
-    """How many of the reference's greedy tokens, decoded, are a prefix of the engine's text."""
-    n = 0
+def text_match(
+    engine_text: str, prompt_ids: Sequence[int], ref_ids: Sequence[int], decode: Any
+) -> int:
+    """How many of the reference's greedy tokens the engine's text starts with: each prefix
+    decoded after the prompt (a SentencePiece token keeps its leading space there), special
+    tokens (EOS) skipped, leading whitespace not counted (servers differ on the first space)."""
+    head = decode(list(prompt_ids), skip_special_tokens=True)
+    got, n = engine_text.lstrip(), 0
     for t in range(1, len(ref_ids) + 1):
-        if not engine_text.startswith(decode(list(ref_ids[:t]))):
+        text = decode([*prompt_ids, *ref_ids[:t]], skip_special_tokens=True)[len(head) :]
+        if not got.startswith(text.lstrip()):
             break
         n = t
     return n
@@ -148,7 +158,10 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def score(recs: Sequence[Collected], ref: Reference, max_tokens: int) -> dict[str, Any]:
-    """The engine's measures over every record (failed requests counted, not scored)."""
+    """The engine's measures over every record (failed requests counted, not scored). A path
+    is also cut short where the answer stopped for its length before `max_tokens` ids."""
+    for r in recs:
+        r.truncated = r.truncated or (r.finish_reason == "length" and len(r.ids) < max_tokens)
     failed = [r for r in recs if r.error]
     ok = [r for r in recs if not r.error]
     by_ids = [r for r in ok if r.ids]
@@ -159,11 +172,16 @@ def score(recs: Sequence[Collected], ref: Reference, max_tokens: int) -> dict[st
     # an engine whose greedy logprobs are its sampler's: the distributions of its sampled path
     sampled = [Collected(r.index, r.prompt_ids, **r.sampled) for r in by_ids if r.sampled]
     dists = [
-        score_path(s, ref.logp(s.prompt_ids, s.ids), agreement=False) for s in sampled if s.ids
+        score_path(s, ref.logp(s.prompt_ids, s.ids), agreement=False)
+        for s in sampled
+        if s.ids and not s.error
     ]
     text_only = [r for r in ok if not r.ids]
     refs = [ref.greedy(r.prompt_ids, max_tokens) for r in text_only]
-    by_text = [text_match(r.text, g, ref.tok.decode) for r, g in zip(text_only, refs, strict=True)]
+    by_text = [
+        text_match(r.text, r.prompt_ids, g, ref.tok.decode)
+        for r, g in zip(text_only, refs, strict=True)
+    ]
     matches = [s.exact_match for s in scored] + by_text
     full = [s.full_match for s in scored] + [
         m == len(g) for m, g in zip(by_text, refs, strict=True)
@@ -189,6 +207,8 @@ def score(recs: Sequence[Collected], ref: Reference, max_tokens: int) -> dict[st
         "logprob_err_mean": _mean(errs),
         "kl_positions": len(kls),
         "distributions_from": "sampled" if sampled else "greedy",
+        "sampled_failed": sum(1 for s in sampled if s.error),
+        "truncated_paths": sum(1 for r in by_ids if r.truncated),
         "top_k": max(map(len, tops), default=0),
         "unmapped_top_tokens": sum(r.unmapped for r in [*ok, *sampled]),
     }

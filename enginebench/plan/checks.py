@@ -119,8 +119,7 @@ def check_plan(plan: Plan, points: Mapping[str, Sequence[SweepPoint]]) -> None:
                     f"defined: {', '.join(sorted(config['sweeps']))}"
                 )
     _check_workloads(plan)
-    fidelity = any(b["fidelity"] for b in config["benchmarks"])
-    if fidelity and config["workload"]["dataset"] == "trace":
+    if _asks_fidelity(plan) and config["workload"]["dataset"] == "trace":
         fail(
             "workload: fidelity sends the first prompts of the top-level workload's prompt file, "
             "and a trace has none; give the trace to the sweeps that replay it "
@@ -136,8 +135,17 @@ def check_plan(plan: Plan, points: Mapping[str, Sequence[SweepPoint]]) -> None:
         _check_instance(plan, name)
 
 
+def _asks_fidelity(plan: Plan) -> bool:
+    """A benchmark asks for fidelity of a model with HF weights (the reference)."""
+    return any(
+        b["fidelity"] and plan.models[b["model"]].has_hf_dir for b in plan.config["benchmarks"]
+    )
+
+
 def _check_workloads(plan: Plan) -> None:
     named: dict[str, dict[str, Any]] = {}
+    if _asks_fidelity(plan):  # fidelity's prompts: a sweep's other workload needs its own name
+        named[plan.config["workload"]["name"]] = plan.config["workload"]
     for sweep in sorted({run.sweep for run in plan.runs}):
         workload = plan.workload_of(sweep)
         where = (

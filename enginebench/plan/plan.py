@@ -427,16 +427,26 @@ class Plan:
         return [paths.fidelity_path(*run[:3], "score.json") for run in self.fidelity_runs]
 
     @cached_property
+    def decode_fidelity_scores(self) -> list[str]:
+        """The fidelity of the engine x model x quants the decode table has a row for."""
+        rows = {run[:3] for run in self.decode_runs}
+        return [paths.fidelity_path(*r[:3], "score.json") for r in self.fidelity_runs
+                if r[:3] in rows]  # fmt: skip
+
+    @cached_property
     def llama_kld_jsons(self) -> list[str]:
         """llama-perplexity's full-vocabulary KL against the f16 GGUF, beside the fidelity of
         every quantized GGUF the workflow's own llama.cpp builds serve."""
-        return [
+        jsons = [
             paths.llama_kld_json(*run[:3])
             for run in self.fidelity_runs
             if self.instances[run.engine].software == "build"
             and self.instances[run.engine].spec.software == "cmake"
             and run.quant != BASE_GGUF
         ]
+        if self.config.get("completed_only"):  # what was measured, not measured now
+            return [j for j in jsons if Path(j).is_file()]
+        return jsons
 
     def llama_kld_inputs(self, engine: str, model: str, quant: str) -> dict[str, str]:
         instance, m = self.instances[engine], self.models[model]

@@ -44,7 +44,7 @@ rule decode_table:
         llama_bench=PLAN.llama_bench_jsons,
         bandwidth="results/hardware/bandwidth.json",
         hf=PLAN.decode_hf_dirs,
-        fidelity=PLAN.fidelity_scores,
+        fidelity=PLAN.decode_fidelity_scores,
     output:
         csv="results/decode.csv",
         md="results/decode.md",

@@ -63,6 +63,7 @@ rule llama_kld:
         gpu=uses_gpu,
     params:
         ctx=128,  # tokens per chunk; half of each is scored
+        n_gpu_layers=instance_field("n_gpu_layers"),  # as its server offloads
     script:
         "../scripts/llama_kld.py"
 

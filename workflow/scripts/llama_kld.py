@@ -17,9 +17,10 @@ with logged(snakemake.log[0]), tempfile.TemporaryDirectory() as tmp:
     env = tool_env(inp.tool, Path(inp.build).parent)
     record = {"engine": w.engine, "model": w.model, "quant": w.quant, "base": inp.base,
               "ctx": p.ctx}  # fmt: skip
+    ngl = [] if p.n_gpu_layers is None else ["-ngl", str(p.n_gpu_layers)]
     for name, argv in (
-        ("base_argv", kld_argv(inp.tool, inp.base, base, text=text, ctx=p.ctx)),
-        ("argv", kld_argv(inp.tool, inp.gguf, base, ctx=p.ctx)),
+        ("base_argv", kld_argv(inp.tool, inp.base, base, text=text, ctx=p.ctx, extra=ngl)),
+        ("argv", kld_argv(inp.tool, inp.gguf, base, ctx=p.ctx, extra=ngl)),
     ):
         print(" ".join(argv), flush=True)
         done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
