@@ -181,7 +181,12 @@ def test_fidelity_beside_speed(completed_run: dict) -> None:
     rows = {(r["engine"], r["quant"]): r for r in fid.to_dict("records")}
     assert set(rows) == {(e, q) for e, _, q, _ in LOAD_RUNS}
     assert fid["failed"].eq(0).all() and fid["prompts"].eq(8).all()
-    assert (fid["decode (tok/s)"] > 0).all() and (fid["peak output (tok/s)"] > 0).all()
+    assert (fid["peak output (tok/s)"] > 0).all()
+    # vLLM's decode point is its second instance's (vllm-seed, no fidelity): blank, not 0
+    decoded = fid["engine"] != "vllm"
+    assert (fid[decoded]["decode (tok/s)"] > 0).all() and fid[~decoded][
+        "decode (tok/s)"
+    ].isna().all()
     kl, agree = "KL mean (nats)", "top-1 agreement"
     # vLLM on CPU in float32 computes what transformers computes
     assert rows["vllm", "hf"][agree] == 1.0 and rows["vllm", "hf"][kl] < 1e-9
