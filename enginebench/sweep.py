@@ -50,6 +50,7 @@ from enginebench.points import SweepPoint, rows_needed
 from enginebench.proc import CommandError, run
 from enginebench.provenance import now_iso, redact_argv, run_provenance
 from enginebench.runspec import RunSpec, from_args
+from enginebench.scriptio import logged
 from enginebench.slo_search import meets, next_rate, outcome
 
 VERSION_TIMEOUT_S = 180
@@ -208,6 +209,42 @@ def _run(cfg: RunSpec, spec: EngineSpec, out: Path, workdir: Path) -> int:
         record.update(_provenance(cfg, spec, record))
         write_json(server_json, record, sort_keys=False)  # in the order it was recorded
     return 1 if failed else 0
+
+
+def run_job(
+    param: Mapping[str, Any],
+    software: str | None,
+    model_source: str,
+    *,
+    outputs: Sequence[str],
+    attic: str | os.PathLike[str],
+    job: str,
+    logs: tuple[str, str],
+    failed: str,
+) -> None:
+    """A workflow job that owns a server (rules serve_sweep and fidelity_collect): its RunSpec
+    (`param`) resolved with what its inputs say, run with its output in `logs[0]`. Interrupted
+    or failed, what it made is set aside into `attic` (the next run redoes the job; nothing
+    measured is lost) and it exits with one line: the server's own error (else `failed`) and
+    where to read more (`logs`: the job's and the server's)."""
+    spec = RunSpec.from_param(param).resolved(
+        software=read_json(software) if software else {}, model_source=read_json(model_source)
+    )
+    try:
+        with logged(logs[0]):
+            status = run_sweep(spec)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): keep what was measured
+        set_aside(outputs, attic)
+        raise
+    if status != 0:
+        # the server's own error (with the tail of its log) goes into Snakemake's error message
+        server = Path(spec.server_json or Path(spec.out_dir) / "server.json")
+        error = read_json(server).get("error") if server.is_file() else None
+        kept = set_aside(outputs, attic)
+        raise SystemExit(
+            f"{job} failed: {error or failed}; what completed kept in {kept}; "
+            f"see {logs[0]} and {logs[1]}"
+        )
 
 
 def set_aside(outputs: Sequence[str | os.PathLike[str]], attic: str | os.PathLike[str]) -> Path:

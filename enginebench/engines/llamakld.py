@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from enginebench import proc
 
 _STATS = {
     "kld_mean": r"Mean\s+KLD:\s+([-\d.]+)",
@@ -41,6 +44,26 @@ def parse_kld(output: str) -> dict[str, Any]:
     if found["kld_mean"] is None:
         raise KldError("llama-perplexity printed no KL divergence statistics")
     return {k: float(m.group(1)) if m else None for k, m in found.items()}
+
+
+def measure_kld(
+    tool: str, base_gguf: str, gguf: str, text: str, bin_dir: str | os.PathLike[str], *,
+    ctx: int = 128, extra: Sequence[str] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """`gguf`'s KL statistics against `base_gguf` on `text`: the base run saves its
+    log-probabilities (to a temporary file), the comparison reads them. Each run's output is
+    printed; a failed one raises KldError with the tool's own line."""
+    env = tool_env(tool, bin_dir)
+    with tempfile.TemporaryDirectory(prefix="enginebench-kld-") as tmp:
+        saved, text_file = Path(tmp) / "base.kld", Path(tmp) / "text.txt"
+        text_file.write_text(text)
+        base_argv = kld_argv(tool, base_gguf, saved, text=text_file, ctx=ctx, extra=extra)
+        argv = kld_argv(tool, gguf, saved, ctx=ctx, extra=extra)
+        for run in (base_argv, argv):
+            print(" ".join(run), flush=True)
+            output = proc.run(run, what="llama-perplexity", error=KldError, env=env)
+            print(output[-3000:], flush=True)
+    return {"base_argv": base_argv, "argv": argv, **parse_kld(output)}
 
 
 def tool_env(tool: str | os.PathLike[str], bin_dir: str | os.PathLike[str]) -> dict[str, str]:

@@ -136,10 +136,7 @@ def check_plan(plan: Plan, points: Mapping[str, Sequence[SweepPoint]]) -> None:
 
 
 def _asks_fidelity(plan: Plan) -> bool:
-    """A benchmark asks for fidelity of a model with HF weights (the reference)."""
-    return any(
-        b["fidelity"] and plan.models[b["model"]].has_hf_dir for b in plan.config["benchmarks"]
-    )
+    return any(map(plan.asks_fidelity, plan.config["benchmarks"]))
 
 
 def _check_workloads(plan: Plan) -> None:

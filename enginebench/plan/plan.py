@@ -376,7 +376,7 @@ class Plan:
         answers is started as that sweep's is."""
         runs: dict[tuple[str, str, str], Run] = {}
         for b in self.config["benchmarks"]:
-            if b["fidelity"] and self.models[b["model"]].has_hf_dir:
+            if self.asks_fidelity(b):
                 for q in b["quants"]:
                     run = Run(b["engine"], b["model"], q, b["sweeps"][0])
                     runs.setdefault(run[:3], run)
@@ -387,6 +387,10 @@ class Plan:
                 if Path(paths.fidelity_path(*r[:3], "score.json")).is_file()
             ]
         return list(runs.values())
+
+    def asks_fidelity(self, bench: Mapping[str, Any]) -> bool:
+        """A benchmark asks for fidelity, of a model with HF weights (the reference)."""
+        return bool(bench["fidelity"]) and self.models[bench["model"]].has_hf_dir
 
     def fidelity_run(self, engine: str, model: str, quant: str) -> Run:
         for run in self.fidelity_runs:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from enginebench.jsonfile import read_json
 from enginebench.metric_registry import Column
 from enginebench.report.columns import present
 from enginebench.report.render import Table, page_html, to_markdown, write_csv
@@ -113,10 +114,7 @@ def decode_frame(
 ) -> pd.DataFrame:
     """One row per engine x model x quant of the decode sweeps' single-stream point, with its
     fidelity (`fidelity`: score files) where it has one."""
-    scores = {
-        (s["engine"], s["model"], s["quant"]): s
-        for s in (json.loads(Path(p).read_text()) for p in fidelity)
-    }
+    scores = {(s["engine"], s["model"], s["quant"]): s for s in map(read_json, fidelity)}
     tidy = read_results(results)
     points = tidy[
         tidy["sweep"].isin(list(sweeps)) & (tidy["mode"] == "concurrency") & (tidy["load"] == 1)

@@ -4,7 +4,6 @@ KL (each quant a point)."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from enginebench.fidelity.score import DEFINITIONS
+from enginebench.jsonfile import read_json
 from enginebench.metric_registry import Column
 from enginebench.report.columns import present
 from enginebench.report.decode import per_second
@@ -91,7 +91,7 @@ def fidelity_frame(
 ) -> pd.DataFrame:  # fmt: skip
     rows = []
     for path in scores:
-        s = json.loads(Path(path).read_text())
+        s = read_json(path)
         ref = s["reference"]
         by = [f"{s[k]} {w}" for k, w in (("scored_by_ids", "ids"), ("scored_by_text", "text"))
               if s[k]]  # fmt: skip
@@ -104,7 +104,7 @@ def fidelity_frame(
     keys = ["engine", "model", "quant"]
     frame = pd.DataFrame(rows, columns=[c.key for c in COLUMNS if c.key not in _JOINED])
     frame = frame.merge(_speeds(results, decode_sweeps), how="left", on=keys)
-    checks = [json.loads(Path(p).read_text()) for p in kld]
+    checks = [read_json(p) for p in kld]
     cross = pd.DataFrame(
         [{k: c.get(k) for k in (*keys, "kld_mean", "same_top_percent")} for c in checks],
         columns=[*keys, "kld_mean", "same_top_percent"],
