@@ -82,12 +82,14 @@ def bench_argv(
     provenance_file: str | None = None,
     metrics_path: str | None = None,
     copy: int = 0,
+    server_pid: int | None = None,
 ) -> list[str]:
     """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
     the prompt file's rows from `first_row` on (`prompt_rows`); its summary carries the point
     and the sweep's provenance (`provenance_file`), written by the load generator alone, and
     the server's own metrics (`metrics_path`: its Prometheus endpoint, scraped around it). A
-    trace's replay draws its prompts from the trace as its `copy`-th copy instead."""
+    trace's replay draws its prompts from the trace as its `copy`-th copy instead. The
+    server's process (`server_pid`) tells its CPU time from others' (host interference)."""
     argv = [
         sys.executable,
         "-m",
@@ -146,6 +148,7 @@ def bench_argv(
         point.name,
         *(["--provenance-file", provenance_file] if provenance_file else []),
         *(["--server-metrics", metrics_path] if metrics_path else []),
+        *(["--server-pid", str(server_pid)] if server_pid else []),
     ]
     argv += ["--metadata", *(f"{k}={_meta_value(v)}" for k, v in meta.items())]
     return [*argv, *cfg.bench_args]

@@ -320,6 +320,26 @@ METRICS += [
     Metric("gpu_energy_source", "GPU energy source", views=("cli_gpu",), optional=True),
 ]
 
+# what else ran on the machine during the window (enginebench.loadgen.interference): shares of
+# the host's CPUs (0-1); past validity.DISTURBED_SHARE the point is flagged `disturbed`
+_HOST: tuple[View, ...] = ("cli_engine", "engine")
+METRICS += [
+    Metric("host_others_cpu_share", "others' share of the CPUs", kind="ratio",
+           better="lower", views=(*_HOST, "comparison"), optional=True),
+    Metric("host_steal_share", "CPU steal share", kind="ratio", better="lower", views=_HOST,
+           optional=True),
+    Metric("host_server_cpu_share", "server's share of the CPUs", kind="ratio", views=_HOST,
+           optional=True),
+    Metric("host_client_cpu_share", "load generator's share of the CPUs", kind="ratio",
+           views=_HOST, optional=True),
+    Metric("host_load_max", "peak 1-min load average", kind="num", views=("cli_engine",),
+           optional=True),
+    Metric("gpu_other_processes", "other processes on the GPUs", kind="int", better="lower",
+           views=("cli_gpu", "engine"), optional=True),
+    Metric("gpu_others_sm_pct", "others' mean SM utilization", "%", "num", "lower",
+           ("cli_gpu", "engine"), optional=True),
+]  # fmt: skip
+
 # the rest of each point's provenance (enginebench.report.load.DETAILS reads them); lists and
 # objects as compact JSON text; in the per-engine CSV and the tidy table only
 DETAILS = [

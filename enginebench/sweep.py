@@ -451,6 +451,7 @@ def _points(
                 cfg, base_url, served, style, model_check, point, first_row=row,
                 provenance_file=provenance, metrics_path=spec.metrics_path,
                 copy=copy,  # a replay: the trace's prompts drawn afresh (the warm-up's is 0)
+                server_pid=_own_pid(server),
             )  # fmt: skip
             _log(f"{point.name}: {' '.join(argv[3:])}")
             t0 = time.monotonic()
@@ -546,6 +547,14 @@ def run_point(argv: Sequence[str], server: ManagedServer | None) -> tuple[int, s
     except BaseException:  # Terminated, KeyboardInterrupt: keep what completed
         _stop(proc)
         raise
+
+
+def _own_pid(server: ManagedServer | None) -> int | None:
+    """The managed server's process, whose tree holds the engine; not a docker client's (the
+    container's processes are not its children: the load generator finds the listener)."""
+    if server is None or server.cleanup is not None:
+        return None
+    return server.pid
 
 
 def _exit_code(server: ManagedServer | None) -> int | None:

@@ -141,7 +141,7 @@ def test_sends_follow_the_absolute_schedule_despite_late_timers(monkeypatch: Any
 
     async def go() -> list[RequestRecord]:
         records = [RequestRecord(i, 1, 1) for i in range(n)]
-        bench = runner._Bench(None, Endpoint("u", "m"), [b""] * n, records, None, False)  # type: ignore[arg-type]
+        bench = runner.Bench(None, Endpoint("u", "m"), [b""] * n, records, None, False)  # type: ignore[arg-type]
         offsets = arrival_offsets(n, rate, math.inf, 0).tolist()
         await bench.open_loop(offsets, rate, None)
         return records

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from enginebench.report.decode import decode_frame, pivot, write_decode
+from enginebench.report.decode import BOUND_BELOW, decode_frame, pivot, write_decode
 from enginebench.report.tidy import load_runs, write_results
 from tests.fixtures.synthetic import write_synthetic_results
 
@@ -78,6 +78,23 @@ def test_config_bandwidth_wins_and_a_gpu_engine_uses_the_gpu(tmp_path: Path) -> 
     assert sources == {"llamacpp": "measured: test", "vllm": "datasheet: NVIDIA H200"}
     args["bandwidth"] |= {"config": {"bytes_per_s": 1e11, "source": "config"}}
     assert set(decode_frame(**args)["bandwidth_source"]) == {"config"}
+
+
+def test_a_bound_below_a_measurement_is_flagged_not_hidden(tmp_path: Path) -> None:
+    """A bandwidth so low that llama-bench (300 tok/s) beats the bound while decode (250) does
+    not: the row says so, its percentage stays as measured (over 100), the HTML marks it."""
+    args = _setup(tmp_path)
+    kv = 2 * 4 * 2 * 64 * 84 * 2
+    args["bandwidth"]["cpu"]["bytes_per_s"] = 275 * (1_000_000 + kv)  # bound 275 tok/s
+    frame = decode_frame(**args)
+    llama = frame[frame["engine"] == "llamacpp"].iloc[0]
+    assert llama["roofline_check"] == BOUND_BELOW
+    assert llama["llama_bench_percent_of_bound"] == pytest.approx(300 / 275 * 100)
+    assert frame[frame["engine"] == "vllm"].iloc[0]["roofline_check"] == "ok"  # 250 < 275
+    out = tmp_path / "out"
+    write_decode(frame, out / "d.csv", out / "d.md", out / "d.html")
+    assert 'class="warn"' in (out / "d.html").read_text()
+    assert decode_frame(**_setup(tmp_path))["roofline_check"].tolist() == ["ok", "ok"]
 
 
 def test_seed_000_shape(tmp_path: Path) -> None:

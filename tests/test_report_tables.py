@@ -15,6 +15,7 @@ import pytest
 from enginebench.points import SweepPoint, parse_name
 from enginebench.report.tables import (
     capacity_frame,
+    capacity_of,
     comparison_frame,
     write_capacity,
     write_comparison,
@@ -934,6 +935,19 @@ def test_validity_column_and_capacity(tmp_path: Path) -> None:
     # the CSV copy of the results gives the same capacity
     from_csv = capacity_frame(results.with_suffix(".csv"), slo)
     pd.testing.assert_frame_equal(from_csv, capacity_frame(results, slo))
+
+
+def test_a_disturbed_point_says_nothing_of_capacity() -> None:
+    """A point the machine's other work disturbed is left out of the steady run, and is no
+    saturation either (even one that reads as saturated): the run goes on above it."""
+    rows = [
+        {"model": "m", "engine": "e", "quant": "q", "sweep": "s", "mode": "rate", "load": load,
+         "validity": v, "output_throughput": 10.0 * load}
+        for load, v in ((1.0, "ok"), (2.0, "ok"), (5.0, "disturbed"), (8.0, "ok"),
+                        (12.0, "saturated, disturbed"), (16.0, "saturated"))
+    ]  # fmt: skip
+    row = capacity_of(pd.DataFrame(rows)).iloc[0]
+    assert (row["capacity"], row["first_saturated"], row["output_throughput"]) == (8.0, 16.0, 80.0)
 
 
 # -- repeats: means with 95% confidence intervals ---------------------------------------------

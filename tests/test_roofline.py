@@ -173,8 +173,9 @@ def test_cpu_bandwidth_bounded_and_repeatable() -> None:
     assert a.bytes_per_s > 0 and b.bytes_per_s > 0
     assert 1 / 4 < a.bytes_per_s / b.bytes_per_s < 4
     assert 1 <= len(a.samples_bytes_per_s) <= 3
-    assert a.source.startswith("measured: numpy copy, ") and " MiB x " in a.source
-    assert "median" in a.source and "2 x size per copy" in a.source
+    assert a.source.startswith("measured: numpy copy, ") and " MiB, best of " in a.source
+    assert "best of" in a.source and "2 x size per copy" in a.source
+    assert a.bytes_per_s == max(a.samples_bytes_per_s)  # the best run: a run is only slowed
 
 
 def test_cpu_bandwidth_default_finishes_quickly() -> None:
@@ -203,3 +204,19 @@ def test_bandwidth_record_and_the_choice_from_it() -> None:
     assert bandwidth_record(cpu, ["Some Unknown GPU"], None)["gpu"] is None
     given = bandwidth_record(cpu, [], 100)
     assert chosen_bandwidth(given, gpu=False) == Bandwidth(1e11, "config: roofline.bandwidth_gb_s")
+
+
+def test_the_higher_of_before_and_after_the_sweeps_holds() -> None:
+    from enginebench.roofline import Bandwidth, bandwidth_record, best_of, chosen_bandwidth
+
+    before = bandwidth_record(Bandwidth(8e9, "measured: x"), [], None)
+    after = bandwidth_record(Bandwidth(12e9, "measured: y"), [], None)
+    merged = best_of({"before": before, "after": after})
+    assert merged["cpu"]["measurements"] == {"before": 8e9, "after": 12e9}
+    chosen = chosen_bandwidth(merged, gpu=False)
+    assert chosen is not None and chosen.bytes_per_s == 12e9
+    assert chosen.source == (
+        "measured: y; the higher of before the sweeps 8.0 GB/s and after the sweeps 12.0 GB/s"
+    )
+    with pytest.raises(ValueError, match="no bandwidth record"):
+        best_of({})

@@ -35,7 +35,7 @@ def test_default_config_plans_every_engine(tmp_path: Path) -> None:
     assert jobs["capacity"] == 1 and jobs["results_table"] == 1
     # the decode table, llama-bench beside each llama.cpp quant, the machine's bandwidth
     assert jobs["decode_table"] == 1 and jobs["llama_bench"] == 2
-    assert jobs["memory_bandwidth"] == 1
+    assert jobs["memory_bandwidth"] == 2  # before and after the sweeps
 
 
 LARGE = {

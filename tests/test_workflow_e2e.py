@@ -163,8 +163,13 @@ def test_decode_table_beside_llama_bench_and_the_roofline(completed_run: dict) -
     assert (llama["llama-bench tg (tok/s)"] > 0).all()  # the workflow's own build and GGUF
     assert (llama["engine's own (tok/s)"] > 0).all()
     assert decode["bandwidth source"].str.startswith("measured: numpy copy").all()
-    # the bound holds: nothing decodes faster than the memory can deliver its weights
-    assert (decode["bound (tok/s)"] > decode["decode (tok/s)"]).all()
+    # a rate over its bound (a bandwidth measured low, tiny weights served from the cache) is
+    # flagged, never shown as a share over 100% unmarked
+    over = (decode["decode (tok/s)"] > decode["bound (tok/s)"]) | (
+        decode["llama-bench tg (tok/s)"].fillna(0) > decode["bound (tok/s)"]
+    )
+    assert (decode["roofline check"] != "ok").eq(over).all()
+    assert "before the sweeps" in decode["bandwidth source"].iloc[0]
     assert (decode["decode / bound (%)"] > 0).all()
     bench = json.loads((results / "llamacpp/tiny-llama/Q4_K_M/llama-bench.json").read_text())
     assert {r["n_depth"] for r in bench["rows"]} == {0, bench["depth"]} and bench["depth"] > 0

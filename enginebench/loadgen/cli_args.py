@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, NoReturn
 
+from enginebench.loadgen import workers
 from enginebench.loadgen.arrivals import RAMP_STRATEGIES, Ramp
 from enginebench.loadgen.client import IGNORE_EOS_STYLES
 from enginebench.loadgen.datasets import PREFIX_ORDERS
@@ -34,6 +35,10 @@ def _rate(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0 (or inf), got {text}")
     return value
+
+
+def _workers(text: str) -> int | str:
+    return text if text == "auto" else _positive_int(text)
 
 
 def _positive_int(text: str) -> int:
@@ -278,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on requests in flight on top of the rate (client-side queue)",
     )
     load.add_argument(
+        "--num-workers",
+        type=_workers,
+        default="auto",
+        help="processes that send the open loop's requests: one schedule (same seed, same send "
+        "times) split among them, one summary (auto: one per 1,000 req/s offered, at most the "
+        "CPUs less one; 1 for a burst, a trace or a closed loop)",
+    )
+    load.add_argument(
         "--concurrency",
         type=_positive_int,
         default=None,
@@ -371,6 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
         "measured window and each second during it: its token, prefix-cache and preemption "
         "counters and its KV-cache and queue gauges go into the summary (server_*)",
     )
+    res.add_argument(
+        "--host-interference",
+        choices=("auto", "off"),
+        default="auto",
+        help="sample, during the measured window, the CPU time of processes other than the "
+        "server's and this one's (and other processes on the server's GPUs, through NVML): "
+        "past 10%% of the machine the point is flagged disturbed (auto: the server's processes "
+        "from --server-pid, else the listener on the URL's port when the server is local)",
+    )
+    res.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        default=[],
+        metavar="PID",
+        help="a process of the server (with its descendants), for --host-interference; repeat",
+    )
     res.add_argument("--disable-tqdm", action="store_true")
     return p
 
@@ -448,6 +478,19 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.prompts_file and args.save_prompts:
         raise BenchError("--prompts-file and --save-prompts exclude each other", "use one")
+    args.num_workers = _num_workers(args)
+
+
+def _num_workers(args: argparse.Namespace) -> int:
+    """`--num-workers`, resolved (auto) and checked against the load."""
+    open_loop = not args.concurrency and args.dataset_name != "sessions"
+    if args.num_workers != "auto":
+        workers.check(args.num_workers, args.max_concurrency, open_loop)
+        return int(args.num_workers)
+    if not open_loop or args.trace_speedup is not None:
+        return 1
+    rate = args.ramp.end if args.ramp is not None else args.request_rate
+    return workers.auto_workers(rate, args.max_concurrency)
 
 
 def sessions_closed_loop() -> BenchError:

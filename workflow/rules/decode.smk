@@ -1,11 +1,20 @@
 # Single-stream decode beside llama-bench, held against the memory bandwidth (the roofline).
 
+BANDWIDTH_WHEN = ["before", "after"]
 
+
+# Measured before the sweeps (first: top priority) and once they have all ended (after the
+# results table); the decode table holds results against the higher of the two.
 rule memory_bandwidth:
+    input:
+        lambda w: ["results/results.parquet"] if w.when == "after" else [],
     output:
-        "results/hardware/bandwidth.json",
+        "results/hardware/bandwidth-{when}.json",
     log:
-        "logs/memory_bandwidth/memory_bandwidth.log",
+        "logs/memory_bandwidth/{when}.log",
+    wildcard_constraints:
+        when="before|after",
+    priority: 100
     conda:
         "../../envs/enginebench.yaml"
     # the whole machine: a copy measured beside a running benchmark would measure both
@@ -42,7 +51,7 @@ rule decode_table:
     input:
         results="results/results.parquet",
         llama_bench=PLAN.llama_bench_jsons,
-        bandwidth="results/hardware/bandwidth.json",
+        bandwidth=expand("results/hardware/bandwidth-{when}.json", when=BANDWIDTH_WHEN),
         hf=PLAN.decode_hf_dirs,
         fidelity=PLAN.decode_fidelity_scores,
     output:
@@ -63,5 +72,6 @@ rule decode_table:
         sweeps=PLAN.decode_sweeps,
         models=PLAN.decode_models,
         uses_gpu=PLAN.decode_uses_gpu,
+        bandwidth_when=BANDWIDTH_WHEN,
     script:
         "../scripts/decode_table.py"
