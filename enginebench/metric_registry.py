@@ -338,6 +338,9 @@ METRICS += [
            views=("cli_gpu", "engine"), optional=True),
     Metric("gpu_others_sm_pct", "others' mean SM utilization", "%", "num", "lower",
            ("cli_gpu", "engine"), optional=True),
+    # whose CPU time was the server's: text in every table (a list of pids)
+    Metric("host_server_pids", "server processes", optional=True),
+    Metric("host_server_pid_source", "server processes found by", optional=True),
 ]  # fmt: skip
 
 # the rest of each point's provenance (enginebench.report.load.DETAILS reads them); lists and

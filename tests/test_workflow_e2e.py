@@ -29,8 +29,8 @@ pytestmark = pytest.mark.engines
 
 OUTPUT_LEN = 128
 # with decode sweeps and fidelity (the default config has both), the decode and fidelity tables
-# follow every result
-AGGREGATES_DECODE = {**AGGREGATES, "decode_table": 1, "fidelity_table": 1}
+# follow every result, and so does the bandwidth measured after the sweeps (the decode table's)
+AGGREGATES_DECODE = {**AGGREGATES, "decode_table": 1, "fidelity_table": 1, "memory_bandwidth": 1}
 
 
 # fixed identity and dates: the second commit's sha (so its build folder) is the same every run
