@@ -16,18 +16,13 @@ import pytest
 from enginebench.points import SweepPoint
 from enginebench.runspec import RunSpec
 from enginebench.sweep import run_sweep
+from tests.test_loadgen_support import save_random_prompts
 
 pytestmark = pytest.mark.engines
 
 
 def _point(tag: str, server_bin: Path, gguf: Path, hf: Path, tmp_path: Path) -> dict:
-    prompts = tmp_path / f"{tag}.jsonl"
-    subprocess.run(
-        [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(prompts),
-         "--dataset-name", "random", "--num-prompts", "24", "--random-input-len", "32",
-         "--random-output-len", "32", "--tokenizer", str(hf)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    prompts = save_random_prompts(tmp_path / f"{tag}.jsonl", hf, 24, 32, 32)
     cfg = RunSpec(
         engine="llamacpp",
         model=str(gguf),

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from enginebench.engines.server import group_alive
 from enginebench.points import SweepPoint
 from enginebench.runspec import RunSpec
 from enginebench.sweep import run_sweep
+from tests.test_loadgen_support import save_random_prompts
 
 pytestmark = pytest.mark.engines
 
@@ -52,13 +51,7 @@ def _venv(repo_root: Path, engine: str) -> Path:
 def prompts(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """2 warm-ups + 8 + 4 rows: every request of a sweep gets a row of its own."""
     path = tmp_path_factory.mktemp("prompts") / "p.jsonl"
-    subprocess.run(
-        [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(path),
-         "--dataset-name", "random", "--num-prompts", "14", "--random-input-len", str(IN_LEN),
-         "--random-output-len", str(OUT_LEN), "--tokenizer", str(tiny_model_dir)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return path
+    return save_random_prompts(path, tiny_model_dir, 14, IN_LEN, OUT_LEN)
 
 
 @pytest.mark.parametrize("engine", ["vllm", "transformers"])

@@ -8,6 +8,8 @@ the real tiny model), so nothing is downloaded.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 SHAREGPT_SMALL = Path(__file__).parent / "data" / "sharegpt_small.json"
@@ -51,3 +53,16 @@ def make_tokenizer_dir(out: Path, vocab_size: int = 600) -> Path:
     }
     (out / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     return out
+
+
+def save_random_prompts(
+    path: Path, tokenizer: Path, n: int, input_len: int, output_len: int
+) -> Path:
+    """A materialized prompt file of `n` random prompts (`bench --save-prompts`), for sweeps."""
+    subprocess.run(
+        [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(path),
+         "--dataset-name", "random", "--num-prompts", str(n), "--random-input-len",
+         str(input_len), "--random-output-len", str(output_len), "--tokenizer", str(tokenizer)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return path

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from enginebench.engines.registry import get_engine
 from enginebench.engines.spec import EngineSpec, ServerContext, always
 from enginebench.points import SweepPoint, parse_spec, points_from_config, prompt_rows
 from enginebench.runspec import RunSpec, from_args, sweep_bench_args
+from tests.test_loadgen_support import save_random_prompts
 
 
 @pytest.mark.parametrize(
@@ -156,13 +156,7 @@ def _fake_engine(
 @pytest.fixture(scope="module")
 def prompts_file(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     path = tmp_path_factory.mktemp("prompts") / "p.jsonl"
-    subprocess.run(
-        [sys.executable, "-m", "enginebench", "bench", "--save-prompts", str(path),
-         "--dataset-name", "random", "--num-prompts", "48", "--random-input-len", "16",
-         "--random-output-len", "8", "--tokenizer", str(tiny_model_dir)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return path
+    return save_random_prompts(path, tiny_model_dir, 48, 16, 8)
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, spec: EngineSpec, cfg: RunSpec) -> int:

@@ -40,7 +40,7 @@ _START_IN_S = 0.25  # the shared start, after every worker said it is ready
 _POLL_S = 0.05  # how often a worker looks at the shared stop
 
 
-def auto_workers(rate: float, cap: int | None) -> int:
+def auto_workers(rate: float | None, cap: int | None) -> int:
     """Workers for `--num-workers auto`: one per PER_WORKER_RATE of a finite rate, no more
     than the CPUs this process may use leave beside one (and no more than the cap); one for
     a burst (rate inf: what it measures is the server's queue) or a closed loop (rate None)."""
