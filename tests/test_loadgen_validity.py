@@ -123,6 +123,58 @@ def test_overloaded_needs_a_backlog_and_growing_ttft() -> None:
     assert overloaded(serial, inflight=54, rate=5.0)
 
 
+def _in_flight(n: int, rate: float, now: float, pace_s: float, slowdown: float) -> list:
+    """n requests sent at `rate` up to `now`, none completed, all streaming: the first at
+    `pace_s` a token, every later one `slowdown` times slower (a server that admits everything
+    and slows every stream, as MLC-LLM on CPU)."""
+    out = []
+    for i in range(n):
+        rec = RequestRecord(i, 128, 16, scheduled_s=i / rate, sent_s=i / rate)
+        if rec.sent_s > now:
+            break
+        rec.heard, rec.ttft_s = 1.0 + rec.sent_s, 0.5
+        gap = pace_s * (1 if i == 0 else slowdown)
+        rec.itl_s = [gap] * min(127, int((now - rec.sent_s - 0.5) / gap))
+        out.append(rec)
+    return out
+
+
+def test_overloaded_before_completions_from_the_streams_in_flight() -> None:
+    from enginebench.loadgen.validity import (
+        OLDEST_FACTOR,
+        OLDEST_FLOOR_S,
+        overloaded,
+        streaming_latency,
+    )
+
+    # 1 req/s; unloaded 0.5 s + 128 x 5 ms = 1.14 s; a dozen in flight at 100x the pace
+    crawl = _in_flight(20, 1.0, 16.0, 0.005, 100.0)
+    assert streaming_latency(crawl) == pytest.approx(0.5 + 128 * 0.005)
+    assert overloaded(crawl, inflight=len(crawl), rate=1.0, now_s=16.0)
+    # the same streams, but the oldest not yet OLDEST_FACTOR x the unloaded latency old
+    assert not overloaded(crawl, inflight=len(crawl), rate=1.0, now_s=OLDEST_FACTOR * 1.14 - 0.5)
+    assert not overloaded(crawl, inflight=len(crawl), rate=1.0, now_s=OLDEST_FLOOR_S - 0.5)
+    assert not overloaded(crawl, inflight=3, rate=1.0, now_s=16.0)  # no backlog
+    assert not overloaded(crawl, inflight=len(crawl), rate=1.0)  # no clock: not judged
+    # a healthy batching server: every stream 3x slower than alone, each done in ~2.4 s
+    healthy = [r for r in _in_flight(40, 8.0, 5.0, 0.005, 3.0) if r.sent_s > 5.0 - 2.4]
+    assert not overloaded(healthy, inflight=len(healthy), rate=8.0, now_s=5.0)
+    # too few streams with a pace yet, or outputs of no set length: not judged
+    assert streaming_latency(crawl[:1]) is None
+    # a point during which no stream starts (MLC-LLM past saturation: every prefill waits),
+    # judged from the warm-up's streams (a few at once: 4x slower than alone here)
+    waiting = [RequestRecord(i, 128, 16, scheduled_s=i / 2, sent_s=i / 2) for i in range(64)]
+    for r in waiting:
+        r.heard = 1.0
+    warm = _in_flight(4, 1e9, 2.0, 0.02, 1.0)
+    assert not overloaded(waiting, inflight=64, rate=2.0, now_s=40.0)
+    assert overloaded(waiting, inflight=64, rate=2.0, now_s=40.0, warmup=warm)
+    assert not overloaded(waiting, inflight=64, rate=2.0, now_s=20.0, warmup=warm)
+    for r in crawl:
+        r.expected_output_len = None  # type: ignore[assignment]
+    assert streaming_latency(crawl) is None
+
+
 def _bench(url: str, out: Path, rate: str, n: str) -> dict:
     import json
 
@@ -151,6 +203,28 @@ def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -
     assert over["early_stopped"] and over["saturated"] and took < 15
     assert over["validity"][:2] == ["saturated", "early_stopped"]
     assert over["cancelled"] > 0 and over["completed"] + over["cancelled"] <= 400
+    assert not steady["early_stopped"] and steady["saturated"] is False
+    assert steady["completed"] == 24
+
+
+def test_a_server_that_slows_every_stream_stops_early(tmp_path: Path) -> None:
+    """Every stream shares one decoder (16 tokens x 5 ms each alone: 12.5 req/s at most), so all
+    requests are admitted and crawl, and none queues in front of the server: no TTFT trend.
+    Before, such a point (MLC-LLM on 2 CPU cores) ran and drained its whole schedule."""
+    import time
+
+    from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
+
+    cfg = FakeServerConfig(model="fake", tokens=16, token_delay_s=0.005, shared_decode=True)
+    with serve_in_thread(cfg) as srv:
+        t0 = time.monotonic()
+        # 800 requests at 40 req/s: a 20 s schedule, 64 s of decoding; the oldest request in
+        # flight passes OLDEST_FLOOR_S (10 s) at ~10 s, then three checks in a row
+        over = _bench(srv.base_url, tmp_path / "over", "40", "800")
+        took = time.monotonic() - t0
+        steady = _bench(srv.base_url, tmp_path / "steady", "4", "24")
+    assert over["early_stopped"] and over["saturated"] and took < 19
+    assert over["cancelled"] > 0
     assert not steady["early_stopped"] and steady["saturated"] is False
     assert steady["completed"] == 24
 

@@ -126,6 +126,7 @@ class Bench:
         self.stalled: list[RequestRecord] = []  # in flight when the server stopped sending
         self.stall_s: float | None = None  # the limit it passed
         self.last_done = 0.0  # perf_counter of the last completion
+        self.warmed: list[RequestRecord] = []  # the warm-up's requests (the early stop's pace)
         self.slowest = 0.0  # the stall limit's yardstick: 10x a token gap, 3x a TTFT seen
         self.stop = asyncio.Event()
         self.pbar: Any = None
@@ -179,6 +180,7 @@ class Bench:
             async with cap:
                 await send(self.session, self.ep, body, rec, time.perf_counter())
 
+        self.warmed = recs
         stall = asyncio.create_task(self.watch_stalls(limit_s, recs, _STALL_WARMUP_FLOOR_S))
         sends: asyncio.Future[Any] = asyncio.gather(
             *(one(r, b) for r, b in zip(recs, bodies, strict=True))
@@ -239,7 +241,10 @@ class Bench:
                 continue
             # overloaded at _WATCH_CHECKS checks in a row with a backlog that does not shrink:
             # a server that stalls for a moment and then catches up is left to catch up
-            growing = overloaded(self.records, self.inflight, rate) and self.inflight >= backlog
+            now = time.perf_counter() - self.t0
+            growing = overloaded(self.records, self.inflight, rate, now, self.warmed) and (
+                self.inflight >= backlog
+            )
             streak, backlog = (streak + 1 if growing else 0), self.inflight
             if streak >= _WATCH_CHECKS:
                 print(

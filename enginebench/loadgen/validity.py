@@ -44,6 +44,16 @@ server that stalls for a moment and catches up is left to), is stopped: nothing 
 in-flight requests are cancelled (counted as `cancelled`), and the point is recorded
 `saturated` with `early_stopped`. An overloaded server would otherwise spend minutes draining a
 queue that says nothing new.
+
+A server that admits every request and slows them all down (MLC-LLM on 2 CPU cores: 5 ms a
+token alone, ~600 ms with a dozen in flight) completes few requests for a long time and shows
+no TTFT trend. So a point is also overloaded when, with the unloaded latency read from the
+streams seen so far, the warm-up's included, completed or not (`streaming_latency`: the
+shortest TTFT plus the output length at the fastest pace any request started decoding at; the
+warm-up's requests run a few at once, so their pace is no faster than the server's unloaded
+one), the backlog is past the same bound while the oldest request in flight has run more than
+OLDEST_FACTOR times that latency and OLDEST_FLOOR_S (seen: MLC points of ~100 s each, at 1 to
+8 req/s, every one of them ending saturated).
 """
 
 from __future__ import annotations
@@ -61,6 +71,9 @@ LATE_SEND_MS = 100.0  # P99 dispatch lag of an open-loop schedule over this: `la
 DISTURBED_SHARE = 0.10  # others' share of the host's CPUs (or the GPUs' SM) over this: `disturbed`
 TREND_P = 0.01
 GROWTH = 2.0
+OLDEST_FACTOR = 10.0  # the oldest request in flight past this x the unloaded latency
+OLDEST_FLOOR_S = 10.0  # and past this (a fast server's 10x is a second: noise, not a backlog)
+PACE_GAPS = 8  # a stream's decode pace: the mean of its first this many gaps between tokens
 _MAX_TREND_N = 2000  # the O(n^2) trend statistic on an even subsample beyond this
 
 
@@ -95,14 +108,44 @@ def _growing(series: Sequence[float]) -> dict[str, Any]:
     return {"tau": tau, "p": p, "growth": g, "growing": bool(p < TREND_P and (g or 0) > GROWTH)}
 
 
-def overloaded(records: Sequence[RequestRecord], inflight: int, rate: float) -> bool:
+def overloaded(
+    records: Sequence[RequestRecord],
+    inflight: int,
+    rate: float,
+    now_s: float = math.inf,
+    warmup: Sequence[RequestRecord] = (),
+) -> bool:
     """Whether an open-loop point is clearly over-saturated (module docstring), from the
-    requests completed so far (the others are still pending) and the number in flight."""
+    requests completed so far, the streams still in flight (`now_s`: seconds since the run's
+    start, as `sent_s`), the number in flight, and the warm-up's requests (a pace seen before
+    the point: a server that never starts a stream during it still has one)."""
     ok = sorted((r for r in records if r.ok and r.ttft_s is not None), key=lambda r: r.scheduled_s)
-    if len(ok) // 4 < 2:
+    queued = len(ok) // 4 >= 2 and inflight > 2.0 * rate * unloaded_latency(ok) + 4
+    if queued and _growing([r.ttft_s or 0.0 for r in ok])["growing"]:
+        return True
+    flying = [r for r in records if r.status == "pending" and r.heard > 0]
+    latency = streaming_latency([*warmup, *records])
+    if not flying or latency is None or not math.isfinite(now_s):
         return False
-    backlog = inflight > 2.0 * rate * unloaded_latency(ok) + 4
-    return backlog and _growing([r.ttft_s or 0.0 for r in ok])["growing"]
+    oldest = now_s - min(r.sent_s for r in flying)
+    return inflight > 2.0 * rate * latency + 4 and oldest > max(
+        OLDEST_FLOOR_S, OLDEST_FACTOR * latency
+    )
+
+
+def streaming_latency(records: Sequence[RequestRecord]) -> float | None:
+    """A request's latency without queueing, from the streams seen so far (completed or not):
+    the shortest TTFT plus the mean expected output length at the fastest pace (mean of the
+    first PACE_GAPS gaps) any request decoded at; None until two requests have that many gaps,
+    or without expected lengths (a dataset whose outputs end on their own)."""
+    paces = sorted(
+        sum(r.itl_s[:PACE_GAPS]) / PACE_GAPS for r in records if len(r.itl_s) >= PACE_GAPS
+    )
+    lengths = [r.expected_output_len for r in records if r.expected_output_len and r.heard > 0]
+    ttfts = [r.ttft_s for r in records if r.ttft_s is not None]
+    if len(paces) < 2 or not lengths or not ttfts:
+        return None
+    return min(ttfts) + float(np.mean(lengths)) * paces[0]
 
 
 def unloaded_latency(ok: Sequence[RequestRecord]) -> float:
