@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from enginebench.points import SweepPoint, format_load
@@ -83,13 +83,15 @@ def bench_argv(
     metrics_path: str | None = None,
     copy: int = 0,
     server_pid: int | None = None,
+    reference_records: Sequence[str] = (),
 ) -> list[str]:
     """The exact `enginebench bench` command of one point (or of the warm-up: point None), sent
     the prompt file's rows from `first_row` on (`prompt_rows`); its summary carries the point
     and the sweep's provenance (`provenance_file`), written by the load generator alone, and
     the server's own metrics (`metrics_path`: its Prometheus endpoint, scraped around it). A
     trace's replay draws its prompts from the trace as its `copy`-th copy instead. The
-    server's process (`server_pid`) tells its CPU time from others' (host interference)."""
+    server's process (`server_pid`) tells its CPU time from others' (host interference); the
+    earlier points' records (`reference_records`) give the early stop the server's pace."""
     argv = [
         sys.executable,
         "-m",
@@ -149,6 +151,7 @@ def bench_argv(
         *(["--provenance-file", provenance_file] if provenance_file else []),
         *(["--server-metrics", metrics_path] if metrics_path else []),
         *(["--server-pid", str(server_pid)] if server_pid else []),
+        *(flag for path in reference_records for flag in ("--reference-records", path)),
     ]
     argv += ["--metadata", *(f"{k}={_meta_value(v)}" for k, v in meta.items())]
     return [*argv, *cfg.bench_args]

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from enginebench import settle
 from enginebench.bench_command import bench_argv
 from enginebench.engines.container import Container, Wrap, in_image, wrapper
 from enginebench.engines.registry import get_engine
@@ -432,6 +433,11 @@ def _points(
         _log(f"warm-up of {cfg.warmups} requests: exit {rc}")
     failed = 0
     first_row = cfg.warmups
+    done: list[str] = []  # the records of the points run so far (the early stop's pace)
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    idle_s = settle.probe_s(base_url, cfg.endpoint, served, headers)  # after the warm-up: idle
+    record["idle_probe_s"] = idle_s
     with tempfile.TemporaryDirectory(prefix="enginebench-sweep-") as tmp:
         # what every point's summary carries as its provenance, given to the load generator
         provenance = str(Path(tmp) / "provenance.json")
@@ -451,13 +457,19 @@ def _points(
                 cfg, base_url, served, style, model_check, point, first_row=row,
                 provenance_file=provenance, metrics_path=spec.metrics_path,
                 copy=copy,  # a replay: the trace's prompts drawn afresh (the warm-up's is 0)
-                server_pid=_own_pid(server),
+                server_pid=_own_pid(server), reference_records=done,
             )  # fmt: skip
             _log(f"{point.name}: {' '.join(argv[3:])}")
             t0 = time.monotonic()
             rc, died = run_point(argv, server)
+            done.append(str(Path(cfg.out_dir) / f"{point.name}.jsonl"))
             seconds = round(time.monotonic() - t0, 3)
-            outcome = {"name": point.name, "returncode": rc, "seconds": seconds}
+            outcome: dict[str, Any] = {"name": point.name, "returncode": rc, "seconds": seconds}
+            if idle_s is not None and not died and _cancelled(cfg, point.name):
+                outcome |= settle.settle(base_url, cfg.endpoint, served, headers, idle_s)
+                state = "idle again" if outcome["settled"] else "still busy (the limit)"
+                _log(f"{point.name}: requests cancelled; the server {state} after "
+                     f"{outcome['settle_s']:.1f} s")  # fmt: skip
             record["points"].append(
                 {**outcome, "argv": redact_argv(argv), **({"error": died} if died else {})}
             )
@@ -477,6 +489,12 @@ def _points(
                 failed += 1
                 _log(f"{point.name}: FAILED (exit {rc}); going on with the next point")
     return failed
+
+
+def _cancelled(cfg: RunSpec, name: str) -> bool:
+    """Whether the point's summary counts requests cancelled (an early stop, a stall)."""
+    path = Path(cfg.out_dir) / f"{name}.json"
+    return path.is_file() and bool(read_json(path).get("cancelled"))
 
 
 def _fidelity(

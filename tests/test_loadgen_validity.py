@@ -162,14 +162,14 @@ def test_overloaded_before_completions_from_the_streams_in_flight() -> None:
     # too few streams with a pace yet, or outputs of no set length: not judged
     assert streaming_latency(crawl[:1]) is None
     # a point during which no stream starts (MLC-LLM past saturation: every prefill waits),
-    # judged from the warm-up's streams (a few at once: 4x slower than alone here)
+    # judged from streams seen before it (here a warm-up's, a few at once: 4x slower)
     waiting = [RequestRecord(i, 128, 16, scheduled_s=i / 2, sent_s=i / 2) for i in range(64)]
     for r in waiting:
         r.heard = 1.0
     warm = _in_flight(4, 1e9, 2.0, 0.02, 1.0)
     assert not overloaded(waiting, inflight=64, rate=2.0, now_s=40.0)
-    assert overloaded(waiting, inflight=64, rate=2.0, now_s=40.0, warmup=warm)
-    assert not overloaded(waiting, inflight=64, rate=2.0, now_s=20.0, warmup=warm)
+    assert overloaded(waiting, inflight=64, rate=2.0, now_s=40.0, reference=warm)
+    assert not overloaded(waiting, inflight=64, rate=2.0, now_s=20.0, reference=warm)
     for r in crawl:
         r.expected_output_len = None  # type: ignore[assignment]
     assert streaming_latency(crawl) is None
@@ -227,6 +227,14 @@ def test_a_server_that_slows_every_stream_stops_early(tmp_path: Path) -> None:
     assert over["cancelled"] > 0
     assert not steady["early_stopped"] and steady["saturated"] is False
     assert steady["completed"] == 24
+    # a later point reads the server's pace from these records (bench --reference-records)
+    from enginebench.loadgen.runner import _streams
+    from enginebench.loadgen.validity import streaming_latency
+
+    refs = _streams(str(tmp_path / "steady" / "p.jsonl"))
+    assert len(refs) == 24 and all(len(r.itl_s) == 15 for r in refs)
+    assert 16 * 0.005 <= (streaming_latency(refs) or 0) < 0.5
+    assert _streams(str(tmp_path / "none.jsonl")) == []
 
 
 def test_a_late_schedule_is_flagged_on_open_loop_only() -> None:

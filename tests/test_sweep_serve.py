@@ -185,12 +185,29 @@ def test_sweep_runs_points_in_order_and_records_server(
         assert (out / f"{name}.jsonl").is_file()
     server = json.loads((out / "server.json").read_text())
     assert [p["name"] for p in server["points"]] == ["rate-inf", "rate-50", "conc-2"]
+    # each point's early stop reads the server's pace from the points before it
+    refs = [
+        [
+            a
+            for flag, a in zip(p["argv"], p["argv"][1:], strict=False)
+            if flag == "--reference-records"
+        ]
+        for p in server["points"]
+    ]
+    assert refs == [
+        [],
+        [str(out / "rate-inf.jsonl")],
+        [str(out / f"{n}.jsonl") for n in ("rate-inf", "rate-50")],
+    ]
     assert server["argv"][1:3] == ["-m", "tests.fixtures.fakeserver"]
     assert server["env"] == {"FAKE_ENGINE_VAR": "1", "X": "y"}
     assert server["version"]["version"] == "fake 1.0"
     assert server["server"]["startup_s"] > 0 and server["server"]["stopped_at"]
     assert server["warmup"]["returncode"] == 0 and server["secret_env_passed"] == ["MY_SECRET"]
     assert "s3cret" not in (out / "server.json").read_text()
+    # the idle server's probe time, the yardstick of the wait after a cancelled point
+    assert 0 < server["idle_probe_s"] < 5
+    assert not any("settle_s" in p for p in server["points"])  # nothing was cancelled
 
 
 def test_every_summary_carries_the_runs_provenance(
@@ -310,14 +327,15 @@ def test_server_that_dies_mid_point_ends_it_within_seconds(
 def test_a_stalled_server_ends_the_sweep_in_bounded_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
 ) -> None:
-    """A server that stops streaming from its 5th request on (a wedged scheduler): the point
+    """A server that stops streaming from its 6th request on (a wedged scheduler; the first is
+    the sweep's idle probe, the next 4 are measured): the point
     stops ~2 s after the last byte, its completed requests kept, the sweep ends with one line
     naming the point and the log, the next point is not run, and the server is stopped."""
     pts = [SweepPoint("rate", 20.0, 12), SweepPoint("concurrency", 1.0, 2)]
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
                tokenizer=str(tiny_model_dir), points=pts,
                bench_args=("--stall-timeout", "2"))  # fmt: skip
-    spec = _fake_engine(tmp_path, extra=("--stall-after", "1", "--stall-from", "4"))
+    spec = _fake_engine(tmp_path, extra=("--stall-after", "1", "--stall-from", "5"))
     t0 = time.monotonic()
     assert _run(monkeypatch, spec, cfg) == 1
     assert time.monotonic() - t0 < 60

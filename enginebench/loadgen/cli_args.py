@@ -322,6 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="stop an open-loop point once it is clearly over-saturated (recorded as such)",
     )
+    load.add_argument(
+        "--reference-records",
+        action="append",
+        default=[],
+        metavar="JSONL",
+        help="per-request records (--save-result's JSONL) of an earlier run against the same "
+        "server: their streams give the early stop the server's unloaded pace (a sweep passes "
+        "its earlier points'); repeat",
+    )
     load.add_argument("--no-stream", action="store_true", help="ask for non-streamed responses")
     load.add_argument(
         "--ignore-eos", action="store_true", help="ask for exactly the dataset's output length"

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import math
 import sys
 import time
@@ -126,7 +127,8 @@ class Bench:
         self.stalled: list[RequestRecord] = []  # in flight when the server stopped sending
         self.stall_s: float | None = None  # the limit it passed
         self.last_done = 0.0  # perf_counter of the last completion
-        self.warmed: list[RequestRecord] = []  # the warm-up's requests (the early stop's pace)
+        # streams seen before this point (the warm-up's, earlier points'): the early stop's pace
+        self.reference: list[RequestRecord] = []
         self.slowest = 0.0  # the stall limit's yardstick: 10x a token gap, 3x a TTFT seen
         self.stop = asyncio.Event()
         self.pbar: Any = None
@@ -180,7 +182,7 @@ class Bench:
             async with cap:
                 await send(self.session, self.ep, body, rec, time.perf_counter())
 
-        self.warmed = recs
+        self.reference += recs
         stall = asyncio.create_task(self.watch_stalls(limit_s, recs, _STALL_WARMUP_FLOOR_S))
         sends: asyncio.Future[Any] = asyncio.gather(
             *(one(r, b) for r, b in zip(recs, bodies, strict=True))
@@ -242,7 +244,7 @@ class Bench:
             # overloaded at _WATCH_CHECKS checks in a row with a backlog that does not shrink:
             # a server that stalls for a moment and then catches up is left to catch up
             now = time.perf_counter() - self.t0
-            growing = overloaded(self.records, self.inflight, rate, now, self.warmed) and (
+            growing = overloaded(self.records, self.inflight, rate, now, self.reference) and (
                 self.inflight >= backlog
             )
             streak, backlog = (streak + 1 if growing else 0), self.inflight
@@ -485,6 +487,7 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         ]  # fmt: skip
         show = sys.stderr.isatty() and not args.disable_tqdm and args.num_workers == 1
         bench = Bench(session, ep, bodies, records, args.max_concurrency, show)
+        bench.reference = [r for path in args.reference_records for r in _streams(path)]
         if args.num_warmups:
             print(f"Warming up with {args.num_warmups} requests...", file=sys.stderr)
             warm_bodies = [build_body(ep, p.prompt, p.output_len) for p in warm]
@@ -507,6 +510,21 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     if bench.pbar is not None:
         bench.pbar.close()
     return _finish(args, argv, ep, tok, records, bench, outcome, gpu | _replay(args, offsets))
+
+
+def _streams(path: str) -> list[RequestRecord]:
+    """The streams of a records JSONL (`--reference-records`), cancelled ones too (their pace
+    was seen all the same), as far as the early stop reads them (validity.streaming_latency);
+    a missing file: none."""
+    out = []
+    with contextlib.suppress(FileNotFoundError), open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("ttft_s") is not None and row.get("itl_s"):
+                rec = RequestRecord(row["index"], row.get("expected_output_len"), None)
+                rec.ttft_s, rec.itl_s, rec.heard = row["ttft_s"], row.get("itl_s") or [], 1.0
+                out.append(rec)
+    return out
 
 
 def _timeout_s(args: argparse.Namespace) -> float:

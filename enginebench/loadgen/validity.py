@@ -48,10 +48,10 @@ queue that says nothing new.
 A server that admits every request and slows them all down (MLC-LLM on 2 CPU cores: 5 ms a
 token alone, ~600 ms with a dozen in flight) completes few requests for a long time and shows
 no TTFT trend. So a point is also overloaded when, with the unloaded latency read from the
-streams seen so far, the warm-up's included, completed or not (`streaming_latency`: the
-shortest TTFT plus the output length at the fastest pace any request started decoding at; the
-warm-up's requests run a few at once, so their pace is no faster than the server's unloaded
-one), the backlog is past the same bound while the oldest request in flight has run more than
+streams seen so far, completed or not, and those of the warm-up and of the sweep's earlier
+points on the same server (`bench --reference-records`; `streaming_latency`: the shortest TTFT
+plus the output length at the fastest pace any request started decoding at), the backlog is
+past the same bound while the oldest request in flight has run more than
 OLDEST_FACTOR times that latency and OLDEST_FLOOR_S (seen: MLC points of ~100 s each, at 1 to
 8 req/s, every one of them ending saturated).
 """
@@ -113,18 +113,19 @@ def overloaded(
     inflight: int,
     rate: float,
     now_s: float = math.inf,
-    warmup: Sequence[RequestRecord] = (),
+    reference: Sequence[RequestRecord] = (),
 ) -> bool:
     """Whether an open-loop point is clearly over-saturated (module docstring), from the
     requests completed so far, the streams still in flight (`now_s`: seconds since the run's
-    start, as `sent_s`), the number in flight, and the warm-up's requests (a pace seen before
-    the point: a server that never starts a stream during it still has one)."""
+    start, as `sent_s`), the number in flight, and streams seen before the point
+    (`reference`: the warm-up's, earlier points' of the sweep; a server that starts no stream
+    during the point still has a pace)."""
     ok = sorted((r for r in records if r.ok and r.ttft_s is not None), key=lambda r: r.scheduled_s)
     queued = len(ok) // 4 >= 2 and inflight > 2.0 * rate * unloaded_latency(ok) + 4
     if queued and _growing([r.ttft_s or 0.0 for r in ok])["growing"]:
         return True
     flying = [r for r in records if r.status == "pending" and r.heard > 0]
-    latency = streaming_latency([*warmup, *records])
+    latency = streaming_latency([*reference, *records])
     if not flying or latency is None or not math.isfinite(now_s):
         return False
     oldest = now_s - min(r.sent_s for r in flying)
