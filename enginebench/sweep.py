@@ -41,9 +41,14 @@ from enginebench.engines.server import (
     server_env,
 )
 from enginebench.engines.spec import EngineConfigError, EngineSpec, ServerContext
-from enginebench.jsonfile import read_json, write_json
+from enginebench.jsonfile import WriteFailed, read_json, write_json
 from enginebench.loadgen.datasets import load_materialized
-from enginebench.loadgen.errors import EXIT_FAILED_REQUESTS, EXIT_STALLED, BenchError
+from enginebench.loadgen.errors import (
+    EXIT_FAILED_REQUESTS,
+    EXIT_STALLED,
+    EXIT_UNWRITABLE,
+    BenchError,
+)
 from enginebench.loadgen.tokenizer import load_tokenizer
 from enginebench.loadgen.traces import trace_window
 from enginebench.models.files import weights_sha256
@@ -234,6 +239,9 @@ def run_job(
     try:
         with logged(logs[0]):
             status = run_sweep(spec)
+    except WriteFailed as exc:  # a full disk: one line, what was written kept
+        kept = set_aside(outputs, attic)
+        raise SystemExit(f"{job} failed: {exc}; what completed kept in {kept}") from None
     except BaseException:  # interrupted (Ctrl-C, SIGTERM): keep what was measured
         set_aside(outputs, attic)
         raise
@@ -476,6 +484,12 @@ def _points(
             if died:
                 failed += 1
                 _log(f"{point.name}: FAILED, {died}; its completed requests were kept")
+            elif rc == EXIT_UNWRITABLE:  # a full disk: no later point could be recorded either
+                raise ServerError(
+                    f"{point.name}: its results could not be written to {cfg.out_dir} (the "
+                    "load generator's line above says why and how much it needed); free some "
+                    "space and run again"
+                )
             elif rc == EXIT_STALLED:  # a wedged server: no later point would measure anything
                 log = server.log_path if server is not None else "the server's log"
                 raise ServerError(

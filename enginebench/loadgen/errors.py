@@ -8,6 +8,7 @@ EXIT_RUNTIME = 1  # server unreachable, model not served, every request rejected
 EXIT_USAGE = 2  # bad flags or input files (argparse's convention)
 EXIT_FAILED_REQUESTS = 3  # the run finished and was written, but too many requests failed
 EXIT_STALLED = 4  # the server stopped sending while requests were in flight: stopped, written
+EXIT_UNWRITABLE = 5  # the results could not be written (a full disk): nothing half-written left
 EXIT_INTERRUPTED = 130  # Ctrl-C: what completed was written
 
 

@@ -113,7 +113,11 @@ def write_results(
 ) -> None:
     rows = "".join(json.dumps(_clean(r.to_row())) + "\n" for r in records)
     write_text(jsonl_path, rows)
-    write_text(json_path, json.dumps(_clean(summary), indent=2) + "\n")
+    try:
+        write_text(json_path, json.dumps(_clean(summary), indent=2) + "\n")
+    except OSError:  # no summary: no records either (a point is its summary and its records)
+        jsonl_path.unlink(missing_ok=True)
+        raise
 
 
 _HEADERS = {

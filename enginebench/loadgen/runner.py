@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from enginebench.jsonfile import WriteFailed
 from enginebench.loadgen import (
     cli_args,
     datasets,
@@ -41,6 +42,7 @@ from enginebench.loadgen.errors import (
     EXIT_OK,
     EXIT_RUNTIME,
     EXIT_STALLED,
+    EXIT_UNWRITABLE,
     EXIT_USAGE,
     BenchError,
 )
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         _err(str(exc))
         return exc.exit_code
+    except WriteFailed as exc:  # a full disk: the point is not recorded, nothing half-written
+        _err(str(exc))
+        return EXIT_UNWRITABLE
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED
