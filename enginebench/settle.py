@@ -22,11 +22,18 @@ PROBE_TOKENS = 8
 SLOWER = 2.0
 SLACK_S = 0.2
 LIMIT_S = 600.0  # then the sweep goes on, the wait recorded as not settled
+PROBE_TIMEOUT_S = 30.0
 _EVERY_S = 1.0
 
 
-def probe_s(base_url: str, endpoint: str, served: str, headers: Mapping[str, str]) -> float | None:
-    """Seconds one PROBE_TOKENS-token request took (None: it failed: not judged)."""
+def probe_s(
+    base_url: str,
+    endpoint: str,
+    served: str,
+    headers: Mapping[str, str],
+    timeout: float = PROBE_TIMEOUT_S,
+) -> float | None:
+    """Seconds one PROBE_TOKENS-token request took (None: it failed or timed out)."""
     chat = endpoint.rstrip("/").endswith("chat/completions")
     prompt = {"messages": [{"role": "user", "content": "Hi"}]} if chat else {"prompt": "Hi"}
     req = urllib.request.Request(
@@ -36,7 +43,7 @@ def probe_s(base_url: str, endpoint: str, served: str, headers: Mapping[str, str
     )
     t0 = time.monotonic()
     try:
-        with urllib.request.urlopen(req, timeout=LIMIT_S) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read()
     except (OSError, ValueError):  # HTTP errors, refused, timed out
         return None
