@@ -110,3 +110,38 @@ def test_llamacpp_serves_exact_lengths(
     assert server["argv"][:3] == [str(llama_server_bin), "-m", str(tiny_gguf)]
     assert server["version"]["version"].startswith("version:")
     assert not group_alive(server["server"]["pid"])
+
+
+def test_vllm_with_a_corrupt_safetensors_header_fails_before_any_point(
+    repo_root: Path, tiny_model_dir: Path, prompts: Path, tmp_path: Path
+) -> None:
+    """A shard whose header is not JSON (a bad download, a disk error): vLLM's own reason for
+    not loading it reaches the job's error, in the time vLLM takes to start, not after the
+    readiness timeout; no point runs, no process is left."""
+    import shutil
+    import struct
+    import time
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    shard = model / "model.safetensors"
+    data = bytearray(shard.read_bytes())
+    (n,) = struct.unpack("<Q", data[:8])
+    data[8 : 8 + n] = b"{" + b"\x00" * (n - 1)  # the header's length kept, its JSON broken
+    shard.write_bytes(bytes(data))
+    venv = _venv(repo_root, "vllm")
+    cfg = RunSpec(
+        engine="vllm", model=str(model), served_name="tiny-llama", quant="hf",
+        out_dir=str(tmp_path / "sweep"), prompts_file=str(prompts), tokenizer=str(model),
+        points=(SweepPoint("concurrency", 1.0, 2),), options=OPTIONS["vllm"], env=ENV["vllm"],
+        python=str(envs.python_of(venv)), warmups=0,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    assert run_sweep(cfg) == 1
+    took = time.monotonic() - t0
+    server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
+    assert took < 240, took  # vLLM's start on 2 cores, not the readiness timeout
+    assert "before it was ready" in server["error"]
+    assert "safetensor" in server["error"].lower() or "header" in server["error"].lower()
+    assert server["points"] == [] and not (Path(cfg.out_dir) / "conc-1.json").exists()
+    assert not group_alive(server["server"]["pid"])

@@ -212,3 +212,28 @@ def test_env_passes_only_what_matters_and_redacts_secrets() -> None:
         "HF_TOKEN": "hf_abc",
     }
     assert redact(env, ["HF_TOKEN"])["HF_TOKEN"] == "<redacted>"
+
+
+def test_log_tail_quotes_the_first_error_above_the_tail(tmp_path: Path) -> None:
+    """vLLM's worker fails loading a shard; the log ends with the engine's own wrapper error
+    ("See root cause above") 100 lines further down."""
+    from enginebench.engines.server import log_tail
+
+    log = tmp_path / "server.log"
+    cause = (
+        "(Worker pid=7) ERROR 12-06 23:49:55 [multiproc_executor.py:953] safetensors."
+        "_safetensors_rust.SafetensorError: Error while deserializing header: invalid JSON"
+    )
+    warning = (
+        "(APIServer pid=6) WARNING 12-06 23:49:43 [system_utils.py:255] failed to increase: "
+        "OSError: [Errno 24] Too many open files"
+    )
+    lines = [warning, "Traceback (most recent call last):", cause, *(["  frame"] * 100)]
+    log.write_text("\n".join([*lines, "RuntimeError: Engine core initialization failed."]))
+    tail = log_tail(log, 3).splitlines()
+    assert tail[0] == f"first error: {cause}" and tail[1] == "..."
+    assert tail[-1] == "RuntimeError: Engine core initialization failed." and len(tail) == 5
+    # the first error already in the tail, or none at all: the tail alone
+    assert log_tail(log, 200).splitlines()[0] == warning
+    log.write_text("starting\nready\n")
+    assert log_tail(log, 5) == "starting\nready"

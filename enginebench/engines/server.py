@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ import psutil
 from enginebench.proc import CommandError, run
 from enginebench.provenance import now_iso, safe_env
 
+_LOG_SCAN_BYTES = 4 << 20  # the first error is looked for this far
 LOG_TAIL_LINES = 40
 CLEANUP_TIMEOUT_S = 60
 # Passed through from our environment when set: what a process needs to run at all, plus the
@@ -85,15 +87,28 @@ def redact(env: Mapping[str, str], secrets: Sequence[str]) -> dict[str, str]:
     return {k: masked.get(k, "<redacted>") if k not in secrets else "<redacted>" for k in env}
 
 
+# a log line's own prefix: a process tag, "(Worker pid=7) ", then a level, time and source,
+# "ERROR 12-06 23:49:55 [multiproc_executor.py:953] " (vLLM, SGLang and the like)
+_LOG_PREFIX = re.compile(r"^(?:\([^)]*\)\s+)?(?:[A-Z]+\s+[\d-]+\s+[\d:.,]+\s+\[[^\]]*\]\s+)?")
+_RAISED = re.compile(r"^[\w.]*(?:Error|Exception)\b: \S")
+
+
 def log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The log's last `lines`, after the first exception it records when that is not among
+    them: a server whose worker failed ends its log with its own wrapper's error (vLLM:
+    "Engine core initialization failed. See root cause above"), the cause 100 lines up."""
     try:
         with open(path, "rb") as fh:
+            text = fh.read(_LOG_SCAN_BYTES).decode("utf-8", "replace")
             fh.seek(0, os.SEEK_END)
             fh.seek(max(0, fh.tell() - 64 * 1024))
-            text = fh.read().decode("utf-8", "replace")
+            end = fh.read().decode("utf-8", "replace").splitlines()[-lines:]
     except OSError:
         return "(no server log)"
-    return "\n".join(text.splitlines()[-lines:])
+    first = next((ln for ln in text.splitlines() if _RAISED.match(_LOG_PREFIX.sub("", ln))), None)
+    if first is None or first in end:
+        return "\n".join(end)
+    return "\n".join([f"first error: {first.strip()}", "...", *end])
 
 
 def descendants(pid: int) -> list[int]:
