@@ -229,6 +229,41 @@ Same top p: 62.434 ± 1.576 %
     assert kld_argv("t", "q4.gguf", "b.kld")[-1] == "--kl-divergence"
 
 
+_FAKE_PERPLEXITY = """#!{python}
+import sys
+from pathlib import Path
+count = Path(__file__).with_name("runs")
+n = int(count.read_text()) if count.exists() else 0
+count.write_text(str(n + 1))
+print("[1]1.2,[2]1.3,[3]1.2,")
+if "--kl-divergence" in sys.argv and n >= {lose}:  # the comparison, its end not lost
+    print("====== KL divergence statistics ======")
+    print("Mean    KLD:   0.002200 \u00b1   0.000016")
+"""
+
+
+@pytest.mark.parametrize(("lose", "runs"), [(2, 3), (9, 4)])
+def test_kl_statistics_lost_at_exit_are_measured_again(
+    tmp_path: Path, lose: int, runs: int
+) -> None:
+    """llama-perplexity exits 0 having lost its last lines (an asynchronous log never flushed,
+    llama.cpp#22142): the comparison runs again, up to KLD_ATTEMPTS times in all."""
+    import sys
+
+    from enginebench.engines.llamakld import KLD_ATTEMPTS, KldError, measure_kld
+
+    tool = tmp_path / "llama-perplexity"
+    tool.write_text(_FAKE_PERPLEXITY.format(python=sys.executable, lose=lose))
+    tool.chmod(0o755)
+    if lose < KLD_ATTEMPTS:  # the base run, then the comparison lost once, then read
+        stats = measure_kld(str(tool), "f16.gguf", "q4.gguf", "text", tmp_path)
+        assert stats["kld_mean"] == 0.0022
+    else:
+        with pytest.raises(KldError, match="no KL divergence statistics"):
+            measure_kld(str(tool), "f16.gguf", "q4.gguf", "text", tmp_path)
+    assert int((tmp_path / "runs").read_text()) == runs
+
+
 def test_a_path_shorter_than_its_answer_is_no_full_match() -> None:
     """llama.cpp once gave 25 logprob entries for a 32-token answer: what it gave is scored,
     but the engine may have left the reference after it."""
