@@ -11,7 +11,10 @@ version, start/ready/stop times and each point's outcome.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,18 +143,60 @@ def engine_version(
     return out
 
 
-def run_sweep(cfg: RunSpec) -> int:
-    """Serve, warm up, run every point in order, stop. 0 when every point succeeded."""
+def run_sweep(cfg: RunSpec, resumed: Mapping[str, dict[str, Any]] | None = None) -> int:
+    """Serve, warm up, run every point in order, stop. 0 when every point succeeded.
+    `resumed`: points already in `cfg.out_dir` from an earlier run of the same job (their
+    record there, `resumable`), not run again."""
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers()
     spec = get_engine(cfg.kind)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"enginebench-{cfg.engine}-") as tmp:
-        return _run(cfg, spec, out, Path(cfg.workdir) if cfg.workdir else Path(tmp))
+        workdir = Path(cfg.workdir) if cfg.workdir else Path(tmp)
+        return _run(cfg, spec, out, workdir, dict(resumed or {}))
 
 
-def _run(cfg: RunSpec, spec: EngineSpec, out: Path, workdir: Path) -> int:
+def spec_sha256(cfg: RunSpec) -> str:
+    """What defines a job's points (its resolved RunSpec): two runs with the same may share
+    points."""
+    text = json.dumps(cfg.as_param(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resumable(cfg: RunSpec, attic: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The points the last failed or interrupted run of this same job (`spec_sha256`)
+    completed, set aside in `attic` (`set_aside`), copied back into `cfg.out_dir`: {name: its
+    record in that run's server.json, with `resumed_from`}. A point that failed, was cut short
+    by a dying server, or was interrupted is run again."""
+    runs = sorted(Path(attic).glob("*/server.json"))  # the folders are named by UTC time
+    if not runs:
+        return {}
+    last = read_json(runs[-1])
+    if last.get("spec_sha256") != spec_sha256(cfg):
+        return {}
+    names = {p.name for p in cfg.points}
+    folder = runs[-1].parent / Path(cfg.out_dir).name
+    out, reused = Path(cfg.out_dir), {}
+    for entry in last.get("points", []):
+        name = entry.get("name")
+        files = [folder / f"{name}.json", folder / f"{name}.jsonl"]
+        done = entry.get("returncode") in (0, EXIT_FAILED_REQUESTS) and not entry.get("error")
+        if name in names and done and all(f.is_file() for f in files):
+            out.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                shutil.copy2(f, out / f.name)
+            reused[name] = {**entry, "resumed_from": entry.get("resumed_from") or str(folder)}
+    return reused
+
+
+def _run(
+    cfg: RunSpec,
+    spec: EngineSpec,
+    out: Path,
+    workdir: Path,
+    resumed: dict[str, dict[str, Any]],
+) -> int:
     port = cfg.port or (free_port(cfg.host) if spec.server_argv else 0)
     box = Container.from_options(spec, cfg.options)
     ctx = ServerContext(
@@ -188,6 +233,8 @@ def _run(cfg: RunSpec, spec: EngineSpec, out: Path, workdir: Path) -> int:
         "secret_env_passed": sorted(n for n in cfg.secret_env if n in os.environ),
         "metadata": cfg.metadata,
         "sweep_started_at": now_iso("milliseconds"),
+        "spec_sha256": spec_sha256(cfg),
+        "resumed": resumed,
         "points": [],
     }
     server_json = Path(cfg.server_json) if cfg.server_json else out / "server.json"
@@ -211,6 +258,7 @@ def _run(cfg: RunSpec, spec: EngineSpec, out: Path, workdir: Path) -> int:
         _log(f"server failed: {exc}")
         failed = max(failed, 1)
     finally:
+        record["resumed"] = sorted(record["resumed"])  # each one's record is in "points"
         record["sweep_finished_at"] = now_iso("milliseconds")
         record.update(_provenance(cfg, spec, record))
         write_json(server_json, record, sort_keys=False)  # in the order it was recorded
@@ -238,7 +286,7 @@ def run_job(
     )
     try:
         with logged(logs[0]):
-            status = run_sweep(spec)
+            status = run_sweep(spec, resumable(spec, attic))
     except WriteFailed as exc:  # a full disk: one line, what was written kept
         kept = set_aside(outputs, attic)
         raise SystemExit(f"{job} failed: {exc}; what completed kept in {kept}") from None
@@ -452,6 +500,11 @@ def _points(
         write_json(provenance, _summary_provenance(cfg, spec, record), sort_keys=False)
         for copy, point in enumerate(_schedule(cfg, record), start=1):
             first_row, row = first_row + point.num_prompts, first_row
+            if point.name in record["resumed"]:  # an earlier run of this job measured it
+                record["points"].append(record["resumed"][point.name])
+                done.append(str(Path(cfg.out_dir) / f"{point.name}.jsonl"))
+                _log(f"{point.name}: kept from {record['resumed'][point.name]['resumed_from']}")
+                continue
             if (code := _exit_code(server)) is not None:
                 assert server is not None
                 tail = log_tail(server.log_path, 20)

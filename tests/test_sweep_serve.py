@@ -432,3 +432,50 @@ def test_misconfigured_engine_fails_with_server_json(tmp_path: Path, prompts_fil
     server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
     assert "ServerContext.python is unset" in server["error"]
     assert server["sweep_started_at"] and server["sweep_finished_at"]
+
+
+def test_a_failed_job_run_again_redoes_only_the_points_it_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompts_file: Path, tiny_model_dir: Path
+) -> None:
+    """rate-50 fails (the sweep goes on to conc-2): the job fails and sets its points aside;
+    run again, it keeps rate-inf and conc-2 (copied back, their records marked `resumed_from`)
+    and runs rate-50 only; a job whose definition changed keeps nothing."""
+    job = tmp_path / "job"
+    pts = [SweepPoint("rate", math.inf, 4), SweepPoint("rate", 50.0, 4),
+           SweepPoint("concurrency", 2.0, 4)]  # fmt: skip
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts_file),
+               tokenizer=str(tiny_model_dir), points=pts, out_dir=str(job / "points"),
+               server_json=str(job / "server.json"))  # fmt: skip
+    source = tmp_path / "source.json"
+    source.write_text('{"source": "synthetic", "sha256": "abc"}')
+    monkeypatch.setattr(sweep, "get_engine", lambda name: _fake_engine(tmp_path))
+    real, ran = sweep.run_point, []
+
+    def run_point(argv, server, fail=""):  # type: ignore[no-untyped-def]
+        name = argv[argv.index("--point") + 1]
+        ran.append(name)
+        return (1, None) if name == fail else real(argv, server)
+
+    kw = {"outputs": [str(job / "points"), str(job / "server.json")], "attic": job / "failed",
+          "job": "serve_sweep t", "logs": (str(tmp_path / "a.log"), str(tmp_path / "b.log")),
+          "failed": "a sweep point failed"}  # fmt: skip
+    monkeypatch.setattr(sweep, "run_point", lambda a, s: run_point(a, s, fail="rate-50"))
+    with pytest.raises(SystemExit, match="a sweep point failed"):
+        sweep.run_job(cfg.as_param(), None, str(source), **kw)  # type: ignore[arg-type]
+    (attic,) = (job / "failed").iterdir()
+    monkeypatch.setattr(sweep, "run_point", run_point)
+    ran.clear()
+    sweep.run_job(cfg.as_param(), None, str(source), **kw)  # type: ignore[arg-type]
+    assert ran == ["rate-50"]
+    server = json.loads((job / "server.json").read_text())
+    assert server["resumed"] == ["conc-2", "rate-inf"]
+    assert [p.get("resumed_from") for p in server["points"]] == [
+        str(attic / "points"), None, str(attic / "points")
+    ]  # fmt: skip
+    kept = (job / "points" / "rate-inf.json").read_bytes()
+    assert kept == (attic / "points" / "rate-inf.json").read_bytes()
+    # another definition of the job (a bench flag): nothing of the failed run is its own
+    changed = dataclasses.replace(cfg, bench_args=("--timeout", "60"))
+    ran.clear()
+    sweep.run_job(changed.as_param(), None, str(source), **kw)  # type: ignore[arg-type]
+    assert ran == ["rate-inf", "rate-50", "conc-2"]
