@@ -456,9 +456,7 @@ def _sweep_external(
     if not base:
         raise ServerError(f"{spec.name}: no base_url for an external endpoint")
     base = base.removesuffix("/v1")
-    headers = {}
-    if cfg.api_key_env and os.environ.get(cfg.api_key_env):
-        headers["Authorization"] = f"Bearer {os.environ[cfg.api_key_env]}"
+    headers = _auth_headers(cfg)
     record.update({"argv": None, "base_url": base, "readiness": spec.readiness})
     if not is_ready(base, spec.readiness, spec.health_path, None, headers, timeout=30):
         raise ServerError(f"{spec.name}: {base}/v1/models does not answer 200")
@@ -490,8 +488,7 @@ def _points(
     failed = 0
     first_row = cfg.warmups
     done: list[str] = []  # the records of the points run so far (the early stop's pace)
-    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = _auth_headers(cfg)
     idle_s = settle.probe_s(base_url, cfg.endpoint, served, headers)  # after the warm-up: idle
     record["idle_probe_s"] = idle_s
     with tempfile.TemporaryDirectory(prefix="enginebench-sweep-") as tmp:
@@ -558,6 +555,13 @@ def _points(
     return failed
 
 
+def _auth_headers(cfg: RunSpec) -> dict[str, str]:
+    """The bearer token from `api_key_env`, for the sweep's own requests (readiness, probes,
+    fidelity); none when unset."""
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def _cancelled(cfg: RunSpec, name: str) -> bool:
     """Whether the point's summary counts requests cancelled (an early stop, a stall)."""
     path = Path(cfg.out_dir) / f"{name}.json"
@@ -574,8 +578,7 @@ def _fidelity(
     fid = cfg.fidelity
     assert fid is not None
     prompts = [p.prompt for p in load_materialized(cfg.prompts_file)[: fid["num_prompts"]]]
-    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = _auth_headers(cfg)
     top = spec.top_logprobs
     k = min(fid["top_logprobs"], top.max_k) if top else 0
     _log(f"fidelity: {len(prompts)} prompts, {fid['max_tokens']} greedy tokens, top-{k} logprobs")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from enginebench.loadgen.client import RequestRecord
 from enginebench.loadgen.metrics import summarize
 from enginebench.loadgen.validity import judge, mann_kendall
+
+if TYPE_CHECKING:
+    from tests.fixtures.fakeserver import FakeServerConfig
 
 
 def _records(n: int, rate: float, service_s: float, seed: int = 0) -> list[RequestRecord]:
@@ -187,19 +191,30 @@ def _bench(url: str, out: Path, rate: str, n: str) -> dict:
     return dict(json.loads((out / "p.json").read_text()))
 
 
-def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -> None:
-    """A server that generates one request at a time, 16 tokens x 5 ms: ~12 req/s at most."""
+def _over_then_steady(
+    cfg: FakeServerConfig, tmp_path: Path, rate: str, n: str
+) -> tuple[dict, float, dict]:
+    """Against a fake server of `cfg`: an overloaded point (its summary, the seconds it took),
+    then a steady one, 24 requests at 4 req/s."""
     import time
 
-    from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
+    from tests.fixtures.fakeserver import serve_in_thread
 
-    cfg = FakeServerConfig(model="fake", tokens=16, token_delay_s=0.005, max_running=1)
     with serve_in_thread(cfg) as srv:
         t0 = time.monotonic()
-        # 400 requests at 50 req/s: an 8 s schedule, then ~25 s of queue to drain
-        over = _bench(srv.base_url, tmp_path / "over", "50", "400")
+        over = _bench(srv.base_url, tmp_path / "over", rate, n)
         took = time.monotonic() - t0
         steady = _bench(srv.base_url, tmp_path / "steady", "4", "24")
+    return over, took, steady
+
+
+def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -> None:
+    """A server that generates one request at a time, 16 tokens x 5 ms: ~12 req/s at most."""
+    from tests.fixtures.fakeserver import FakeServerConfig
+
+    cfg = FakeServerConfig(model="fake", tokens=16, token_delay_s=0.005, max_running=1)
+    # 400 requests at 50 req/s: an 8 s schedule, then ~25 s of queue to drain
+    over, took, steady = _over_then_steady(cfg, tmp_path, "50", "400")
     assert over["early_stopped"] and over["saturated"] and took < 15
     assert over["validity"][:2] == ["saturated", "early_stopped"]
     assert over["cancelled"] > 0 and over["completed"] + over["cancelled"] <= 400
@@ -211,18 +226,12 @@ def test_a_server_that_slows_every_stream_stops_early(tmp_path: Path) -> None:
     """Every stream shares one decoder (16 tokens x 5 ms each alone: 12.5 req/s at most), so all
     requests are admitted and crawl, and none queues in front of the server: no TTFT trend.
     Before, such a point (MLC-LLM on 2 CPU cores) ran and drained its whole schedule."""
-    import time
-
-    from tests.fixtures.fakeserver import FakeServerConfig, serve_in_thread
+    from tests.fixtures.fakeserver import FakeServerConfig
 
     cfg = FakeServerConfig(model="fake", tokens=16, token_delay_s=0.005, shared_decode=True)
-    with serve_in_thread(cfg) as srv:
-        t0 = time.monotonic()
-        # 800 requests at 40 req/s: a 20 s schedule, 64 s of decoding; the oldest request in
-        # flight passes OLDEST_FLOOR_S (10 s) at ~10 s, then three checks in a row
-        over = _bench(srv.base_url, tmp_path / "over", "40", "800")
-        took = time.monotonic() - t0
-        steady = _bench(srv.base_url, tmp_path / "steady", "4", "24")
+    # 800 requests at 40 req/s: a 20 s schedule, 64 s of decoding; the oldest request in
+    # flight passes OLDEST_FLOOR_S (10 s) at ~10 s, then three checks in a row
+    over, took, steady = _over_then_steady(cfg, tmp_path, "40", "800")
     assert over["early_stopped"] and over["saturated"] and took < 19
     assert over["cancelled"] > 0
     assert not steady["early_stopped"] and steady["saturated"] is False

@@ -527,7 +527,7 @@ def _streams(path: str) -> list[RequestRecord]:
             row = json.loads(line)
             if row.get("ttft_s") is not None and row.get("itl_s"):
                 rec = RequestRecord(row["index"], row.get("expected_output_len"), None)
-                rec.ttft_s, rec.itl_s, rec.heard = row["ttft_s"], row.get("itl_s") or [], 1.0
+                rec.ttft_s, rec.itl_s, rec.heard = row["ttft_s"], row["itl_s"], 1.0
                 out.append(rec)
     return out
 
