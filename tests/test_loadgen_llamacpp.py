@@ -139,13 +139,16 @@ def test_bench_against_llama_server(
     assert summary["max_concurrent_requests"] >= 1
 
     assert len(rows) == NUM_PROMPTS
+    # A client that reads a stream late gets all of it in one read (TTFT == E2EL, every ITL 0):
+    # seen once in CI, a 64 ms response behind a 44 ms dispatch stall. Most streams are paced.
+    assert sum(r["ttft_s"] < r["e2el_s"] for r in rows) > NUM_PROMPTS // 2
     for r in rows:
         assert r["status"] == "ok", r["error"]
         # exactly 128 tokens by the server's count, which is the one the metrics use
         assert r["server_completion_tokens"] == 128 == r["output_len"] == r["expected_output_len"]
         # llama.cpp adds the BOS the client counted: the server sees exactly the asked length
         assert r["prompt_len"] == 128 == r["server_prompt_tokens"]
-        assert len(r["itl_s"]) >= 1 and r["ttft_s"] < r["e2el_s"]
+        assert len(r["itl_s"]) >= 1 and r["ttft_s"] <= r["e2el_s"]
         assert r["engine_cached_tokens"] in (0, 1)  # at most the BOS
         assert r["engine_cached_tokens"] + r["engine_prompt_n"] == 128
         assert r["engine_predicted_n"] == 128 and r["engine_decode_ms_per_token"] > 0
