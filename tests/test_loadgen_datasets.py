@@ -349,3 +349,39 @@ def test_prompts_file_defaults_to_every_row(tmp_path: Path) -> None:
     args = parse_args(["--prompts-file", str(path)])
     assert len(datasets.build_prompts(args, None)) == 3 and args.num_prompts == 3
     assert parse_args([]).num_prompts == 1000
+
+
+# ------------------------------------------------------------------------------ tokenizer
+@pytest.mark.parametrize("declared", ["PreTrainedTokenizerFast", "LlamaTokenizerFast"])
+def test_tokenizer_is_the_one_autotokenizer_loads(
+    tokenizer_dir: Path, tmp_path: Path, declared: str
+) -> None:
+    """The generic fast tokenizer is loaded by its class without AutoTokenizer (whose import
+    brings torch: seconds at every load generator's start); any other class still goes through
+    AutoTokenizer. Either way the object and its token ids are AutoTokenizer's."""
+    import shutil
+    import subprocess
+    import sys
+
+    from transformers import AutoTokenizer
+
+    from enginebench.loadgen.tokenizer import load_tokenizer
+
+    here = shutil.copytree(tokenizer_dir, tmp_path / "tok")
+    config = json.loads((here / "tokenizer_config.json").read_text())
+    (here / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": declared}))
+    ours, auto = load_tokenizer(str(here)), AutoTokenizer.from_pretrained(str(here))
+    assert type(ours) is type(auto)
+    for text in ("Hello, world!", "  two  spaces\nand a line", "</s> <s> end"):
+        for special in (True, False):
+            assert ours.encode(text, add_special_tokens=special) == auto.encode(
+                text, add_special_tokens=special
+            )
+    probe = (
+        "import sys; from enginebench.loadgen.tokenizer import load_tokenizer; "
+        f"load_tokenizer({str(here)!r}); print('torch' in sys.modules)"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
+    assert imported == str(declared != "PreTrainedTokenizerFast")

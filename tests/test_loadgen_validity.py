@@ -222,6 +222,20 @@ def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -
     assert steady["completed"] == 24
 
 
+def test_an_overloaded_point_stops_early_after_its_last_send(tmp_path: Path) -> None:
+    """A schedule sent before the watch starts (150 requests at 50 req/s: 3 s) to a server that
+    completes ~6 a second (one at a time, 16 tokens x 10 ms): its backlog shrinks from then on,
+    but by less than the offered rate a second. Before, the point drained it (~24 s)."""
+    from tests.fixtures.fakeserver import FakeServerConfig
+
+    cfg = FakeServerConfig(model="fake", tokens=16, token_delay_s=0.01, max_running=1)
+    over, took, steady = _over_then_steady(cfg, tmp_path, "50", "150")
+    assert over["early_stopped"] and over["saturated"] and took < 15
+    assert over["cancelled"] > 0 and over["completed"] + over["cancelled"] == 150
+    assert not steady["early_stopped"] and steady["saturated"] is False
+    assert steady["completed"] == 24
+
+
 def test_a_server_that_slows_every_stream_stops_early(tmp_path: Path) -> None:
     """Every stream shares one decoder (16 tokens x 5 ms each alone: 12.5 req/s at most), so all
     requests are admitted and crawl, and none queues in front of the server: no TTFT trend.

@@ -129,6 +129,7 @@ class Bench:
         self.any_ok = False
         self.fatal: BenchError | None = None
         self.early_stopped = False
+        self.all_sent = False  # the open-loop schedule has sent its last request
         self.stalled: list[RequestRecord] = []  # in flight when the server stopped sending
         self.stall_s: float | None = None  # the limit it passed
         self.last_done = 0.0  # perf_counter of the last completion
@@ -247,11 +248,13 @@ class Bench:
             if time.perf_counter() - self.t0 < start:
                 continue
             # overloaded at _WATCH_CHECKS checks in a row with a backlog that does not shrink:
-            # a server that stalls for a moment and then catches up is left to catch up
+            # a server that stalls for a moment and then catches up is left to catch up. After
+            # the last send the backlog can only shrink: there, one that shrinks by less than
+            # the offered rate (it would grow if requests still arrived) is not catching up
             now = time.perf_counter() - self.t0
-            growing = overloaded(self.records, self.inflight, rate, now, self.reference) and (
-                self.inflight >= backlog
-            )
+            drained = backlog - self.inflight
+            behind = drained < rate * _WATCH_S if self.all_sent else drained <= 0
+            growing = behind and overloaded(self.records, self.inflight, rate, now, self.reference)
             streak, backlog = (streak + 1 if growing else 0), self.inflight
             if streak >= _WATCH_CHECKS:
                 print(
@@ -292,6 +295,7 @@ class Bench:
                 if self.stop.is_set() or (duration is not None and now - t0 > duration):
                     break
                 tasks.append(asyncio.create_task(self._capped(rec)))
+            self.all_sent = True
             await self._drain(tasks)
         except asyncio.CancelledError:
             await _cancel(tasks)

@@ -6,6 +6,7 @@ reports usage never needs it, and its import costs seconds.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -23,10 +24,27 @@ class Tokenizer(Protocol):
     def decode(self, token_ids: list[int], **kwargs: Any) -> str: ...
 
 
-def load_tokenizer(name_or_path: str) -> Tokenizer:
-    """Load a tokenizer from a local directory (or a hub id already in the local cache)."""
+# The classes AutoTokenizer resolves to the generic fast tokenizer (tokenizer.json as it is):
+# loaded by that class directly, the same object without AutoTokenizer's import of torch (its
+# config classes import it: 3-4 s of every load generator's start, while the server waits).
+_GENERIC = ("PreTrainedTokenizerFast", "TokenizersBackend")
+
+
+def _tokenizer_class(path: Path) -> str | None:
+    """The `tokenizer_class` a local tokenizer directory declares, None when it declares none."""
     try:
-        from transformers import AutoTokenizer
+        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = config.get("tokenizer_class") if isinstance(config, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def load_tokenizer(name_or_path: str) -> Tokenizer:
+    """Load a tokenizer from a local directory (or a hub id already in the local cache): the
+    class AutoTokenizer would choose."""
+    try:
+        import transformers
         from transformers.utils import logging as hf_logging
     except ImportError as exc:  # pragma: no cover - transformers is a dependency
         raise BenchError(f"cannot import transformers ({exc})", "pip install transformers") from exc
@@ -37,7 +55,11 @@ def load_tokenizer(name_or_path: str) -> Tokenizer:
         )
     hf_logging.set_verbosity_error()  # e.g. "sequence longer than model_max_length" on ShareGPT
     try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
+        local = Path(name_or_path)
+        generic = local.is_dir() and _tokenizer_class(local) in _GENERIC
+        # an attribute of transformers' lazy module: AutoTokenizer's import only when used
+        cls = transformers.PreTrainedTokenizerFast if generic else transformers.AutoTokenizer
+        tok = cls.from_pretrained(name_or_path)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BenchError(
