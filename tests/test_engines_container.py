@@ -22,6 +22,7 @@ from enginebench.engines.server import server_env
 from enginebench.engines.spec import EngineConfigError, ServerContext
 from enginebench.provenance import sha256_file
 from enginebench.runspec import RunSpec
+from tests.test_engines_spec import VERSION_CODE
 
 IMAGE = "vllm/vllm-openai:v0.10.1"
 SECRET = "hf_not_on_any_argv"
@@ -335,7 +336,7 @@ def test_version_probed_inside_the_image_with_apptainer(
     assert version["version"] == "0.10.1"
     assert version["argv"] == [
         "apptainer", "exec", "--cleanenv", "--bind", "/m/hf:/m/hf:ro", sif,
-        "python3", "-c", "import vllm; print(vllm.__version__)",
+        "python3", "-c", VERSION_CODE.format(module="vllm"),
     ]  # fmt: skip
     (call,) = calls(log)
     assert "APPTAINERENV_HF_TOKEN" in call["env"] and SECRET not in json.dumps(call)

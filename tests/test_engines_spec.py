@@ -17,6 +17,12 @@ PY = "/venv/bin/python"
 HF = "/m/hf"
 
 
+VERSION_CODE = (
+    "import importlib.metadata as m; d = m.packages_distributions().get('{module}'); "
+    "print(m.version(d[0]) if d else __import__('{module}').__version__)"
+)
+
+
 def ctx(**kw: object) -> ServerContext:
     base: dict[str, object] = {"model": HF, "served_name": "tiny", "port": 8123, "python": PY}
     base.update(kw)
@@ -77,7 +83,7 @@ def test_vllm_cpu() -> None:
         "--enable-prompt-tokens-details",
         "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--max-num-seqs", "8",
     ]  # fmt: skip
-    assert spec.version_argv(c) == [PY, "-c", "import vllm; print(vllm.__version__)"]
+    assert spec.version_argv(c) == [PY, "-c", VERSION_CODE.format(module="vllm")]
     assert spec.env(c)["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert "VLLM_CPU_KVCACHE_SPACE" not in spec.env(ctx(options={"device": "cuda"}))
     assert spec.venv_post_install == (
@@ -342,3 +348,30 @@ def test_options_lists_each_engines_own(capsys: pytest.CaptureFixture[str]) -> N
     for spec in ENGINES.values():
         names = [o.name for o in spec.options]
         assert len(names) == len(set(names)), spec.name
+
+
+def test_python_engine_version_read_without_importing_it(tmp_path: Path) -> None:
+    """The version argv of a venv engine prints its distribution's version (vllm-cpu installs
+    the module vllm) without importing the module, else the module's own __version__."""
+    import subprocess
+    import sys
+
+    from enginebench.engines.spec import py_version_argv
+
+    def printed(module: str, **env: str) -> str:
+        argv = py_version_argv(module)(ServerContext("/m", "m", python=sys.executable))
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
+        return out.stdout.strip()
+
+    # a distribution named otherwise than its module, whose import would fail: not imported
+    (tmp_path / "heavy").mkdir()
+    (tmp_path / "heavy" / "__init__.py").write_text("raise ImportError('imported')\n")
+    info = tmp_path / "heavy_cpu-0.32.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: heavy-cpu\nVersion: 0.32.0\n")
+    (info / "top_level.txt").write_text("heavy\n")
+    assert printed("heavy", PYTHONPATH=str(tmp_path)) == "0.32.0"
+    # no distribution: the module's own __version__
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "__init__.py").write_text("__version__ = '1.2.3'\n")
+    assert printed("loose", PYTHONPATH=str(tmp_path)) == "1.2.3"
