@@ -213,6 +213,9 @@ def test_fidelity_beside_speed(completed_run: dict) -> None:
 
 
 def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
+    """Every request completes with the output length asked for, but on a point stopped early
+    as over-saturated (an open-loop point over the server's capacity: MLC-LLM's on a slow day
+    of 2 CPU cores), where the rest are counted cancelled, never failed."""
     work, cfg = completed_run["work"], completed_run["cfg"]
     summaries = _summaries(work, decode=True)
     assert len(summaries) == 6 * 6 + 7
@@ -221,11 +224,17 @@ def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
         n = cfg["sweeps"][summary.parts[-3]][
             "num_prompts" if summary.stem.startswith("rate") else "concurrency_num_prompts"
         ]
-        assert data["completed"] == n, summary
+        done = data["completed"]
+        if data["early_stopped"]:
+            assert summary.stem.startswith("rate"), summary
+            assert data["validity"][:2] == ["saturated", "early_stopped"], summary
+            assert done + data["cancelled"] == n and data["cancelled"] > 0, summary
+        else:
+            assert done == n and data["cancelled"] == 0, summary
         assert data["failed"] == 0, summary
-        assert data["total_output_tokens"] == n * OUTPUT_LEN, summary
+        assert data["total_output_tokens"] == done * OUTPUT_LEN, summary
         records = [json.loads(x) for x in summary.with_suffix(".jsonl").read_text().splitlines()]
-        assert [r["output_len"] for r in records] == [OUTPUT_LEN] * n, summary
+        assert [r["output_len"] for r in records] == [OUTPUT_LEN] * done, summary
 
 
 def test_no_request_hits_a_cache_it_did_not_ask_for(completed_run: dict) -> None:
@@ -241,6 +250,9 @@ def test_no_request_hits_a_cache_it_did_not_ask_for(completed_run: dict) -> None
         engine = summary.parts[-6]
         data = json.loads(summary.read_text())
         records = [json.loads(x) for x in summary.with_suffix(".jsonl").read_text().splitlines()]
+        if not records:  # stopped early before any request completed: nothing to account
+            assert data["early_stopped"] and data["engine_account"] is None, summary
+            continue
         if engine not in accounts:
             assert data["engine_account"] is None and data["engine_cached_prompt_tokens"] is None
             continue

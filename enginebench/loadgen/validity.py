@@ -40,10 +40,11 @@ asks `overloaded` every second; once a quarter of the schedule (and at least 5 s
 point whose TTFT grows (the test above) while more requests are in flight than twice what the
 offered rate and the unloaded latency call for (Little's law: rate x `unloaded_latency`,
 + 4), at three checks in a row with a backlog that does not shrink (a
-server that stalls for a moment and catches up is left to; after the schedule's last send, with
-one that shrinks by less than the offered rate a second: it would grow if requests still
-arrived; seen: transformers serve at 8 req/s on 2 cores drained a 64-request schedule sent in
-8 s for 53 s more, one request at a time), is stopped: nothing more is sent,
+server that stalls for a moment and catches up is left to; after the schedule's last send, its
+drain is let run as long as the schedule did, at least 20 s, then judged by a backlog that
+shrinks by less than the offered rate a second: it would grow if requests still arrived; seen:
+transformers serve at 8 req/s on 2 cores drained a 64-request schedule sent in 8 s for 53 s
+more, one request at a time), is stopped: nothing more is sent,
 in-flight requests are cancelled (counted as `cancelled`), and the point is recorded
 `saturated` with `early_stopped`. An overloaded server would otherwise spend minutes draining a
 queue that says nothing new.
