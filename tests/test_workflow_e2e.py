@@ -317,9 +317,16 @@ def test_tidy_table_holds_every_point_judged(completed_run: dict) -> None:
     results = completed_run["work"] / "results"
     tidy = read_results(results / "results.parquet")
     pd.testing.assert_frame_equal(tidy, read_results(results / "results.csv"))
-    # one row per engine x quant x sweep x point, every one measured and judged
+    # one row per engine x quant x sweep x point, every one measured and judged, or skipped
+    # above a lower rate of its run that stopped early, over-saturated (MLC-LLM on 2 cores)
     assert len(tidy) == len(tidy.drop_duplicates(["engine", "quant", "sweep", "point"]))
-    assert set(tidy["status"]) == {"ok"} and tidy["validity"].notna().all()
+    assert set(tidy["status"]) <= {"ok", "skipped"} and tidy["validity"].notna().all()
+    for _, row in tidy[tidy["status"] == "skipped"].iterrows():
+        assert row["validity"] == "skipped_past_saturation" and row["mode"] == "rate"
+        run = tidy[(tidy["engine"] == row["engine"]) & (tidy["quant"] == row["quant"])
+                   & (tidy["sweep"] == row["sweep"]) & (tidy["mode"] == "rate")]  # fmt: skip
+        below = run[run["load"] < row["load"]]
+        assert below["validity"].str.contains("early_stopped").any(), row["point"]
     assert {"llamacpp", "vllm", "transformers"} <= set(tidy["engine"])
     assert (results / "plots" / "tiny-llama-pareto.svg").stat().st_size > 0
 
