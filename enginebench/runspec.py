@@ -59,6 +59,8 @@ class RunSpec:
     sweep: str = ""  # the named sweep (config `sweeps:`)
     tokenizer: str | None = None
     warmups: int = 0
+    # a rate point above one that stopped early (over-saturated) is not run (enginebench.sweep)
+    skip_past_saturation: bool = False
     seed: int = 0
     endpoint: str = "/v1/completions"
     bench_args: tuple[str, ...] = ()  # more `enginebench bench` flags, for every point
@@ -97,6 +99,8 @@ class RunSpec:
         data["options"], data["env"] = dict(self.options), dict(self.env)
         data["metadata"] = dict(self.metadata)
         # as before they existed: no job reruns for a key it does not use
+        if not data["skip_past_saturation"]:
+            del data["skip_past_saturation"]
         for key in ("trace", "ramp", "fidelity"):
             if data[key] is None:
                 del data[key]
@@ -193,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-prompts", type=int, help="default num_prompts of --point")
     p.add_argument("--burstiness", type=float, help="default burstiness of --point")
     p.add_argument("--warmups", type=int)
+    p.add_argument(
+        "--skip-past-saturation",
+        action="store_true",
+        default=None,
+        help="do not run a rate point above one that stopped early (over-saturated)",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--endpoint")
     p.add_argument("--host")
@@ -209,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 _SCALARS = (
     "engine", "kind", "model", "served_name", "quant", "sweep", "tokenizer", "prompts_file",
     "out_dir", "server_log", "server_json", "hash_cache", "bin_dir", "python", "source_dir",
-    "readiness_timeout", "warmups", "seed", "endpoint", "host", "port", "base_url",
-    "api_key_env", "ignore_eos_style", "workdir",
+    "readiness_timeout", "warmups", "skip_past_saturation", "seed", "endpoint", "host", "port",
+    "base_url", "api_key_env", "ignore_eos_style", "workdir",
 )  # fmt: skip
 
 

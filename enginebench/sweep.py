@@ -495,12 +495,19 @@ def _points(
         # what every point's summary carries as its provenance, given to the load generator
         provenance = str(Path(tmp) / "provenance.json")
         write_json(provenance, _summary_provenance(cfg, spec, record), sort_keys=False)
+        past: SweepPoint | None = None  # the lowest rate point stopped early (over-saturated)
         for copy, point in enumerate(_schedule(cfg, record), start=1):
             first_row, row = first_row + point.num_prompts, first_row
+            if past is not None and _beyond(cfg, point, past):
+                why = f"past saturation: {past.name} stopped early, over-saturated"
+                record["points"].append({"name": point.name, "skipped": why})
+                _log(f"{point.name}: skipped, {why}")
+                continue
             if point.name in record["resumed"]:  # an earlier run of this job measured it
                 record["points"].append(record["resumed"][point.name])
                 done.append(str(Path(cfg.out_dir) / f"{point.name}.jsonl"))
                 _log(f"{point.name}: kept from {record['resumed'][point.name]['resumed_from']}")
+                past = _saturated_at(cfg, point, past)
                 continue
             if (code := _exit_code(server)) is not None:
                 assert server is not None
@@ -523,7 +530,8 @@ def _points(
             done.append(str(Path(cfg.out_dir) / f"{point.name}.jsonl"))
             seconds = round(time.monotonic() - t0, 3)
             outcome: dict[str, Any] = {"name": point.name, "returncode": rc, "seconds": seconds}
-            if idle_s is not None and not died and _cancelled(cfg, point.name):
+            past = _saturated_at(cfg, point, past)
+            if idle_s is not None and not died and _summary(cfg, point.name).get("cancelled"):
                 outcome |= settle.settle(base_url, cfg.endpoint, served, headers, idle_s)
                 state = "idle again" if outcome["settled"] else "still busy (the limit)"
                 _log(f"{point.name}: requests cancelled; the server {state} after "
@@ -562,10 +570,31 @@ def _auth_headers(cfg: RunSpec) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _cancelled(cfg: RunSpec, name: str) -> bool:
-    """Whether the point's summary counts requests cancelled (an early stop, a stall)."""
+def _summary(cfg: RunSpec, name: str) -> dict[str, Any]:
+    """A point's summary as written ({} when it wrote none)."""
     path = Path(cfg.out_dir) / f"{name}.json"
-    return path.is_file() and bool(read_json(path).get("cancelled"))
+    return read_json(path) if path.is_file() else {}
+
+
+def _uncapped_rate(cfg: RunSpec, point: SweepPoint) -> bool:
+    """A fixed point at a steady open-loop rate with no cap on requests in flight: the points
+    whose over-saturation tells about every higher one (not a ramp's, not a search's probe)."""
+    return (
+        point.mode == "rate" and not point.max_concurrency and not cfg.ramp
+        and point in cfg.points
+    )  # fmt: skip
+
+
+def _saturated_at(cfg: RunSpec, point: SweepPoint, past: SweepPoint | None) -> SweepPoint | None:
+    """The lowest such point stopped early so far, `point` included."""
+    if not (_uncapped_rate(cfg, point) and _summary(cfg, point.name).get("early_stopped")):
+        return past
+    return point if past is None or point.load < past.load else past
+
+
+def _beyond(cfg: RunSpec, point: SweepPoint, past: SweepPoint) -> bool:
+    """Skipped (`skip_past_saturation`): a higher rate than one that over-saturated."""
+    return cfg.skip_past_saturation and _uncapped_rate(cfg, point) and point.load > past.load
 
 
 def _fidelity(

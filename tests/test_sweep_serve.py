@@ -479,3 +479,40 @@ def test_a_failed_job_run_again_redoes_only_the_points_it_missed(
     ran.clear()
     sweep.run_job(changed.as_param(), None, str(source), **kw)  # type: ignore[arg-type]
     assert ran == ["rate-inf", "rate-50", "conc-2"]
+
+
+def test_rate_points_past_saturation_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
+    """A server that answers one request at a time (8 tokens x 25 ms: 5 req/s): rate-40 stops
+    early, over-saturated; rate-80 is not run and shows as skipped in the tables, and the
+    closed-loop point after it runs on its own prompt rows."""
+    from enginebench.report.load import load_points
+
+    prompts = save_random_prompts(tmp_path / "p.jsonl", tiny_model_dir, 140, 16, 8)
+    pts = [SweepPoint("rate", 40.0, 100), SweepPoint("rate", 80.0, 20),
+           SweepPoint("concurrency", 1.0, 4)]  # fmt: skip
+    extra = ("--max-running", "1", "--token-delay-ms", "25")
+    cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts),
+               tokenizer=str(tiny_model_dir), points=pts, warmups=2,
+               skip_past_saturation=True)  # fmt: skip
+    assert _run(monkeypatch, _fake_engine(tmp_path, extra=extra), cfg) == 0
+    out = Path(cfg.out_dir)
+    server = json.loads((out / "server.json").read_text())
+    over, skipped, conc = server["points"]
+    assert over["name"] == "rate-40" and over["settled"]  # it cancelled requests
+    assert json.loads((out / "rate-40.json").read_text())["early_stopped"]
+    assert skipped == {
+        "name": "rate-80", "skipped": "past saturation: rate-40 stopped early, over-saturated"
+    }  # fmt: skip
+    assert not (out / "rate-80.json").exists() and conc["returncode"] == 0
+    assert json.loads((out / "conc-1.json").read_text())["prompt_offset"] == 2 + 100 + 20
+    rows = load_points([out / f"{p.name}.json" for p in pts], out / "server.json")
+    assert list(rows["status"]) == ["ok", "skipped", "ok"]
+    assert rows["validity"][1] == "skipped_past_saturation"
+    # the sweep's flag is part of what defines its results (its serve job's parameter)
+    assert cfg.as_param()["skip_past_saturation"] is True
+    assert (
+        "skip_past_saturation"
+        not in dataclasses.replace(cfg, skip_past_saturation=False).as_param()
+    )

@@ -347,6 +347,7 @@ class Plan:
             points=sweep.points,
             search=sweep.search,
             warmups=sweep.entry["warmups"],
+            skip_past_saturation=sweep.entry["skip_past_saturation"],
             seed=sweep.workload["seed"],
             endpoint=sweep.workload["endpoint"],
             bench_args=sweep_bench_args(sweep.entry),

@@ -30,8 +30,9 @@ SKIPPED = frozenset(
     {"provenance", "metadata", "argv", "short_output_indices", "token_count_discrepancies"}
 )
 
-# status of a point: measured; summary file absent; no request completed
-OK, MISSING, NONE_COMPLETED = "ok", "missing", "none-completed"
+# status of a point: measured; summary file absent; no request completed; not run by the sweep
+# (`skip_past_saturation`: its validity says why)
+OK, MISSING, NONE_COMPLETED, SKIPPED = "ok", "missing", "none-completed", "skipped"
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -252,6 +253,9 @@ def point_row(path: Path, server: dict[str, Any] | None = None) -> dict[str, Any
     if summary is None:
         row |= {k: math.nan for k in NUMERIC_KEYS}
         row |= {"validity": None, "status": MISSING}
+        ran = [p for p in _object(server).get("points") or () if p.get("name") == point.name]
+        if ran and ran[-1].get("skipped"):
+            row |= {"validity": "skipped_past_saturation", "status": SKIPPED}
         return row
     row |= {k: v for k, v in extras_of(summary).items() if k not in row}
     row |= {k: _num(summary.get(k)) for k in NUMERIC_KEYS}

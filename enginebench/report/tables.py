@@ -40,7 +40,8 @@ NOTES = (
     "Throughputs are totals over the duration (start of scheduling to the last completion).",
     "failed requests: errors or HTTP failures; short outputs: completed with fewer tokens "
     "than asked (the output length is pinned).",
-    "— : not measured (the sweep point is missing, or no request completed).",
+    "— : not measured (the sweep point is missing, was skipped past saturation, or no request "
+    "completed).",
     "validity: ok (a steady-state measurement) or the flags raised: saturated (open loop: "
     "completed / (duration - unloaded latency: the shortest decode time of the first quarter "
     "+ the shortest TTFT) under 95% of the offered rate, shown as achieved / "
