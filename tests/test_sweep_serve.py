@@ -194,16 +194,26 @@ def test_sweep_runs_points_in_order_and_records_server(
         ]
         for p in server["points"]
     ]
+    # and from the warm-up's records: its first request alone (the server's pace unloaded),
+    # then the rest at once
+    warm = refs[0]
+    assert [Path(w).name for w in warm] == ["warmup-0.jsonl", "warmup-1.jsonl"]
     assert refs == [
-        [],
-        [str(out / "rate-inf.jsonl")],
-        [str(out / f"{n}.jsonl") for n in ("rate-inf", "rate-50")],
+        warm,
+        [*warm, str(out / "rate-inf.jsonl")],
+        [*warm, *(str(out / f"{n}.jsonl") for n in ("rate-inf", "rate-50"))],
     ]
+    alone, rest = server["warmup"]
+    a = alone["argv"]
+    assert a[a.index("--num-prompts") + 1] == a[a.index("--concurrency") + 1] == "1"
+    assert "--prompt-offset" not in a
+    assert rest["argv"][rest["argv"].index("--prompt-offset") + 1] == "1"
     assert server["argv"][1:3] == ["-m", "tests.fixtures.fakeserver"]
     assert server["env"] == {"FAKE_ENGINE_VAR": "1", "X": "y"}
     assert server["version"]["version"] == "fake 1.0"
     assert server["server"]["startup_s"] > 0 and server["server"]["stopped_at"]
-    assert server["warmup"]["returncode"] == 0 and server["secret_env_passed"] == ["MY_SECRET"]
+    assert [w["returncode"] for w in server["warmup"]] == [0, 0]
+    assert server["secret_env_passed"] == ["MY_SECRET"]
     assert "s3cret" not in (out / "server.json").read_text()
     # the idle server's probe time, the yardstick of the wait after a cancelled point
     assert 0 < server["idle_probe_s"] < 5
@@ -411,11 +421,11 @@ def test_every_point_and_the_warmup_get_fresh_rows(
     assert _run(monkeypatch, _fake_engine(tmp_path), cfg) == 0
     server = json.loads((Path(cfg.out_dir) / "server.json").read_text())
     offsets = []
-    for argv in [server["warmup"]["argv"], *(p["argv"] for p in server["points"])]:
+    for argv in [*(w["argv"] for w in server["warmup"]), *(p["argv"] for p in server["points"])]:
         offsets.append(
             int(argv[argv.index("--prompt-offset") + 1]) if "--prompt-offset" in argv else 0
         )
-    assert offsets == [0, 3, 7, 11]
+    assert offsets == [0, 1, 3, 7, 11]  # the warm-up's first alone, then its other two
     for name in ("rate-inf", "rate-50", "conc-2"):
         assert json.loads((Path(cfg.out_dir) / f"{name}.json").read_text())["prompt_offset"] > 0
     # a prompt file too short for fresh rows stops the sweep before any server starts
