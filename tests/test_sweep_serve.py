@@ -494,13 +494,16 @@ def test_a_failed_job_run_again_redoes_only_the_points_it_missed(
 def test_rate_points_past_saturation_are_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
 ) -> None:
-    """A server that answers one request at a time (8 tokens x 25 ms: 5 req/s): rate-40 stops
-    early, over-saturated; rate-80 is not run and shows as skipped in the tables, and the
-    closed-loop point after it runs on its own prompt rows."""
-    from enginebench.report.load import load_points
+    """A server that answers one request at a time (8 tokens x 25 ms: 5 req/s): rate-20 (a 10 s
+    schedule) stops early, over-saturated; rate-80 is not run and shows as skipped in the
+    tables, and the closed-loop point after it runs on its own prompt rows."""
+    import pandas as pd
 
-    prompts = save_random_prompts(tmp_path / "p.jsonl", tiny_model_dir, 140, 16, 8)
-    pts = [SweepPoint("rate", 40.0, 100), SweepPoint("rate", 80.0, 20),
+    from enginebench.report.load import LEFT_OUT, load_points
+    from enginebench.report.tidy import normalize, read_results, write_results
+
+    prompts = save_random_prompts(tmp_path / "p.jsonl", tiny_model_dir, 240, 16, 8)
+    pts = [SweepPoint("rate", 20.0, 200), SweepPoint("rate", 80.0, 20),
            SweepPoint("concurrency", 1.0, 4)]  # fmt: skip
     extra = ("--max-running", "1", "--token-delay-ms", "25")
     cfg = _cfg(tmp_path, engine="fake", model="tiny", prompts_file=str(prompts),
@@ -510,16 +513,22 @@ def test_rate_points_past_saturation_are_skipped(
     out = Path(cfg.out_dir)
     server = json.loads((out / "server.json").read_text())
     over, skipped, conc = server["points"]
-    assert over["name"] == "rate-40" and over["settled"]  # it cancelled requests
-    assert json.loads((out / "rate-40.json").read_text())["early_stopped"]
+    assert over["name"] == "rate-20" and over["settled"]  # it cancelled requests
+    assert json.loads((out / "rate-20.json").read_text())["early_stopped"]
     assert skipped == {
-        "name": "rate-80", "skipped": "past saturation: rate-40 stopped early, over-saturated"
+        "name": "rate-80", "skipped": "past saturation: rate-20 stopped early, over-saturated"
     }  # fmt: skip
     assert not (out / "rate-80.json").exists() and conc["returncode"] == 0
-    assert json.loads((out / "conc-1.json").read_text())["prompt_offset"] == 2 + 100 + 20
+    assert json.loads((out / "conc-1.json").read_text())["prompt_offset"] == 2 + 200 + 20
     rows = load_points([out / f"{p.name}.json" for p in pts], out / "server.json")
     assert list(rows["status"]) == ["ok", "skipped", "ok"]
     assert rows["validity"][1] == "skipped_past_saturation"
+    # the summary keys kept out of the table stay out; CSV and Parquet read back the same
+    assert not LEFT_OUT & set(rows.columns)
+    frame = normalize(rows)
+    write_results(frame, tmp_path / "t.csv", tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(read_results(tmp_path / "t.csv"), frame)
+    pd.testing.assert_frame_equal(read_results(tmp_path / "t.parquet"), frame)
     # the sweep's flag is part of what defines its results (its serve job's parameter)
     assert cfg.as_param()["skip_past_saturation"] is True
     assert (

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from enginebench.report.tables import valid
+from enginebench.report.tidy import read_results
 from tests.workflow.plan import (
     AGGREGATES,
     default_config,
@@ -186,7 +188,14 @@ def test_fidelity_beside_speed(completed_run: dict) -> None:
     rows = {(r["engine"], r["quant"]): r for r in fid.to_dict("records")}
     assert set(rows) == {(e, q) for e, _, q, _ in LOAD_RUNS}
     assert fid["failed"].eq(0).all() and fid["prompts"].eq(8).all()
-    assert (fid["peak output (tok/s)"] > 0).all()
+    # peak output: of steady-state load points only; blank for an engine that had none (MLC-LLM
+    # on a slow day of 2 cores: every rate over capacity, its 4-request closed loops too short)
+    tidy = read_results(results / "results.parquet")
+    load = tidy[(tidy["sweep"] != "decode") & tidy["validity"].map(valid)]
+    steady = set(zip(load["engine"], load["quant"], strict=True))
+    for key, row in rows.items():
+        peak = row["peak output (tok/s)"]
+        assert peak > 0 if key in steady else pd.isna(peak), (key, peak)
     # vLLM's decode point is its second instance's (vllm-seed, no fidelity): blank, not 0
     decoded = fid["engine"] != "vllm"
     assert (fid[decoded]["decode (tok/s)"] > 0).all() and fid[~decoded][
@@ -218,7 +227,12 @@ def test_output_lengths_exact_and_no_failures(completed_run: dict) -> None:
     of 2 CPU cores), where the rest are counted cancelled, never failed."""
     work, cfg = completed_run["work"], completed_run["cfg"]
     summaries = _summaries(work, decode=True)
-    assert len(summaries) == 6 * 6 + 7
+    # a rate above one stopped early (over-saturated) is skipped: no summary, its reason kept
+    skipped = [
+        p for s in (work / "results").glob("*/*/*/*/server.json")
+        for p in json.loads(s.read_text()).get("points", []) if p.get("skipped")
+    ]  # fmt: skip
+    assert len(summaries) + len(skipped) == 6 * 6 + 7
     for summary in summaries:
         data = json.loads(summary.read_text())
         n = cfg["sweeps"][summary.parts[-3]][
@@ -312,8 +326,6 @@ def test_report_holds_every_engine_table(completed_run: dict) -> None:
 
 
 def test_tidy_table_holds_every_point_judged(completed_run: dict) -> None:
-    from enginebench.report.tidy import read_results
-
     results = completed_run["work"] / "results"
     tidy = read_results(results / "results.parquet")
     pd.testing.assert_frame_equal(tidy, read_results(results / "results.csv"))

@@ -26,7 +26,7 @@ PROVENANCE_KEYS = (
 )  # fmt: skip
 # summary keys kept out of the tidy table: provenance (read into its own columns), the argv
 # (in server.json and the point's JSON), per-request indices and nested comparisons
-SKIPPED = frozenset(
+LEFT_OUT = frozenset(
     {"provenance", "metadata", "argv", "short_output_indices", "token_count_discrepancies"}
 )
 
@@ -206,7 +206,7 @@ def extras_of(summary: Mapping[str, Any]) -> dict[str, Any]:
     one column per field (`dispatch_lag_ms` -> `dispatch_lag_ms_p99`, `ttft_trend_p`)."""
     out: dict[str, Any] = {}
     for key, value in summary.items():
-        if key in SKIPPED:
+        if key in LEFT_OUT:
             continue
         if isinstance(value, Mapping):
             for sub, v in value.items():
