@@ -208,6 +208,39 @@ def _over_then_steady(
     return over, took, steady
 
 
+def test_a_server_slowing_every_request_from_the_first_is_saturated() -> None:
+    """8 arrivals at 1 req/s, each taking 12 s, all at once (a server that admits every request
+    and slows them all: MLC-LLM on 2 CPU cores, 1.3 s a request alone): 0.42 req/s achieved.
+    Judged from its own first arrivals alone, their 12 s were taken out of the window (ratio
+    1.14, not saturated); with the request the server served alone (the warm-up's first), the
+    window keeps what is over GROWTH x that."""
+    records = []
+    for i in range(8):
+        rec = RequestRecord(i, 16, 16, scheduled_s=float(i), sent_s=float(i))
+        rec.ttft_s, rec.e2el_s, rec.end_s = 0.5, 12.0, i + 12.0
+        rec.output_len, rec.status = 16, "ok"
+        records.append(rec)
+    alone = RequestRecord(-1, 16, 16)
+    alone.ttft_s, alone.e2el_s, alone.output_len, alone.status = 0.05, 1.3, 16, "ok"
+    summary = summarize(records, 19.0)
+    before = judge(summary, records, 1.0, 5.0)
+    assert not before["saturated"] and before["throughput_ratio"] > 1
+    after = judge(summary, records, 1.0, 5.0, reference=[alone])
+    assert after["saturated"] and after["validity"] == ["saturated"]
+    assert after["throughput_ratio"] == pytest.approx(8 / (19.0 - 2 * 1.3))
+    # a reference that is not the same work (a shorter output) is not a yardstick
+    alone.output_len = 8
+    assert judge(summary, records, 1.0, 5.0, reference=[alone])["throughput_ratio"] > 1
+    # a steady server, its latency under load within GROWTH x the reference: unchanged
+    steady = _records(64, 1.0, 0.5)
+    fast = RequestRecord(-1, 16, 16)
+    fast.ttft_s, fast.e2el_s, fast.output_len, fast.status = 0.05, 0.4, 16, "ok"
+    duration = max(r.end_s for r in steady)
+    judged = judge(summarize(steady, duration), steady, 1.0, 5.0, reference=[fast])
+    assert judged["throughput_ratio"] == _judge(steady, 1.0)["throughput_ratio"]
+    assert not judged["saturated"]
+
+
 def test_an_overloaded_point_stops_early_a_steady_one_runs_out(tmp_path: Path) -> None:
     """A server that generates one request at a time, 16 tokens x 5 ms: ~12 req/s at most."""
     from tests.fixtures.fakeserver import FakeServerConfig

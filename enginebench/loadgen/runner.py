@@ -533,8 +533,8 @@ async def _bench(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _streams(path: str) -> list[RequestRecord]:
     """The streams of a records JSONL (`--reference-records`), cancelled ones too (their pace
-    was seen all the same), as far as the early stop reads them (validity.streaming_latency);
-    a missing file: none."""
+    was seen all the same), as far as the early stop and the judgement read them
+    (validity.streaming_latency, validity.fastest_e2el); a missing file: none."""
     out = []
     with contextlib.suppress(FileNotFoundError), open(path) as f:
         for line in f:
@@ -542,6 +542,9 @@ def _streams(path: str) -> list[RequestRecord]:
             if row.get("ttft_s") is not None and row.get("itl_s"):
                 rec = RequestRecord(row["index"], row.get("expected_output_len"), None)
                 rec.ttft_s, rec.itl_s, rec.heard = row["ttft_s"], row["itl_s"], 1.0
+                if row.get("status") == "ok":
+                    rec.status, rec.e2el_s = "ok", row.get("e2el_s")
+                    rec.output_len = row.get("output_len")
                 out.append(rec)
     return out
 
@@ -711,7 +714,7 @@ def _finish(
     # nor a ramp (not a steady rate: where it breaks is what it measures, by_offered_rate)
     offered = None if args.concurrency or _scheduled(args) else args.request_rate
     open_loop = not args.concurrency and (_scheduled(args) or math.isfinite(args.request_rate))
-    summary.update(judge(summary, finished, offered, args.min_duration, open_loop))
+    summary.update(judge(summary, finished, offered, args.min_duration, open_loop, bench.reference))
     if args.save_result:
         json_path, jsonl_path = result_paths(
             args.result_dir,
