@@ -173,9 +173,8 @@ def unloaded_latency(ok: Sequence[RequestRecord]) -> float:
 def fastest_e2el(records: Sequence[RequestRecord]) -> float | None:
     """The shortest end-to-end latency of a completed request that generated the output length
     it asked for (None without one: a shorter output is not the same work)."""
-    done = [r.e2el_s for r in records
-            if r.ok and r.e2el_s is not None and r.output_len == r.expected_output_len]  # fmt: skip
-    return min(done, default=None)
+    full = (r for r in records if r.ok and r.output_len == r.expected_output_len)
+    return min((r.e2el_s for r in full if r.e2el_s is not None), default=None)
 
 
 def server_counts_differ(summary: Mapping[str, Any]) -> bool:
