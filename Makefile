@@ -1,5 +1,6 @@
 # The two commands of the README: `make run` (set up + the default benchmark + report)
-# and `make test`. Only Python 3.11 with pip is assumed; the rest is installed here.
+# and `make test`. Only Python 3.11 with pip is assumed; the rest is installed here (by uv, with
+# pip's settings: enginebench/engines/installer.py).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,13 +11,13 @@ CORES ?= $(shell nproc)
 $(VENV)/.installed: pyproject.toml
 	bash tools/bootstrap-system.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[workflow,dev]'
+	$(BIN)/pip install -q --upgrade pip uv
+	$(BIN)/python -m enginebench.engines.installer -q -e '.[workflow,dev]'
 	touch $@
 
 # the Slurm executor plugin is only for the tests and cluster users (`pip install -e '.[slurm]'`)
 $(VENV)/.installed-slurm: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[workflow,dev,slurm]'
+	$(BIN)/python -m enginebench.engines.installer -q -e '.[workflow,dev,slurm]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from enginebench.engines import envs
+from enginebench.engines.installer import ENV_VAR
 from enginebench.engines.registry import ENGINES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,14 @@ def _wheel(dest: Path, name: str = "ebdemo", version: str = "0.1") -> Path:
     return whl
 
 
-def test_build_venv_reuse_and_rebuild(tmp_path: Path) -> None:
+@pytest.fixture(params=["uv", "pip"])
+def installer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each venv test with both installers (uv is a workflow dependency: it must be there)."""
+    monkeypatch.setenv(ENV_VAR, request.param)
+    return str(request.param)
+
+
+def test_build_venv_reuse_and_rebuild(tmp_path: Path, installer: str) -> None:
     whl = _wheel(tmp_path)
     f = tmp_path / "demo.yaml"
     f.write_text(
@@ -95,6 +103,7 @@ def test_build_venv_reuse_and_rebuild(tmp_path: Path) -> None:
     fix = [["-c", f"open({str(tmp_path / 'fixed.txt')!r}, 'w').write('ok')"]]
     info = envs.build_venv(f, dest, post_install=fix, import_check="ebdemo")
     assert info["import_version"] == "0.1" and info["key"] == envs.env_key(f)
+    assert info["installer"].startswith(installer)
     assert any(line.startswith("ebdemo") for line in info["freeze"])
     assert info["python"] == str(envs.python_of(dest)) and envs.python_of(dest).exists()
     assert envs.read_marker(dest) == info
@@ -106,7 +115,7 @@ def test_build_venv_reuse_and_rebuild(tmp_path: Path) -> None:
     assert envs.read_marker(dest) is None
 
 
-def test_build_venv_reports_pip_failure(tmp_path: Path) -> None:
+def test_build_venv_reports_pip_failure(tmp_path: Path, installer: str) -> None:
     f = tmp_path / "broken.yaml"
     f.write_text("dependencies:\n  - pip\n  - pip:\n      - --no-index\n      - nosuchpkg==1\n")
     with pytest.raises(envs.EnvBuildError, match="pip install"):

@@ -2,7 +2,8 @@
 
 The YAML files are conda environment files (so `snakemake --software-deployment-method conda`
 can use them as they are); here we build a plain venv from their `pip:` list instead, with the
-running interpreter, and pip's own cache (CI reruns reuse downloaded and built wheels).
+running interpreter, installed by uv when it is there, else pip (`installer.py`), with their
+caches (CI reruns reuse downloaded and built wheels).
 
 A venv directory is complete only once `ENV_MARKER` is in it: the marker is written last and
 holds the key, the pip list, the post-install steps and `pip freeze` (provenance).
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from enginebench import proc
+from enginebench.engines.installer import install
 from enginebench.models.files import file_lock
 
 ENV_MARKER = ".enginebench-env.json"
@@ -147,7 +149,7 @@ def build_venv(
         py = str(python_of(dest))
         req = dest / "requirements.txt"  # the very lines conda hands to pip
         req.write_text("\n".join(env.pip) + "\n")
-        step([py, "-m", "pip", "install", "-r", str(req)], "pip install")
+        how = install(py, ["-r", str(req)], log=log_path, error=EnvBuildError)
         for argv in steps:
             step([py, *argv], f"post-install {' '.join(argv)}")
         version = check_import(dest, import_check) if import_check else None
@@ -163,6 +165,8 @@ def build_venv(
             "env_file_sha256": hashlib.sha256(Path(yaml_path).read_bytes()).hexdigest(),
             "pip": list(env.pip),
             "conda_only": list(env.conda_only),
+            "installer": how.version(),
+            "installer_why": how.why or None,
             "post_install": steps,
             "import_check": import_check,
             "import_version": version,
