@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ def test_pip_settings_translate_to_uv_options() -> None:
         "find-links": "/opt/wheels",
         "constraint": "/etc/c.txt",
         "no-index": "false",
-        "default-timeout": "180",
+        "timeout": "180",
         "cert": "/etc/ca.pem",
         "disable-pip-version-check": "1",
     }
@@ -31,8 +32,14 @@ def test_pip_settings_translate_to_uv_options() -> None:
     ]  # fmt: skip
     assert env == {"UV_HTTP_TIMEOUT": "180", "SSL_CERT_FILE": "/etc/ca.pem"}
     assert unknown == []
-    assert uv_options({"no-index": "true"})[0] == ["--no-index"]
+    assert uv_options({"no-index": "t"})[0] == ["--no-index"]  # pip's booleans
+    assert uv_options({"no-index": "off", "pre": "no"})[0] == []
+    assert uv_options({"no-index": "maybe"})[2] == ["no-index"]  # pip's to judge
     assert uv_options({"no-binary": ":all:", "quiet": "1"})[2] == ["no-binary"]
+    assert uv_options({"trusted-host": "a.example b.example", "retries": "9"})[:2] == (
+        ["--allow-insecure-host", "a.example", "--allow-insecure-host", "b.example"],
+        {"UV_HTTP_RETRIES": "9"},
+    )
 
 
 def test_pip_settings_read_pips_own_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,6 +51,32 @@ def test_pip_settings_read_pips_own_config(monkeypatch: pytest.MonkeyPatch) -> N
     assert got["index-url"] == "https://mirror.invalid/simple"
 
 
+def test_pip_settings_read_multiline_empty_and_aliased_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip prints values as Python literals: a multi-line list arrives whole; an empty value is
+    ignored, as pip ignores it; `default-timeout` is `timeout`."""
+    conf = tmp_path / "pip.conf"
+    conf.write_text(
+        "[global]\nextra-index-url =\n    https://a.example/simple\n    https://b.example/simple\n"
+        "index-url = https://mirror.example/simple\ndefault-timeout = 7\n"
+        "[install]\nno-index = t\n"
+    )
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("PIP_INDEX_URL", "")  # "unset" in an image: pip keeps the file's
+    monkeypatch.setenv("PIP_DEFAULT_TIMEOUT", "9")  # a PIP_* variable wins over the files
+    got = pip_settings(sys.executable)
+    assert got["extra-index-url"].split() == [
+        "https://a.example/simple",
+        "https://b.example/simple",
+    ]
+    assert got["index-url"] == "https://mirror.example/simple"
+    assert got["no-index"] == "t" and got["timeout"] == "9"
+    options, env, unknown = uv_options(got)
+    assert options.count("--extra-index-url") == 2 and "--no-index" in options
+    assert env["UV_HTTP_TIMEOUT"] == "9" and "config-file" not in unknown
+
+
 def test_the_installer_is_uv_unless_a_pip_setting_has_no_uv_option(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -52,7 +85,7 @@ def test_the_installer_is_uv_unless_a_pip_setting_has_no_uv_option(
     how = installer_for(sys.executable)
     assert how.name == "uv" and how.uv is not None  # uv is a workflow dependency
     argv = how.argv(["-r", "req.txt"])
-    assert argv[:5] == [how.uv, "pip", "install", "--python", sys.executable]
+    assert argv[:6] == [how.uv, "pip", "install", "--no-config", "--python", sys.executable]
     assert argv[argv.index("--index-strategy") + 1] == "unsafe-best-match"  # as pip
     assert argv[argv.index("--find-links") + 1] == "/nowhere/wheels"
     assert argv[-2:] == ["-r", "req.txt"]
@@ -60,6 +93,9 @@ def test_the_installer_is_uv_unless_a_pip_setting_has_no_uv_option(
     how = installer_for(sys.executable)
     assert how.name == "pip" and "no-binary" in how.why
     assert how.argv(["x"]) == [sys.executable, "-m", "pip", "install", "x"]
+    monkeypatch.setenv(ENV_VAR, "uv")  # asked for: an error naming the setting and the fix
+    with pytest.raises(CommandError, match=f"no option for: no-binary.*{ENV_VAR}=pip"):
+        installer_for(sys.executable)
 
 
 def test_the_installer_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,5 +106,5 @@ def test_the_installer_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
         installer_for(sys.executable)
     monkeypatch.setenv(ENV_VAR, "uv")
     monkeypatch.setattr(installer, "find_uv", lambda: None)
-    with pytest.raises(CommandError, match="uv is not installed"):
+    with pytest.raises(CommandError, match=r"uv >= 0\.9 is not installed"):
         installer_for(sys.executable)
