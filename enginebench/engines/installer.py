@@ -1,7 +1,8 @@
 """Installing Python packages into a venv: uv when it is installed, pip otherwise.
 
-uv installs the same resolution 2-4x faster (the vLLM CPU environment: 58 s against pip's
-117-166 s on 2 cores), which is most of a fresh run's environment time. It reads neither
+uv installs the same packages 2.5x faster (the vLLM CPU environment from an empty cache: 50 s
+against pip's 134 s on 2 cores; `benchmarks/installers.py`), most of a fresh run's environment
+time. It reads neither
 pip.conf nor `PIP_*` variables, so pip's own settings (`pip config list`: the index, extra
 indexes, find-links, constraints, ...) are passed to it as options, and its own config files are
 not read (`--no-config`): a machine whose pip installs from a mirror or a local wheel folder gets
