@@ -2,12 +2,11 @@
 
 uv installs the same packages 2.5x faster (the vLLM CPU environment from an empty cache: 50 s
 against pip's 134 s on 2 cores; `benchmarks/installers.py`), most of a fresh run's environment
-time. It reads neither
-pip.conf nor `PIP_*` variables, so pip's own settings (`pip config list`: the index, extra
-indexes, find-links, constraints, ...) are passed to it as options, and its own config files are
-not read (`--no-config`): a machine whose pip installs from a mirror or a local wheel folder gets
-the same packages from uv. A pip setting without a uv equivalent makes the install use pip, never
-an install that ignores it.
+time. It reads neither pip.conf nor `PIP_*` variables, so pip's own settings (`pip config list`:
+the index, extra indexes, find-links, constraints, ...) are passed to it as options, and its own
+config files are not read (`--no-config`): a machine whose pip installs from a mirror or a local
+wheel folder gets the same packages from uv. A pip setting without a uv equivalent makes the
+install use pip, never an install that ignores it.
 
 `ENGINEBENCH_INSTALLER=pip` (or `uv`) forces one. Standard library only: `make setup` runs it
 (`python -m enginebench.engines.installer -q -e '.[workflow,dev]'`) before anything else is
@@ -20,7 +19,6 @@ import ast
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +59,7 @@ class Installer:
     name: str  # "uv" or "pip"
     python: str  # the venv's interpreter
     uv: str | None = None
+    uv_version: str = ""  # `uv --version`, read once when it was found
     options: tuple[str, ...] = ()  # pip's settings as uv options
     env: Mapping[str, str] = field(default_factory=dict)
     why: str = ""  # why pip, where uv was asked for or found
@@ -76,16 +75,15 @@ class Installer:
                 *args]  # fmt: skip
 
     def version(self) -> str:
-        return tool_version([self.uv] if self.uv else [self.python, "-m", "pip"])
+        return self.uv_version if self.uv else tool_version([self.python, "-m", "pip"])
 
 
 def tool_version(tool: Sequence[str]) -> str:
     """`<tool> --version`'s line, or "" when it does not run."""
     try:
-        out = subprocess.run([*tool, "--version"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
+        return proc.run([*tool, "--version"], stderr=False, timeout=60).strip()
+    except proc.CommandError:
         return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def pip_settings(python: str, error: type[Exception] = proc.CommandError) -> dict[str, str]:
@@ -98,7 +96,8 @@ def pip_settings(python: str, error: type[Exception] = proc.CommandError) -> dic
     for line in out.splitlines():
         if not (m := _LINE.match(line.strip())) or m["scope"] not in _SCOPES:
             continue
-        key = _ALIASES.get(m["key"].replace("_", "-"), m["key"].replace("_", "-"))
+        key = m["key"].replace("_", "-")
+        key = _ALIASES.get(key, key)
         try:
             value = ast.literal_eval(m["value"])
         except (ValueError, SyntaxError):
@@ -119,8 +118,8 @@ def uv_options(settings: Mapping[str, str]) -> tuple[list[str], dict[str, str], 
     for key, value in sorted(settings.items()):
         if key in _AS_UV_OPTION:
             options += [x for v in value.split() for x in (_AS_UV_OPTION[key], v)]
-        elif key in _FLAGS and value.strip().lower() in _TRUE | _FALSE:
-            if value.strip().lower() in _TRUE:
+        elif key in _FLAGS and (flag := value.strip().lower()) in _TRUE | _FALSE:
+            if flag in _TRUE:
                 options.append(_FLAGS[key])
         elif key in _AS_UV_ENV:
             env[_AS_UV_ENV[key]] = value.strip()
@@ -129,15 +128,16 @@ def uv_options(settings: Mapping[str, str]) -> tuple[list[str], dict[str, str], 
     return options, env, unknown
 
 
-def find_uv() -> str | None:
-    """uv next to this interpreter (the workflow's venv), else on PATH; one that does not run
-    or is older than `UV_MIN` counts as absent."""
+def find_uv() -> tuple[str, str] | None:
+    """uv next to this interpreter (the workflow's venv), else on PATH, and its version line;
+    one that does not run or is older than `UV_MIN` counts as absent."""
     here = Path(sys.executable).parent / "uv"
     uv = str(here) if here.is_file() else shutil.which("uv")
     if uv is None:
         return None
-    m = re.match(r"uv (\d+)\.(\d+)", tool_version([uv]))
-    return uv if m and (int(m[1]), int(m[2])) >= UV_MIN else None
+    version = tool_version([uv])
+    m = re.match(r"uv (\d+)\.(\d+)", version)
+    return (uv, version) if m and (int(m[1]), int(m[2])) >= UV_MIN else None
 
 
 def installer_for(python: str, error: type[Exception] = proc.CommandError) -> Installer:
@@ -148,8 +148,8 @@ def installer_for(python: str, error: type[Exception] = proc.CommandError) -> In
         raise error(f"{ENV_VAR}={asked!r}: use uv or pip (or leave it unset)")
     if asked == "pip":
         return Installer("pip", python, why=f"{ENV_VAR}=pip")
-    uv = find_uv()
-    if uv is None:
+    found = find_uv()
+    if found is None:
         why = f"uv >= {'.'.join(map(str, UV_MIN))} is not installed"
         if asked == "uv":
             raise error(f"{ENV_VAR}=uv but {why}: pip install uv")
@@ -160,7 +160,8 @@ def installer_for(python: str, error: type[Exception] = proc.CommandError) -> In
         if asked == "uv":
             raise error(f"{ENV_VAR}=uv but {why} (unset them, or {FIX})")
         return Installer("pip", python, why=why)
-    return Installer("uv", python, uv=uv, options=tuple(options), env=env)
+    uv, version = found
+    return Installer("uv", python, uv=uv, uv_version=version, options=tuple(options), env=env)
 
 
 def install(
