@@ -1,16 +1,17 @@
-"""MLC-LLM's source archive: checked against its pin and unpacked (the build itself runs in the
-end-to-end workflow test, on the real archive)."""
+"""MLC-LLM's source archive: checked against its pin and unpacked; a build without the TVM wheel
+refused at once (the build itself runs in the end-to-end workflow test, on the real archive)."""
 
 from __future__ import annotations
 
 import io
 import json
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from enginebench.engines.mlcbuild import MlcBuildError, unpack_source
+from enginebench.engines.mlcbuild import MlcBuildError, build_mlc, unpack_source
 from enginebench.models.files import sha256_file
 
 
@@ -58,3 +59,12 @@ def test_a_wrong_archive_is_one_line_and_leaves_nothing(
 def test_a_missing_archive_names_the_manifest(tmp_path: Path) -> None:
     with pytest.raises(MlcBuildError, match=r"no such source archive .*MANIFEST\.md"):
         unpack_source(tmp_path / "none.tar.xz", "0" * 64, "c" * 40, tmp_path / "src")
+
+
+def test_build_needs_the_tvm_wheel(tmp_path: Path) -> None:
+    # mlc-llm links the environment's apache-tvm runtime instead of compiling TVM's: an
+    # environment without it is refused before any compiling, naming what is missing
+    python = sys.executable  # the project's own environment: no apache-tvm
+    with pytest.raises(MlcBuildError, match=r"apache-tvm or apache-tvm-ffi is not installed there"):
+        build_mlc(tmp_path / "src", tmp_path / "build", python, log=tmp_path / "build.log")
+    assert not (tmp_path / "build" / "cmake").exists()

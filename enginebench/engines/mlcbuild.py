@@ -38,8 +38,35 @@ CMAKE_DEFINES = {
     "CARGO_EXECUTABLE": "/bin/true",
     "TVM_FFI_USE_LIBBACKTRACE": "OFF",
 }
+# TVM's runtime is the environment's apache-tvm wheel's, not compiled again: the wheel is built
+# from the tree's TVM commit (envs/sources/MANIFEST.md) and it is the runtime a server runs anyway:
+# `import mlc_llm` imports tvm first, so libmlc_llm's NEEDED libtvm_runtime.so / libtvm_ffi.so
+# resolve by soname to the wheel's, already loaded (seen in /proc/<pid>/maps; the copies the
+# build used to compile and ship were never loaded). mlc-llm's CMake takes TVM from TVM_SOURCE_DIR:
+# it gets this stand-in, whose targets are the wheel's libraries with the tree's headers, so
+# TVM's runtime and tvm-ffi (~40% of the build's compile time) are not compiled. mlc-llm's own
+# objects are compiled exactly as before (same headers, definitions and flags).
+TVM_STANDIN = """\
+# Written by enginebench (mlcbuild.py): TVM from the apache-tvm wheel, headers from the tree
+include({tree}/cmake/utils/Utils.cmake)
+add_library(tvm_ffi_header INTERFACE)
+target_compile_features(tvm_ffi_header INTERFACE cxx_std_17)
+if(CMAKE_CXX_BYTE_ORDER STREQUAL "BIG_ENDIAN")
+  target_compile_definitions(tvm_ffi_header INTERFACE TVM_FFI_CMAKE_LITTLE_ENDIAN=0)
+elseif(CMAKE_CXX_BYTE_ORDER STREQUAL "LITTLE_ENDIAN")
+  target_compile_definitions(tvm_ffi_header INTERFACE TVM_FFI_CMAKE_LITTLE_ENDIAN=1)
+endif()
+target_include_directories(tvm_ffi_header INTERFACE {ffi_tree}/include
+                                                    {ffi_tree}/3rdparty/dlpack/include)
+add_library(tvm_runtime INTERFACE)
+target_link_libraries(tvm_runtime INTERFACE {tvm_lib}/libtvm_runtime.so {ffi_lib}/libtvm_ffi.so)
+add_library(tvm_runtime_extra INTERFACE)
+target_link_libraries(tvm_runtime_extra INTERFACE {tvm_lib}/libtvm_runtime_extra.so)
+"""
 # the runtime only: code generation (LLVM, CUDA) is the apache-tvm wheel's
-CONFIG_CMAKE = "set(TVM_SOURCE_DIR 3rdparty/tvm)\nset(USE_CUDA OFF)\nset(USE_LLVM OFF)\n"
+CONFIG_CMAKE = "set(TVM_SOURCE_DIR {standin})\nset(USE_CUDA OFF)\nset(USE_LLVM OFF)\n"
+# Everything the recipe writes: the build rule's param, so a change to it rebuilds.
+RECIPE = {"cmake_defines": CMAKE_DEFINES, "config_cmake": CONFIG_CMAKE, "tvm": TVM_STANDIN}
 
 
 def unpack_source(archive: Path, sha256: str, commit: str, dest: Path) -> dict[str, Any]:
@@ -68,6 +95,16 @@ def unpack_source(archive: Path, sha256: str, commit: str, dest: Path) -> dict[s
     return info
 
 
+# the environment's C headers (the tokenizer shim) and where its tvm and tvm_ffi packages are,
+# found without importing them (an empty line: not installed)
+_PROBE = """import importlib.util, sysconfig
+print(sysconfig.get_paths()["include"])
+for name in ("tvm", "tvm_ffi"):
+    spec = importlib.util.find_spec(name)
+    print(spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else "")
+"""
+
+
 def build_mlc(
     src: Path, out: Path, python: str, jobs: int | None = None, log: Path | None = None
 ) -> dict[str, Any]:
@@ -77,8 +114,24 @@ def build_mlc(
     src, out = Path(src).resolve(), Path(out).resolve()
     build_dir, dist, site = out / "cmake", out / "dist", out / "site"
     log = Path(log or out / "build.log")
-    include = proc.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
-                       error=MlcBuildError, stderr=False).strip()  # fmt: skip
+    include, tvm_pkg, ffi_pkg = proc.run(
+        [python, "-c", _PROBE], what="find apache-tvm", error=MlcBuildError, stderr=False
+    ).splitlines()[-3:]
+    if not (tvm_pkg and ffi_pkg):
+        raise MlcBuildError(
+            f"{python}: apache-tvm or apache-tvm-ffi is not installed there; MLC-LLM builds "
+            "against them (their runtime is the one it runs)"
+        )
+    libs = {"tvm_lib": Path(tvm_pkg, "lib"), "ffi_lib": Path(ffi_pkg, "lib")}
+    wheel_libs = [
+        *(libs["tvm_lib"] / f"libtvm_runtime{x}.so" for x in ("", "_extra")),
+        libs["ffi_lib"] / "libtvm_ffi.so",
+    ]
+    if missing := [str(f) for f in wheel_libs if not f.is_file()]:
+        raise MlcBuildError(
+            f"{python}: no {', '.join(missing)}: not the apache-tvm wheel MLC-LLM links "
+            "(envs/mlc-llm.yaml pins it)"
+        )
     defines = {**CMAKE_DEFINES, "TOKENIZERS_CPP_PY_INCLUDE": include}
     if shutil.which("ccache"):
         defines |= {f"CMAKE_{lang}_COMPILER_LAUNCHER": "ccache" for lang in ("C", "CXX")}
@@ -92,8 +145,15 @@ def build_mlc(
             "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs or os.cpu_count() or 1)}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     with file_lock(out / ".build.lock"):
-        build_dir.mkdir(exist_ok=True)
-        (build_dir / "config.cmake").write_text(CONFIG_CMAKE)
+        standin = build_dir / "tvm-standin"
+        standin.mkdir(parents=True, exist_ok=True)
+        tree = src / "3rdparty" / "tvm"
+        (standin / "CMakeLists.txt").write_text(
+            TVM_STANDIN.format(tree=tree, ffi_tree=tree / "3rdparty" / "tvm-ffi", **libs)
+        )
+        (standin / "include").unlink(missing_ok=True)
+        (standin / "include").symlink_to(tree / "include")  # mlc-llm reads TVM_SOURCE_DIR/include
+        (build_dir / "config.cmake").write_text(CONFIG_CMAKE.format(standin=standin))
         shutil.rmtree(dist, ignore_errors=True)
         log.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
@@ -125,7 +185,8 @@ def build_mlc(
         "src_dir": str(src),
         "tvm_version": tvm_version,
         "cmake_defines": defines,
-        "config_cmake": CONFIG_CMAKE,
+        "config_cmake": CONFIG_CMAKE.format(standin=standin),
+        "tvm_runtime": [str(f) for f in wheel_libs],  # linked, not built: the wheel's
         "wheel_argv": wheel_argv,
         "wheel": wheel.name,
         "wheel_sha256": sha256_file(wheel),

@@ -4,6 +4,7 @@ then input and params functions that look the job's wildcards up in PLAN."""
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from enginebench.engines.mlcbuild import RECIPE as MLC_RECIPE
 from enginebench.plan.paths import PLOTS
 from enginebench.plan import (
     GGUF_OUTTYPES,

@@ -119,6 +119,8 @@ rule build_mlc:
     conda:
         "../../envs/enginebench.yaml"
     threads: all_cores()
+    params:
+        recipe=MLC_RECIPE,  # how it is built (CMake settings, TVM from the wheel): a change rebuilds
     script:
         "../scripts/build_mlc.py"
 
