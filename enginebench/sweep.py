@@ -1,11 +1,11 @@
 """`enginebench serve-sweep`: own one engine server for a whole sweep.
 
 Start the server (`ManagedServer`: own process group, free loopback port, readiness wait),
-warm it up, run the sweep points in order, each as `enginebench bench` in a subprocess (its own
-result files), then stop the server. A failed point does not stop the others nor touch the
-files of completed ones; the exit status is 1 when any point failed. `server.json`
-records the exact server argv, the variables that matter (secrets redacted), the engine
-version, start/ready/stop times and each point's outcome.
+warm it up, run the sweep points in order, each as `enginebench bench` in a process of its own
+(its own result files; forked from this one, see benchproc), then stop the server. A failed
+point does not stop the others nor touch the files of completed ones; the exit status is 1 when
+any point failed. `server.json` records the exact server argv, the variables that matter
+(secrets redacted), the engine version, start/ready/stop times and each point's outcome.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from enginebench import settle
+from enginebench import benchproc, settle
 from enginebench.bench_command import bench_argv
 from enginebench.engines.container import Container, Wrap, in_image, wrapper
 from enginebench.engines.registry import get_engine
@@ -480,7 +480,8 @@ def _points(
     headers = _auth_headers(cfg)
     with tempfile.TemporaryDirectory(prefix="enginebench-sweep-") as tmp:
         # the records of the warm-up and of the points run so far (the early stop's pace)
-        done = _warm_up(cfg, base_url, served, style, model_check, tmp, record)
+        benchproc.preload(cfg.tokenizer)  # every point's imports, once (while the server idles)
+        done = _warm_up(cfg, base_url, served, style, model_check, tmp, record, server)
         idle_s = settle.probe_s(base_url, cfg.endpoint, served, headers)  # after it: idle
         record["idle_probe_s"] = idle_s
         # what every point's summary carries as its provenance, given to the load generator
@@ -562,6 +563,7 @@ def _warm_up(
     model_check: bool,
     tmp: str,
     record: dict[str, Any],
+    server: ManagedServer | None,
 ) -> list[str]:
     """The warm-up's requests: the first alone, the rest at once; their records (kept in
     `tmp`) are returned for the points' early stop: the first gives the server's pace alone,
@@ -574,7 +576,7 @@ def _warm_up(
         argv = bench_argv(cfg, base_url, served, style, model_check, None, n, first_row=first)
         argv += ["--save-result", "--result-dir", tmp, "--result-filename", f"warmup-{first}.json"]
         t0 = time.monotonic()
-        rc = subprocess.run(argv).returncode
+        rc, _ = run_point(argv, server)
         runs.append({"argv": redact_argv(argv), "returncode": rc,
                      "seconds": round(time.monotonic() - t0, 3)})  # fmt: skip
         records.append(str(Path(tmp) / f"warmup-{first}.jsonl"))
@@ -672,7 +674,7 @@ def run_point(argv: Sequence[str], server: ManagedServer | None) -> tuple[int, s
     schedule to a dead port. A SIGTERM or Ctrl-C of the sweep does the same before it goes on
     up (the server's teardown follows).
     """
-    proc = subprocess.Popen(list(argv))
+    proc = benchproc.launch(argv)
     try:
         while True:
             try:
@@ -681,7 +683,7 @@ def run_point(argv: Sequence[str], server: ManagedServer | None) -> tuple[int, s
                 pass
             if (code := _exit_code(server)) is not None:
                 _stop(proc)
-                return proc.returncode, f"server exited ({code}) during the point"
+                return proc.wait(), f"server exited ({code}) during the point"
     except BaseException:  # Terminated, KeyboardInterrupt: keep what completed
         _stop(proc)
         raise
@@ -702,7 +704,7 @@ def _exit_code(server: ManagedServer | None) -> int | None:
     return server.proc.poll()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes] | benchproc.Forked) -> None:
     """SIGINT (the load generator writes its completed requests), then SIGKILL after a grace."""
     if proc.poll() is not None:
         return

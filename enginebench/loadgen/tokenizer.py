@@ -40,26 +40,35 @@ def _tokenizer_class(path: Path) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def tokenizer_class(name_or_path: str) -> Any:
+    """The transformers class that loads this tokenizer, imported (the costly part of a load:
+    a sweep imports it once, before its points, see benchproc)."""
+    try:
+        import transformers
+    except ImportError as exc:  # pragma: no cover - transformers is a dependency
+        raise BenchError(f"cannot import transformers ({exc})", "pip install transformers") from exc
+    local = Path(name_or_path)
+    generic = local.is_dir() and _tokenizer_class(local) in _GENERIC
+    # an attribute of transformers' lazy module: AutoTokenizer's import only when used
+    return transformers.PreTrainedTokenizerFast if generic else transformers.AutoTokenizer
+
+
 def load_tokenizer(name_or_path: str) -> Tokenizer:
     """Load a tokenizer from a local directory (or a hub id already in the local cache): the
     class AutoTokenizer would choose."""
-    try:
-        import transformers
-        from transformers.utils import logging as hf_logging
-    except ImportError as exc:  # pragma: no cover - transformers is a dependency
-        raise BenchError(f"cannot import transformers ({exc})", "pip install transformers") from exc
     if not Path(name_or_path).exists() and "/" not in name_or_path:
         raise BenchError(
             f"tokenizer {name_or_path!r} is neither a local directory nor a hub id",
             "pass --tokenizer DIR (a directory with tokenizer.json / tokenizer_config.json)",
         )
-    hf_logging.set_verbosity_error()  # e.g. "sequence longer than model_max_length" on ShareGPT
     try:
-        local = Path(name_or_path)
-        generic = local.is_dir() and _tokenizer_class(local) in _GENERIC
-        # an attribute of transformers' lazy module: AutoTokenizer's import only when used
-        cls = transformers.PreTrainedTokenizerFast if generic else transformers.AutoTokenizer
+        cls = tokenizer_class(name_or_path)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # e.g. "sequence longer than model_max_length" (ShareGPT)
         tok = cls.from_pretrained(name_or_path)
+    except BenchError:
+        raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BenchError(
