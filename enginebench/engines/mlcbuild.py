@@ -59,9 +59,9 @@ endif()
 target_include_directories(tvm_ffi_header INTERFACE {ffi_tree}/include
                                                     {ffi_tree}/3rdparty/dlpack/include)
 add_library(tvm_runtime INTERFACE)
-target_link_libraries(tvm_runtime INTERFACE {tvm_lib}/libtvm_runtime.so {ffi_lib}/libtvm_ffi.so)
+target_link_libraries(tvm_runtime INTERFACE {runtime} {ffi})
 add_library(tvm_runtime_extra INTERFACE)
-target_link_libraries(tvm_runtime_extra INTERFACE {tvm_lib}/libtvm_runtime_extra.so)
+target_link_libraries(tvm_runtime_extra INTERFACE {runtime_extra})
 """
 # the runtime only: code generation (LLVM, CUDA) is the apache-tvm wheel's
 CONFIG_CMAKE = "set(TVM_SOURCE_DIR {standin})\nset(USE_CUDA OFF)\nset(USE_LLVM OFF)\n"
@@ -122,12 +122,12 @@ def build_mlc(
             f"{python}: apache-tvm or apache-tvm-ffi is not installed there; MLC-LLM builds "
             "against them (their runtime is the one it runs)"
         )
-    libs = {"tvm_lib": Path(tvm_pkg, "lib"), "ffi_lib": Path(ffi_pkg, "lib")}
-    wheel_libs = [
-        *(libs["tvm_lib"] / f"libtvm_runtime{x}.so" for x in ("", "_extra")),
-        libs["ffi_lib"] / "libtvm_ffi.so",
-    ]
-    if missing := [str(f) for f in wheel_libs if not f.is_file()]:
+    wheel_libs = {  # what the stand-in's targets link, by name
+        "runtime": Path(tvm_pkg, "lib", "libtvm_runtime.so"),
+        "runtime_extra": Path(tvm_pkg, "lib", "libtvm_runtime_extra.so"),
+        "ffi": Path(ffi_pkg, "lib", "libtvm_ffi.so"),
+    }
+    if missing := [str(f) for f in wheel_libs.values() if not f.is_file()]:
         raise MlcBuildError(
             f"{python}: no {', '.join(missing)}: not the apache-tvm wheel MLC-LLM links "
             "(envs/mlc-llm.yaml pins it)"
@@ -149,7 +149,7 @@ def build_mlc(
         standin.mkdir(parents=True, exist_ok=True)
         tree = src / "3rdparty" / "tvm"
         (standin / "CMakeLists.txt").write_text(
-            TVM_STANDIN.format(tree=tree, ffi_tree=tree / "3rdparty" / "tvm-ffi", **libs)
+            TVM_STANDIN.format(tree=tree, ffi_tree=tree / "3rdparty" / "tvm-ffi", **wheel_libs)
         )
         (standin / "include").unlink(missing_ok=True)
         (standin / "include").symlink_to(tree / "include")  # mlc-llm reads TVM_SOURCE_DIR/include
@@ -186,7 +186,7 @@ def build_mlc(
         "tvm_version": tvm_version,
         "cmake_defines": defines,
         "config_cmake": CONFIG_CMAKE.format(standin=standin),
-        "tvm_runtime": [str(f) for f in wheel_libs],  # linked, not built: the wheel's
+        "tvm_runtime": [str(f) for f in wheel_libs.values()],  # linked, not built: the wheel's
         "wheel_argv": wheel_argv,
         "wheel": wheel.name,
         "wheel_sha256": sha256_file(wheel),
