@@ -6,13 +6,13 @@ prints the host, every job's wall time, the run by phase and every point's flags
 prints the same for a run made earlier in DIR.
 
 The host comes first because it decides the figure: this VM is placed on different hosts from
-one session to the next, and the same build of llama.cpp took 4.4 min on an Intel Xeon (AMX,
-AVX-512) and 7.6 on an AMD EPYC (AVX2) with nothing else running.
+one session to the next. The same build of llama.cpp took 7.2-7.6 min on an AMD EPYC (AVX2) and
+4.4 on 2026-12-06, a day whose recorded runs name an Intel Xeon (AMX, AVX-512).
 
 By phase: each second of the run is shared equally among the jobs running in it, so the phases
-add up to the run's wall time (a job beside another counts half). `serving` is split into the
-servers' starts (each server's own time to ready, server.json), the warm-ups, the points'
-measured durations and the rest (the load generator's start and results, settling, the job).
+add up to the run's wall time (a job beside another counts half). Inside serving and fidelity,
+summed over their jobs: the servers' starts (each server's own time to ready, server.json), the
+warm-ups, fidelity's requests and the points' measured durations.
 
     .venv/bin/python benchmarks/first_run.py [--dir /tmp/first-run]
     .venv/bin/python benchmarks/first_run.py --report /tmp/first-run
@@ -21,7 +21,6 @@ measured durations and the rest (the load generator's start and results, settlin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -32,6 +31,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+
+from enginebench.jsonfile import read_json
 
 REPO = Path(__file__).resolve().parent.parent
 PHASES = {  # rule -> phase; rules not named here are "tables and report"
@@ -101,7 +102,7 @@ def serving_split(results: Path) -> dict[str, float]:
     started a server (server.json of each sweep and fidelity-server.json)."""
     out: dict[str, float] = defaultdict(float)
     for path in [*results.glob("*/*/*/*/server.json"), *results.glob("*/*/*/fidelity-server.json")]:
-        rec = json.loads(path.read_text())
+        rec = read_json(path)
         kind = "fidelity" if path.name.startswith("fidelity") else "serving"
         out[f"{kind} server starts"] += (rec.get("server") or {}).get("startup_s") or 0.0
         out["serving warm-ups"] += sum(w.get("seconds", 0.0) for w in rec.get("warmup", []))
@@ -110,7 +111,7 @@ def serving_split(results: Path) -> dict[str, float]:
 
 
 def report(run: Path, wall_s: float | None) -> None:
-    host = json.loads((run / "results" / "manifest.json").read_text())["host"]
+    host = read_json(run / "results" / "manifest.json")["host"]
     cpu = host.get("cpu") or {}
     print(f"host: {cpu.get('model')}, {cpu.get('usable_cores')} usable cores, flags "
           f"{' '.join(cpu.get('flags') or []) or '-'}, kernel {host.get('kernel')}")  # fmt: skip
